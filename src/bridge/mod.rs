@@ -1,0 +1,325 @@
+//! The bridge: the only async code and the only I/O. It fetches every fact
+//! the pure core needs (options, caps, the spec, image configs, the closure
+//! nix built), runs the core, and hands its LLB to BuildKit.
+
+mod client;
+mod options;
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use prost::Message;
+
+pub use client::{Caps, Client};
+pub use options::{OptionError, Options};
+
+use crate::diagnostic::Diagnostic;
+use crate::image;
+use crate::llb::{self, Emit, Graph, Local};
+use crate::plan::{self, BuildResult, ImageFacts, Inputs, Platform, PlanError};
+use crate::proto::gateway as gw;
+use crate::spec;
+
+/// gRPC code Unknown: BuildKit prints the message once (other codes are
+/// repeated as prefixes).
+const CODE_UNKNOWN: i32 = 2;
+
+/// LLB caps every build needs, and why.
+const REQUIRED_LLB_CAPS: [(&str, &str); 5] = [
+    ("source.image", "builder and base images"),
+    ("source.local", "the build context"),
+    ("exec.mount.cache", "the /nix store cache"),
+    ("exec.mount.cache.sharing", "locking the /nix store cache"),
+    ("exec.mount.selector", "seeding the store from the builder's /nix"),
+];
+
+/// Why a build failed, with what the user needs to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Option(#[from] OptionError),
+    #[error("this BuildKit lacks the capability `{cap}` ({what})")]
+    MissingCap { cap: &'static str, what: &'static str },
+    #[error("cannot read the spec {filename:?}: {message}")]
+    SpecRead { filename: String, message: String },
+    #[error("building for several platforms at once ({0}) is not supported yet")]
+    MultiPlatform(String),
+    /// An error from the engine, passed on as it came (it may carry BuildKit's
+    /// own source ranges and vertex details).
+    #[error("{}", .0.message())]
+    Engine(tonic::Status),
+}
+
+impl From<tonic::Status> for Failure {
+    fn from(s: tonic::Status) -> Self {
+        Self::Engine(s)
+    }
+}
+
+impl From<spec::SpecError> for Failure {
+    fn from(e: spec::SpecError) -> Self {
+        Self::Plan(e.into())
+    }
+}
+
+impl Failure {
+    fn diagnostic(&self) -> Diagnostic {
+        match self {
+            Self::Plan(e) => e.into(),
+            other => Diagnostic {
+                message: other.to_string(),
+                hint: match other {
+                    Self::MissingCap { .. } => "use Docker 20.10 or newer with BuildKit enabled (DOCKER_BUILDKIT=1 or buildx)".into(),
+                    Self::SpecRead { .. } => "pass the spec with -f, e.g. docker build -f nix-frontend.toml .".into(),
+                    Self::MultiPlatform(_) => "build one --platform at a time".into(),
+                    Self::Option(OptionError::Epoch(_)) => "pass seconds since 1970, e.g. --build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)".into(),
+                    _ => String::new(),
+                },
+                span: None,
+            },
+        }
+    }
+
+    /// The `google.rpc.Status` for Return, with an `errdefs.Source` detail
+    /// so `docker build` shows the spec line.
+    pub fn to_status(&self, filename: &str, text: &str) -> gw::Status {
+        if let Self::Engine(s) = self {
+            // tonic keeps the server's encoded google.rpc.Status in details().
+            if let Ok(mut st) = gw::Status::decode(s.details()) {
+                if st.message.is_empty() {
+                    st.message = s.message().to_owned();
+                }
+                st.code = CODE_UNKNOWN;
+                return st;
+            }
+            return gw::Status {
+                code: CODE_UNKNOWN,
+                message: s.message().to_owned(),
+                details: Vec::new(),
+            };
+        }
+        let d = self.diagnostic();
+        let mut details = Vec::new();
+        if let Some((start, end)) = d.lines(text) {
+            details.push(source_detail(filename, text, start, end));
+        }
+        gw::Status {
+            code: CODE_UNKNOWN,
+            message: d.render(filename, text),
+            details,
+        }
+    }
+}
+
+/// `errdefs.Source` as JSON: BuildKit drops a protobuf value silently.
+fn source_detail(filename: &str, text: &str, start: usize, end: usize) -> gw::Any {
+    let pos = |line: usize| serde_json::json!({"line": line, "character": 0});
+    let value = serde_json::json!({
+        "info": {
+            "filename": filename,
+            "data": base64::engine::general_purpose::STANDARD.encode(text),
+        },
+        "ranges": [{"start": pos(start), "end": pos(end)}],
+    });
+    gw::Any {
+        type_url: "github.com/moby/buildkit/errdefs.Source+json".into(),
+        value: serde_json::to_vec(&value).unwrap_or_default(),
+    }
+}
+
+/// The spec as read from the client.
+struct SpecFile {
+    name: String,
+    text: String,
+}
+
+/// Runs one frontend invocation: connect, build, Return. An error here means
+/// nothing could be returned to BuildKit at all.
+pub async fn run() -> Result<(), tonic::Status> {
+    let opts = Options::from_env();
+    let mut client = Client::connect_stdio()
+        .await
+        .map_err(|e| tonic::Status::unavailable(format!("cannot connect to BuildKit over stdio: {e}")))?;
+    let caps = client.ping().await?;
+    let mut spec_file = SpecFile {
+        name: opts.filename(),
+        text: String::new(),
+    };
+    let outcome = build(&mut client, &opts, &caps, &mut spec_file).await;
+    let outcome = outcome.map_err(|f| {
+        eprintln!("nix-frontend: {f}");
+        f.to_status(&spec_file.name, &spec_file.text)
+    });
+    client.finish(outcome).await
+}
+
+async fn build(client: &mut Client, opts: &Options, caps: &Caps, spec_file: &mut SpecFile) -> Result<gw::Result, Failure> {
+    let started = std::time::Instant::now();
+    for (cap, what) in REQUIRED_LLB_CAPS {
+        if !caps.llb.contains(cap) {
+            return Err(Failure::MissingCap { cap, what });
+        }
+    }
+    spec_file.text = read_spec(client, opts, &spec_file.name).await?;
+    let spec = spec::parse(&spec_file.name, &spec_file.text)?;
+    let target = spec.target(opts.target().as_deref())?.clone();
+
+    let platforms = opts.platforms();
+    if platforms.len() > 1 {
+        return Err(Failure::MultiPlatform(platforms.join(",")));
+    }
+    let platform_name = platforms
+        .first()
+        .cloned()
+        .or_else(|| opts.worker_platform.clone())
+        .unwrap_or_else(|| "linux/amd64".to_owned());
+    let platform = Platform::parse(&platform_name).map_err(PlanError::from)?;
+    let pb_platform = crate::proto::llb::Platform {
+        architecture: platform.architecture.clone(),
+        os: platform.os.clone(),
+        variant: platform.variant.clone(),
+        ..Default::default()
+    };
+
+    let mut builder = resolve(client, &target.builder.value, &pb_platform).await?;
+    builder.has_nix = image_has_nix(client, &builder, &pb_platform).await?;
+    let base = match &target.image.base {
+        Some(b) => Some(resolve(client, &b.value, &pb_platform).await?),
+        None => None,
+    };
+    let dockerignore = read_dockerignore(client, opts).await;
+
+    let inputs = Inputs {
+        spec_filename: spec_file.name.clone(),
+        target: opts.target(),
+        platform,
+        cache_ns: opts.cache_ns(),
+        epoch: opts.source_date_epoch()?,
+        builder,
+        base,
+        dockerignore,
+        labels: opts.labels(),
+    };
+    let plan = plan::build(&spec, &inputs)?;
+    let emit = Emit {
+        session: opts.session_id.clone(),
+        context_name: opts.context_local(),
+        spec_filename: &spec_file.name,
+        spec_text: &spec_file.text,
+        no_cache: opts.no_cache(),
+        mergeop: caps.llb.contains("mergeop"),
+    };
+    let cache_imports = opts.cache_imports()?;
+    let planned = started.elapsed();
+
+    let nix_def = llb::nix_build(&plan, &emit);
+    let nix_ref = client.solve(nix_def, true, cache_imports.clone()).await?;
+    let read = |name: &str| format!("{}/{name}", plan::OUT_DIR.trim_start_matches('/'));
+    let closure = client.read_file(&nix_ref, &read(plan::CLOSURE_FILE)).await?;
+    let outputs = client.read_file(&nix_ref, &read(plan::OUTPUTS_FILE)).await?;
+    let main_program = client.read_file(&nix_ref, &read(plan::MAIN_PROGRAM_FILE)).await?;
+    let after_nix = started.elapsed();
+
+    let built = BuildResult::parse(&closure, &outputs, &main_program).map_err(PlanError::from)?;
+    let image_plan = plan::image(&plan, &built)?;
+    let users = image::user_files(&plan)?;
+    let image_def = llb::image(&plan, &image_plan, users.as_ref(), &emit);
+    let before_final = started.elapsed();
+    let image_ref = client.solve(image_def, false, cache_imports).await?;
+    eprintln!(
+        "nix-frontend: timings: plan {:?}, nix step {:?}, image plan {:?} (own work {:?})",
+        planned,
+        after_nix - planned,
+        before_final - after_nix,
+        planned + (before_final - after_nix)
+    );
+
+    let mut metadata = BTreeMap::new();
+    metadata.insert("containerimage.config".to_owned(), image_plan.config.to_bytes());
+    Ok(gw::Result {
+        result: Some(gw::result::Kind::Ref(gw::Ref { id: image_ref })),
+        metadata,
+    })
+}
+
+/// Reads the spec from the `dockerfile` local (only that one file moves).
+async fn read_spec(client: &mut Client, opts: &Options, filename: &str) -> Result<String, Failure> {
+    let local = opts.dockerfile_local();
+    let mut g = Graph::new();
+    let src = g.local(
+        &Local {
+            name: local.clone(),
+            session: opts
+                .get(&format!("local-sessionid:{local}"))
+                .map_or_else(|| opts.session_id.clone(), str::to_owned),
+            shared_key: local,
+            include: vec![filename.to_owned()],
+            exclude: Vec::new(),
+            follow: vec![filename.to_owned()],
+        },
+        &format!("[internal] load spec from {filename}"),
+    );
+    let def = g.finish(Some(&src), None);
+    let failed = |s: tonic::Status| Failure::SpecRead {
+        filename: filename.to_owned(),
+        message: s.message().to_owned(),
+    };
+    let r = client.solve(def, false, Vec::new()).await.map_err(failed)?;
+    let bytes = client.read_file(&r, filename).await.map_err(failed)?;
+    String::from_utf8(bytes).map_err(|_| Failure::SpecRead {
+        filename: filename.to_owned(),
+        message: "the file is not UTF-8 text".into(),
+    })
+}
+
+/// The context's `.dockerignore` patterns; none when it has no such file.
+async fn read_dockerignore(client: &mut Client, opts: &Options) -> Vec<String> {
+    let local = opts.context_local();
+    let mut g = Graph::new();
+    let src = g.local(
+        &Local {
+            name: local.clone(),
+            session: opts.session_id.clone(),
+            shared_key: format!("{local}-.dockerignore"),
+            include: vec![".dockerignore".into()],
+            exclude: Vec::new(),
+            follow: vec![".dockerignore".into()],
+        },
+        "[internal] load .dockerignore",
+    );
+    let def = g.finish(Some(&src), None);
+    let Ok(r) = client.solve(def, false, Vec::new()).await else {
+        return Vec::new();
+    };
+    let Ok(bytes) = client.read_file(&r, ".dockerignore").await else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn resolve(client: &mut Client, name: &str, platform: &crate::proto::llb::Platform) -> Result<ImageFacts, Failure> {
+    let normalized = plan::normalize_image_ref(name);
+    let resp = client.resolve_image_config(&normalized, platform, &format!("[internal] load metadata for {name}")).await?;
+    Ok(ImageFacts {
+        name: name.to_owned(),
+        digest: resp.digest,
+        config: resp.config,
+        has_nix: false,
+    })
+}
+
+/// Whether the builder image has a `/nix` to seed the store cache from.
+async fn image_has_nix(client: &mut Client, facts: &ImageFacts, platform: &crate::proto::llb::Platform) -> Result<bool, Failure> {
+    let mut g = Graph::new();
+    let img = g.image(&plan::image_source(facts), platform, &format!("[nix] builder {}", facts.name));
+    let def = g.finish(Some(&img), None);
+    let r = client.solve(def, false, Vec::new()).await?;
+    Ok(client.is_dir(&r, "/nix").await?)
+}

@@ -1,0 +1,213 @@
+//! Frontend options: what BuildKit passes as `BUILDKIT_FRONTEND_OPT_<n>=key=value`
+//! (the `docker build` flags), plus the session and workers. Pure parsing;
+//! `from_env` is the only place that reads the environment.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::proto::gateway::CacheOptionsEntry;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Options {
+    opts: BTreeMap<String, String>,
+    pub session_id: String,
+    /// The first worker's first platform, `os/arch[/variant]`.
+    pub worker_platform: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OptionError {
+    #[error("build arg SOURCE_DATE_EPOCH={0:?} is not a number of seconds")]
+    Epoch(String),
+    #[error("cache-imports is not valid JSON: {0}")]
+    CacheImports(String),
+}
+
+impl Options {
+    pub fn from_env() -> Self {
+        Self::from_vars(std::env::vars())
+    }
+
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut o = Self::default();
+        for (k, v) in vars {
+            if k.starts_with("BUILDKIT_FRONTEND_OPT_") {
+                // Keys never contain `=`; values may.
+                if let Some((key, value)) = v.split_once('=') {
+                    o.opts.insert(key.to_owned(), value.to_owned());
+                }
+            } else if k == "BUILDKIT_SESSION_ID" {
+                o.session_id = v;
+            } else if k == "BUILDKIT_WORKERS" {
+                o.worker_platform = worker_platform(&v);
+            }
+        }
+        o
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.opts.get(key).map(String::as_str)
+    }
+
+    /// The spec's file name; dockerd omits it for the default.
+    pub fn filename(&self) -> String {
+        match self.get("filename") {
+            Some(f) if !f.is_empty() && f != "." => f.rsplit('/').next().unwrap_or(f).to_owned(),
+            _ => "Dockerfile".to_owned(),
+        }
+    }
+
+    pub fn dockerfile_local(&self) -> String {
+        self.get("dockerfilekey").filter(|s| !s.is_empty()).unwrap_or("dockerfile").to_owned()
+    }
+
+    pub fn context_local(&self) -> String {
+        self.get("contextkey").filter(|s| !s.is_empty()).unwrap_or("context").to_owned()
+    }
+
+    pub fn target(&self) -> Option<String> {
+        self.get("target").filter(|t| !t.is_empty()).map(str::to_owned)
+    }
+
+    pub fn platforms(&self) -> Vec<String> {
+        self.get("platform")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn prefixed(&self, prefix: &str) -> BTreeMap<String, String> {
+        self.opts
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|n| (n.to_owned(), v.clone())))
+            .collect()
+    }
+
+    pub fn build_args(&self) -> BTreeMap<String, String> {
+        self.prefixed("build-arg:")
+    }
+
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.prefixed("label:")
+    }
+
+    /// `--no-cache`: present (any value) means the frontend's ops rebuild.
+    pub fn no_cache(&self) -> bool {
+        self.opts.contains_key("no-cache")
+    }
+
+    pub fn cache_ns(&self) -> String {
+        self.get("build-arg:BUILDKIT_CACHE_MOUNT_NS").unwrap_or_default().to_owned()
+    }
+
+    pub fn source_date_epoch(&self) -> Result<i64, OptionError> {
+        match self.get("build-arg:SOURCE_DATE_EPOCH").map(str::trim) {
+            None | Some("") => Ok(0),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| OptionError::Epoch(v.to_owned())),
+        }
+    }
+
+    /// `cache-imports`: `[{"Type": …, "Attrs": {…}}]`, forwarded to our solves.
+    pub fn cache_imports(&self) -> Result<Vec<CacheOptionsEntry>, OptionError> {
+        let Some(raw) = self.get("cache-imports").filter(|s| !s.trim().is_empty()) else {
+            return Ok(Vec::new());
+        };
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            #[serde(rename = "Type")]
+            kind: String,
+            #[serde(rename = "Attrs", default)]
+            attrs: BTreeMap<String, String>,
+        }
+        let entries: Vec<Entry> =
+            serde_json::from_str(raw).map_err(|e| OptionError::CacheImports(e.to_string()))?;
+        Ok(entries
+            .into_iter()
+            .map(|e| CacheOptionsEntry { r#type: e.kind, attrs: e.attrs })
+            .collect())
+    }
+}
+
+/// `BUILDKIT_WORKERS` keys are `ID/Labels/Platforms` on BuildKit 0.8 and
+/// lower-case later: look them up case-insensitively.
+fn worker_platform(json: &str) -> Option<String> {
+    let workers: Vec<Value> = serde_json::from_str(json).ok()?;
+    let field = |v: &Value, name: &str| -> Option<Value> {
+        v.as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let platforms = field(workers.first()?, "platforms")?;
+    let p = platforms.as_array()?.first()?.clone();
+    let s = |n: &str| field(&p, n).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let (os, arch, variant) = (s("os"), s("architecture"), s("variant"));
+    if os.is_empty() || arch.is_empty() {
+        return None;
+    }
+    Some(if variant.is_empty() {
+        format!("{os}/{arch}")
+    } else {
+        format!("{os}/{arch}/{variant}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> Options {
+        Options::from_vars(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+    }
+
+    #[test]
+    fn reads_options_and_defaults() {
+        let o = opts(&[
+            ("BUILDKIT_FRONTEND_OPT_0", "build-arg:A=x=y"),
+            ("BUILDKIT_FRONTEND_OPT_1", "label:org.x=1"),
+            ("BUILDKIT_FRONTEND_OPT_2", "platform=linux/amd64, linux/arm64"),
+            ("BUILDKIT_FRONTEND_OPT_3", "no-cache="),
+            ("BUILDKIT_SESSION_ID", "s1"),
+        ]);
+        assert_eq!(o.build_args()["A"], "x=y");
+        assert_eq!(o.labels()["org.x"], "1");
+        assert_eq!(o.platforms(), ["linux/amd64", "linux/arm64"]);
+        assert!(o.no_cache());
+        assert_eq!(o.filename(), "Dockerfile");
+        assert_eq!(o.dockerfile_local(), "dockerfile");
+        assert_eq!(o.context_local(), "context");
+        assert_eq!(o.session_id, "s1");
+        assert_eq!(o.source_date_epoch(), Ok(0));
+    }
+
+    #[test]
+    fn workers_keys_in_either_case() {
+        let old = r#"[{"ID":"x","Labels":{},"Platforms":[{"architecture":"amd64","os":"linux"}]}]"#;
+        let new = r#"[{"id":"x","labels":{},"platforms":[{"architecture":"arm64","os":"linux","variant":"v8"}]}]"#;
+        assert_eq!(worker_platform(old).as_deref(), Some("linux/amd64"));
+        assert_eq!(worker_platform(new).as_deref(), Some("linux/arm64/v8"));
+        assert_eq!(worker_platform("garbage"), None);
+    }
+
+    #[test]
+    fn epoch_and_cache_imports() {
+        let o = opts(&[
+            ("BUILDKIT_FRONTEND_OPT_0", "build-arg:SOURCE_DATE_EPOCH=1700000000"),
+            ("BUILDKIT_FRONTEND_OPT_1", r#"cache-imports=[{"Type":"local","Attrs":{"src":"/c"}}]"#),
+        ]);
+        assert_eq!(o.source_date_epoch(), Ok(1_700_000_000));
+        let c = o.cache_imports().unwrap();
+        assert_eq!(c[0].r#type, "local");
+        assert_eq!(c[0].attrs["src"], "/c");
+        let bad = opts(&[("BUILDKIT_FRONTEND_OPT_0", "build-arg:SOURCE_DATE_EPOCH=soon")]);
+        assert!(bad.source_date_epoch().is_err());
+    }
+}

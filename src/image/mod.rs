@@ -1,0 +1,259 @@
+//! The OCI image config we return with the result, and the user files a
+//! scratch image needs.
+//!
+//! The config is kept as JSON (`serde_json::Value`, whose maps are sorted) so
+//! that a base image's fields we do not know (Healthcheck, Shell, …) survive
+//! and the bytes are the same for the same inputs.
+
+mod user;
+
+use serde_json::{Map, Value, json};
+
+pub use user::{User, UserFiles};
+
+use crate::plan::{BuildResult, Plan, PlanError};
+
+/// Used when the base has no PATH; Docker's own default.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[serde(transparent)]
+pub struct ImageConfig(Value);
+
+impl ImageConfig {
+    /// Parses a config as ResolveImageConfig returns it; empty means none.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(json!({})));
+        }
+        let v: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if !v.is_object() {
+            return Err("not a JSON object".into());
+        }
+        Ok(Self(v))
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.0).unwrap_or_default()
+    }
+
+    pub fn value(&self) -> &Value {
+        &self.0
+    }
+
+    /// `config.Env`.
+    pub fn env(&self) -> Vec<String> {
+        strings(self.0.pointer("/config/Env"))
+    }
+
+    fn config_mut(&mut self) -> &mut Map<String, Value> {
+        let root = self.0.as_object_mut().expect("checked in parse");
+        let c = root.entry("config").or_insert_with(|| json!({}));
+        if !c.is_object() {
+            *c = json!({});
+        }
+        c.as_object_mut().expect("made an object above")
+    }
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
+}
+
+/// RFC 3339 time of a Unix epoch second, as image configs spell it.
+pub fn rfc3339(epoch: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(epoch.max(0).unsigned_abs());
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+/// The final config: the base's, with the spec's settings on top.
+pub fn assemble(plan: &Plan, built: &BuildResult, layers: &[Vec<String>]) -> Result<ImageConfig, PlanError> {
+    let base_name = plan.image.base.clone().unwrap_or_else(|| "scratch".into());
+    let mut cfg = ImageConfig::parse(&plan.image.base_config).map_err(|message| PlanError::BaseConfig {
+        image: base_name,
+        message,
+    })?;
+    let spec = &plan.image.spec;
+    let out = built.main_output();
+    let created = rfc3339(plan.epoch);
+
+    let root = cfg.0.as_object_mut().expect("checked in parse");
+    root.insert("architecture".into(), json!(plan.platform.architecture));
+    root.insert("os".into(), json!(plan.platform.os));
+    if plan.platform.variant.is_empty() {
+        root.remove("variant");
+    } else {
+        root.insert("variant".into(), json!(plan.platform.variant));
+    }
+    root.insert("created".into(), json!(created));
+    let mut history: Vec<Value> = root
+        .get("history")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    // Same order as the layers: the user files first, then the store paths.
+    if plan.image.base.is_none() && user_files(plan)?.is_some() {
+        history.push(json!({
+            "created": created,
+            "created_by": "nix-frontend: user",
+            "comment": "nix-frontend",
+        }));
+    }
+    for layer in layers {
+        let names: Vec<&str> = layer.iter().map(|p| p.rsplit('/').next().unwrap_or(p)).collect();
+        let shown = if names.len() > 3 {
+            format!("{} and {} more", names[..3].join(" "), names.len() - 3)
+        } else {
+            names.join(" ")
+        };
+        history.push(json!({
+            "created": created,
+            "created_by": format!("nix-frontend: {shown}"),
+            "comment": "nix-frontend",
+        }));
+    }
+    root.insert("history".into(), Value::Array(history));
+    let diff_ids = root.get("rootfs").and_then(|r| r.get("diff_ids")).cloned().unwrap_or_else(|| json!([]));
+    root.insert("rootfs".into(), json!({"type": "layers", "diff_ids": diff_ids}));
+
+    let c = cfg.config_mut();
+    let entrypoint = match &spec.entrypoint {
+        Some(e) => Some(resolve_argv(&e.value, out)),
+        None => built
+            .main_program
+            .as_ref()
+            .map(|m| vec![format!("{out}/bin/{m}")]),
+    };
+    match entrypoint {
+        Some(e) => {
+            c.insert("Entrypoint".into(), json!(e));
+            // As in a Dockerfile: a new ENTRYPOINT drops the base's CMD.
+            c.remove("Cmd");
+        }
+        None if c.get("Entrypoint").is_some_and(|e| !e.is_null()) || spec.cmd.is_some() => {}
+        None => {
+            return Err(PlanError::Image {
+                key: "image.entrypoint",
+                message: format!("nothing to run: {out} has no meta.mainProgram"),
+                hint: "set [image] entrypoint = [\"bin/NAME\"] (relative to the package) or add meta.mainProgram to the package".into(),
+                span: None,
+            });
+        }
+    }
+    if let Some(cmd) = &spec.cmd {
+        c.insert("Cmd".into(), json!(resolve_argv(&cmd.value, out)));
+    }
+
+    let mut env = strings(c.get("Env"));
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH)
+        .to_owned();
+    set_env(&mut env, "PATH", &format!("{out}/bin:{path}"));
+    for (k, v) in &spec.env {
+        set_env(&mut env, k, &v.value);
+    }
+    c.insert("Env".into(), json!(env));
+
+    if let Some(w) = &spec.workdir {
+        c.insert("WorkingDir".into(), json!(w.value));
+    }
+    if let Some(u) = &spec.user {
+        let user = User::parse(&u.value).map_err(|m| PlanError::Image {
+            key: "image.user",
+            message: m,
+            hint: "write \"name\", \"name:uid\", \"name:uid:gid\", \"uid\" or \"uid:gid\"".into(),
+            span: u.span,
+        })?;
+        c.insert("User".into(), json!(user.config_value(plan.image.base.is_none())));
+    }
+    let labels = c.entry("Labels").or_insert_with(|| json!({}));
+    if !labels.is_object() {
+        *labels = json!({});
+    }
+    let labels = labels.as_object_mut().expect("made an object above");
+    for (k, v) in &spec.labels {
+        labels.insert(k.clone(), json!(v.value));
+    }
+    for (k, v) in &plan.image.labels {
+        labels.insert(k.clone(), json!(v));
+    }
+    if !spec.expose.is_empty() {
+        let ports = c.entry("ExposedPorts").or_insert_with(|| json!({}));
+        if !ports.is_object() {
+            *ports = json!({});
+        }
+        let ports = ports.as_object_mut().expect("made an object above");
+        for p in &spec.expose {
+            let key = if p.value.contains('/') {
+                p.value.clone()
+            } else {
+                format!("{}/tcp", p.value)
+            };
+            ports.insert(key, json!({}));
+        }
+    }
+    Ok(cfg)
+}
+
+/// The files that make the spec's user exist on a scratch base.
+pub fn user_files(plan: &Plan) -> Result<Option<UserFiles>, PlanError> {
+    if plan.image.base.is_some() {
+        return Ok(None);
+    }
+    let Some(u) = &plan.image.spec.user else {
+        return Ok(None);
+    };
+    let user = User::parse(&u.value).map_err(|m| PlanError::Image {
+        key: "image.user",
+        message: m,
+        hint: "write \"name\", \"name:uid\", \"name:uid:gid\", \"uid\" or \"uid:gid\"".into(),
+        span: u.span,
+    })?;
+    Ok(user.files())
+}
+
+/// Relative program paths are inside the built package.
+fn resolve_argv(argv: &[String], out: &str) -> Vec<String> {
+    let mut v = argv.to_vec();
+    if let Some(first) = v.first_mut()
+        && !first.starts_with('/')
+        && first.contains('/')
+    {
+        *first = format!("{out}/{}", first.trim_start_matches("./"));
+    }
+    v
+}
+
+fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
+    let entry = format!("{key}={value}");
+    match env.iter_mut().find(|e| e.split_once('=').is_some_and(|(k, _)| k == key)) {
+        Some(e) => *e = entry,
+        None => env.push(entry),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_programs_resolve_inside_the_package() {
+        let v = resolve_argv(&["bin/hello".into(), "x".into()], "/nix/store/abc-hello");
+        assert_eq!(v, ["/nix/store/abc-hello/bin/hello", "x"]);
+        let v = resolve_argv(&["/bin/sh".into()], "/nix/store/abc-hello");
+        assert_eq!(v, ["/bin/sh"]);
+        // A bare word is a command looked up on PATH, as in a Dockerfile.
+        let v = resolve_argv(&["hello".into()], "/nix/store/abc-hello");
+        assert_eq!(v, ["hello"]);
+    }
+
+    #[test]
+    fn rfc3339_of_epoch() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+}

@@ -1,0 +1,102 @@
+//! The spec's `user`: `name`, `name:uid`, `name:uid:gid`, `uid` or `uid:gid`.
+
+/// The uid a named user gets on scratch when the spec gives none.
+const DEFAULT_UID: u32 = 1000;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub name: Option<String>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+/// `/etc/passwd`, `/etc/group` and a home directory, with fixed contents.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct UserFiles {
+    pub passwd: String,
+    pub group: String,
+    pub home: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl User {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let id = |p: &str| p.parse::<u32>().map_err(|_| format!("{p:?} is not a numeric id"));
+        let bad = || format!("{s:?} is not a user");
+        match parts.as_slice() {
+            [n] if n.is_empty() => Err(bad()),
+            [n] => Ok(match n.parse::<u32>() {
+                Ok(uid) => Self { name: None, uid: Some(uid), gid: None },
+                Err(_) => Self { name: Some((*n).to_owned()), uid: None, gid: None },
+            }),
+            [n, second] => match n.parse::<u32>() {
+                Ok(uid) => Ok(Self { name: None, uid: Some(uid), gid: Some(id(second)?) }),
+                Err(_) => Ok(Self { name: Some((*n).to_owned()), uid: Some(id(second)?), gid: None }),
+            },
+            [n, uid, gid] if n.parse::<u32>().is_err() && !n.is_empty() => Ok(Self {
+                name: Some((*n).to_owned()),
+                uid: Some(id(uid)?),
+                gid: Some(id(gid)?),
+            }),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The config's `User`. Docker reads `a:b` as user and *group*, so
+    /// `name:uid` cannot be passed through; on scratch, where we write the
+    /// passwd file ourselves, the numeric form needs no lookup at all.
+    pub fn config_value(&self, on_scratch: bool) -> String {
+        match &self.name {
+            Some(name) if !on_scratch => name.clone(),
+            _ => {
+                let uid = self.uid.unwrap_or(DEFAULT_UID);
+                format!("{uid}:{}", self.gid.unwrap_or(uid))
+            }
+        }
+    }
+
+    /// What a scratch image needs so that the user exists; numeric users
+    /// without a name need nothing.
+    pub fn files(&self) -> Option<UserFiles> {
+        let name = self.name.as_ref()?;
+        let uid = self.uid.unwrap_or(DEFAULT_UID);
+        let gid = self.gid.unwrap_or(uid);
+        let home = format!("/home/{name}");
+        Some(UserFiles {
+            passwd: format!("root:x:0:0:root:/root:/bin/sh\n{name}:x:{uid}:{gid}::{home}:/bin/sh\n"),
+            group: format!("root:x:0:\n{name}:x:{gid}:\n"),
+            home,
+            uid,
+            gid,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form() {
+        let u = User::parse("valnix:1024").unwrap();
+        assert_eq!((u.name.as_deref(), u.uid, u.gid), (Some("valnix"), Some(1024), None));
+        assert_eq!(u.config_value(true), "1024:1024");
+        assert_eq!(u.config_value(false), "valnix");
+        let u = User::parse("1000:2000").unwrap();
+        assert_eq!(u.config_value(true), "1000:2000");
+        assert!(u.files().is_none());
+        assert!(User::parse("a:b").is_err());
+        assert!(User::parse("").is_err());
+        assert!(User::parse("1:2:3").is_err());
+    }
+
+    #[test]
+    fn files_for_a_named_user() {
+        let f = User::parse("app").unwrap().files().unwrap();
+        assert_eq!(f.uid, 1000);
+        assert_eq!(f.home, "/home/app");
+        assert!(f.passwd.ends_with("app:x:1000:1000::/home/app:/bin/sh\n"));
+    }
+}

@@ -1,0 +1,118 @@
+//! A small LLB graph builder: add ops, get handles to their outputs, marshal
+//! the whole into a `Definition` whose bytes and digests are deterministic.
+
+use std::collections::BTreeMap;
+
+use prost::Message;
+use sha2::{Digest, Sha256};
+
+use crate::plan::hex;
+use crate::proto::llb as pb;
+
+/// One output of an op: what another op takes as an input.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Output {
+    pub digest: String,
+    pub index: i64,
+}
+
+/// A 1-based line range in the spec, attached to the ops it caused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lines {
+    pub start: usize,
+    pub end: usize,
+}
+
+#[derive(Default)]
+pub struct Graph {
+    /// Marshalled ops in insertion order (dependencies first), each once.
+    ops: Vec<(String, Vec<u8>)>,
+    metadata: BTreeMap<String, pb::OpMetadata>,
+    locations: BTreeMap<String, Vec<Lines>>,
+}
+
+impl Graph {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds an op and returns its digest; the same op added twice is one vertex.
+    pub fn add(&mut self, op: &pb::Op, name: &str, lines: Option<Lines>) -> String {
+        let bytes = op.encode_to_vec();
+        let digest = format!("sha256:{}", hex(&Sha256::digest(&bytes)));
+        if !self.ops.iter().any(|(d, _)| *d == digest) {
+            self.ops.push((digest.clone(), bytes));
+        }
+        if !name.is_empty() {
+            let meta = self.metadata.entry(digest.clone()).or_default();
+            meta.description.insert("llb.customname".into(), name.to_owned());
+        }
+        if let Some(l) = lines {
+            let entry = self.locations.entry(digest.clone()).or_default();
+            if !entry.contains(&l) {
+                entry.push(l);
+            }
+        }
+        digest
+    }
+
+    /// Marks an op so BuildKit ignores its cache (`--no-cache`).
+    pub fn ignore_cache(&mut self, digest: &str) {
+        self.metadata.entry(digest.to_owned()).or_default().ignore_cache = true;
+    }
+
+    /// The Definition whose result is `result` (`None` = an empty result).
+    /// `source` is the spec (file name and text) the line ranges point into.
+    pub fn finish(mut self, result: Option<&Output>, source: Option<(&str, &str)>) -> pb::Definition {
+        let Some(result) = result else {
+            return pb::Definition::default();
+        };
+        let terminal = pb::Op {
+            inputs: vec![pb::Input {
+                digest: result.digest.clone(),
+                index: result.index,
+            }],
+            ..Default::default()
+        };
+        self.add(&terminal, "", None);
+        let source = source.filter(|_| !self.locations.is_empty()).map(|(filename, text)| {
+            let locations = self
+                .locations
+                .iter()
+                .map(|(digest, lines)| {
+                    let ranges = lines
+                        .iter()
+                        .map(|l| pb::Range {
+                            start: Some(pb::Position { line: l.start as i32, character: 0 }),
+                            end: Some(pb::Position { line: l.end as i32, character: 0 }),
+                        })
+                        .collect();
+                    let loc = pb::Location { source_index: 0, ranges };
+                    (digest.clone(), pb::Locations { locations: vec![loc] })
+                })
+                .collect();
+            pb::Source {
+                locations,
+                infos: vec![pb::SourceInfo {
+                    filename: filename.to_owned(),
+                    data: text.as_bytes().to_vec(),
+                    definition: None,
+                    language: String::new(),
+                }],
+            }
+        });
+        pb::Definition {
+            def: self.ops.into_iter().map(|(_, b)| b).collect(),
+            metadata: self.metadata,
+            source,
+        }
+    }
+}
+
+/// Each op's digest, computed from the exact bytes in `def`.
+pub fn digests(def: &pb::Definition) -> Vec<String> {
+    def.def
+        .iter()
+        .map(|b| format!("sha256:{}", hex(&Sha256::digest(b))))
+        .collect()
+}

@@ -1,0 +1,221 @@
+//! Plan → LLB. One small emit function per plan step; the bytes and digests
+//! depend on the plan alone, so golden tests can pin them.
+
+mod dump;
+mod graph;
+mod ops;
+
+pub use dump::dump;
+pub use graph::{Graph, Lines, Output, digests};
+pub use ops::{Attrs, Exec, FileAction, Local, Mount};
+
+use crate::image::UserFiles;
+use crate::plan::{ImagePlan, OUT_DIR, Plan, SRC_DIR};
+use crate::proto::llb as pb;
+use crate::spec::Span;
+
+/// Facts of this build that are not part of the plan: where the spec and
+/// context come from, and what the engine can do.
+#[derive(Clone, Debug)]
+pub struct Emit<'a> {
+    pub session: String,
+    /// The context's local name (`context` unless `contextkey` says otherwise).
+    pub context_name: String,
+    pub spec_filename: &'a str,
+    pub spec_text: &'a str,
+    pub no_cache: bool,
+    /// The engine's `mergeop` cap is enabled.
+    pub mergeop: bool,
+}
+
+impl Emit<'_> {
+    fn lines(&self, span: Option<Span>) -> Option<Lines> {
+        let (start, end) = span?.lines(self.spec_text);
+        Some(Lines {
+            start: start.line,
+            end: end.line,
+        })
+    }
+
+    fn source(&self) -> Option<(&str, &str)> {
+        Some((self.spec_filename, self.spec_text))
+    }
+}
+
+/// The script of a layer op: copy the listed store paths out of the store
+/// cache with their times and modes, then fix the times of the directories
+/// we create. `$1` is the epoch, the rest are store paths.
+const LAYER_SCRIPT: &str = "set -eu\n\
+epoch=$1; shift\n\
+mkdir -p /out/nix/store\n\
+cp -a \"$@\" /out/nix/store/\n\
+touch -h -d \"@$epoch\" /out/nix/store /out/nix\n";
+
+/// The nix step: build the installable with the store cache mounted, and
+/// report closure, outputs and main program into `/out`.
+pub fn nix_build(plan: &Plan, emit: &Emit) -> pb::Definition {
+    let mut g = Graph::new();
+    let p = ops::platform(&plan.platform);
+    let builder = builder(&mut g, plan, &p);
+    let context = g.local(
+        &Local {
+            name: emit.context_name.clone(),
+            session: emit.session.clone(),
+            shared_key: emit.context_name.clone(),
+            include: plan.nix.context.include.clone(),
+            exclude: plan.nix.context.exclude.clone(),
+            follow: Vec::new(),
+        },
+        "[context] load build context",
+    );
+    let exec = Exec {
+        args: vec!["/bin/sh".into(), "-c".into(), plan.nix.script.clone()],
+        env: plan.nix.env.clone(),
+        cwd: "/".into(),
+        user: String::new(),
+        root: builder.clone(),
+        root_output: false,
+        mounts: vec![
+            Mount::Bind {
+                dest: SRC_DIR.into(),
+                from: context,
+                selector: String::new(),
+            },
+            store_cache(plan, &builder),
+            Mount::Scratch { dest: OUT_DIR.into() },
+        ],
+        network: pb::NetMode::Unset,
+        platform: p,
+    };
+    let name = format!("[nix] build {} ({})", plan.nix.flake.value, plan.system);
+    let out = g.exec(&exec, &name, emit.lines(plan.nix.flake.span));
+    if emit.no_cache {
+        g.ignore_cache(&out[0].digest);
+    }
+    g.finish(out.first(), emit.source())
+}
+
+/// The image: base, then one layer per store-path group (merged where the
+/// engine can, else copied in a chain), then the user files on scratch.
+pub fn image(plan: &Plan, image: &ImagePlan, users: Option<&UserFiles>, emit: &Emit) -> pb::Definition {
+    let mut g = Graph::new();
+    let p = ops::platform(&plan.platform);
+    let base = plan.image.base.as_ref().map(|b| {
+        let shown = b.trim_start_matches("docker-image://");
+        g.image(b, &p, &format!("[image] base {shown}"))
+    });
+    let builder = builder(&mut g, plan, &p);
+    let ts = plan.epoch.saturating_mul(1_000_000_000);
+
+    let mut parts: Vec<Output> = Vec::new();
+    if let Some(u) = users {
+        parts.push(user_layer(&mut g, u, ts));
+    }
+    let n = image.layers.len();
+    for (k, paths) in image.layers.iter().enumerate() {
+        let mut args = vec![
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            LAYER_SCRIPT.to_owned(),
+            "nix-frontend-layer".to_owned(),
+            plan.epoch.to_string(),
+        ];
+        args.extend(paths.iter().cloned());
+        let exec = Exec {
+            args,
+            env: plan.nix.env.clone(),
+            cwd: "/".into(),
+            user: String::new(),
+            root: builder.clone(),
+            root_output: false,
+            mounts: vec![store_cache(plan, &builder), Mount::Scratch { dest: OUT_DIR.into() }],
+            network: pb::NetMode::None,
+            platform: p.clone(),
+        };
+        let name = format!("[image] layer {}/{n}: {}", k + 1, layer_title(paths));
+        let out = g.exec(&exec, &name, None);
+        parts.extend(out);
+    }
+
+    let result = if emit.mergeop {
+        let mut all: Vec<Output> = base.into_iter().collect();
+        all.extend(parts);
+        match all.len() {
+            0 => None,
+            1 => all.pop(),
+            _ => Some(g.merge(&all, "[image] merge layers")),
+        }
+    } else {
+        // Without MergeOp each part is copied onto the one below; unchanged
+        // parts stay cache hits and keep their diffIDs because every time
+        // inside them is fixed.
+        let mut state = base;
+        for part in parts {
+            state = Some(match state {
+                None => part,
+                Some(below) => {
+                    let copy = FileAction::Copy {
+                        from: part,
+                        src: "/".into(),
+                        dest: "/".into(),
+                        timestamp: -1,
+                    };
+                    g.file(Some(&below), &[copy], "[image] stack layer", None)
+                }
+            });
+        }
+        state
+    };
+    g.finish(result.as_ref(), emit.source())
+}
+
+fn builder(g: &mut Graph, plan: &Plan, p: &pb::Platform) -> Output {
+    let shown = plan.nix.builder.trim_start_matches("docker-image://");
+    g.image(&plan.nix.builder, p, &format!("[nix] builder {shown}"))
+}
+
+fn store_cache(plan: &Plan, builder: &Output) -> Mount {
+    Mount::Cache {
+        dest: "/nix".into(),
+        id: plan.nix.cache.id.clone(),
+        seed: plan
+            .nix
+            .cache
+            .seed_from_builder
+            .then(|| (builder.clone(), "/nix".to_owned())),
+    }
+}
+
+fn user_layer(g: &mut Graph, u: &UserFiles, ts: i64) -> Output {
+    let root = |mode| Attrs { uid: 0, gid: 0, mode, timestamp: ts };
+    let actions = [
+        FileAction::Mkdir { path: "/etc".into(), attrs: root(0o755) },
+        FileAction::Mkfile { path: "/etc/passwd".into(), data: u.passwd.clone().into_bytes(), attrs: root(0o644) },
+        FileAction::Mkfile { path: "/etc/group".into(), data: u.group.clone().into_bytes(), attrs: root(0o644) },
+        FileAction::Mkdir { path: "/home".into(), attrs: root(0o755) },
+        FileAction::Mkdir {
+            path: u.home.clone(),
+            attrs: Attrs { uid: u.uid, gid: u.gid, mode: 0o755, timestamp: ts },
+        },
+    ];
+    let name = u.home.rsplit('/').next().unwrap_or_default();
+    g.file(None, &actions, &format!("[image] user {name}"), None)
+}
+
+fn layer_title(paths: &[String]) -> String {
+    let names: Vec<&str> = paths
+        .iter()
+        .map(|p| {
+            let base = p.rsplit('/').next().unwrap_or(p);
+            base.split_once('-').map_or(base, |(_, n)| n)
+        })
+        .collect();
+    if names.len() > 3 {
+        format!("{} +{} more", names[..3].join(" "), names.len() - 3)
+    } else {
+        names.join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,317 @@
+//! The op families we emit: sources, exec, file and merge. Each constructor
+//! follows the Go client's conventions where BuildKit relies on them
+//! (mounts sorted by destination, output numbering, `-1` for "none").
+
+use std::collections::BTreeMap;
+
+use super::graph::{Graph, Lines, Output};
+use crate::proto::llb as pb;
+
+pub fn platform(p: &crate::plan::Platform) -> pb::Platform {
+    pb::Platform {
+        architecture: p.architecture.clone(),
+        os: p.os.clone(),
+        variant: p.variant.clone(),
+        ..Default::default()
+    }
+}
+
+fn constraints() -> Option<pb::WorkerConstraints> {
+    Some(pb::WorkerConstraints::default())
+}
+
+impl Graph {
+    /// `docker-image://…` for one platform.
+    pub fn image(&mut self, identifier: &str, p: &pb::Platform, name: &str) -> Output {
+        let op = pb::Op {
+            op: Some(pb::op::Kind::Source(pb::SourceOp {
+                identifier: identifier.to_owned(),
+                attrs: BTreeMap::new(),
+            })),
+            platform: Some(p.clone()),
+            constraints: constraints(),
+            ..Default::default()
+        };
+        let digest = self.add(&op, name, None);
+        Output { digest, index: 0 }
+    }
+
+    /// `local://NAME`: files from the client, filtered on the client side.
+    pub fn local(&mut self, local: &Local, name: &str) -> Output {
+        let mut attrs = BTreeMap::new();
+        let json = |v: &[String]| serde_json::to_string(v).unwrap_or_default();
+        if !local.session.is_empty() {
+            attrs.insert("local.session".to_owned(), local.session.clone());
+        }
+        if !local.include.is_empty() {
+            attrs.insert("local.includepattern".to_owned(), json(&local.include));
+        }
+        if !local.exclude.is_empty() {
+            attrs.insert("local.excludepatterns".to_owned(), json(&local.exclude));
+        }
+        if !local.follow.is_empty() {
+            attrs.insert("local.followpaths".to_owned(), json(&local.follow));
+        }
+        attrs.insert("local.sharedkeyhint".to_owned(), local.shared_key.clone());
+        let op = pb::Op {
+            op: Some(pb::op::Kind::Source(pb::SourceOp {
+                identifier: format!("local://{}", local.name),
+                attrs,
+            })),
+            ..Default::default()
+        };
+        let digest = self.add(&op, name, None);
+        Output { digest, index: 0 }
+    }
+
+    /// Runs a process; returns the outputs of its writable mounts, in the
+    /// order the `Scratch` mounts were given (the root's first if kept).
+    pub fn exec(&mut self, e: &Exec, name: &str, lines: Option<Lines>) -> Vec<Output> {
+        let mut inputs: Vec<Output> = Vec::new();
+        let mut input_of = |o: &Output| -> i64 {
+            let i = inputs.iter().position(|x| x == o).unwrap_or_else(|| {
+                inputs.push(o.clone());
+                inputs.len() - 1
+            });
+            i as i64
+        };
+        // The root is writable (nix wants /tmp and a home) but an output only
+        // when asked; BuildKit allows a writable mount without an output.
+        let mut mounts = vec![pb::Mount {
+            input: input_of(&e.root),
+            dest: "/".into(),
+            output: if e.root_output { 0 } else { -1 },
+            ..Default::default()
+        }];
+        for m in &e.mounts {
+            mounts.push(match m {
+                Mount::Bind { dest, from, selector } => pb::Mount {
+                    input: input_of(from),
+                    selector: selector.clone(),
+                    dest: dest.clone(),
+                    output: -1,
+                    readonly: true,
+                    ..Default::default()
+                },
+                Mount::Cache { dest, id, seed } => pb::Mount {
+                    input: seed.as_ref().map_or(-1, |(o, _)| input_of(o)),
+                    selector: seed.as_ref().map(|(_, s)| s.clone()).unwrap_or_default(),
+                    dest: dest.clone(),
+                    output: -1,
+                    mount_type: pb::MountType::Cache as i32,
+                    cache_opt: Some(pb::CacheOpt {
+                        id: id.clone(),
+                        sharing: pb::CacheSharing::Locked as i32,
+                    }),
+                    ..Default::default()
+                },
+                Mount::Scratch { dest } => pb::Mount {
+                    input: -1,
+                    dest: dest.clone(),
+                    output: 0, // numbered below
+                    ..Default::default()
+                },
+            });
+        }
+        mounts.sort_by(|a, b| a.dest.cmp(&b.dest));
+        // Outputs are numbered in mount order, as the Go client does.
+        let mut next = 0;
+        let mut outputs_by_dest = BTreeMap::new();
+        for m in &mut mounts {
+            if m.output >= 0 {
+                m.output = next;
+                outputs_by_dest.insert(m.dest.clone(), next);
+                next += 1;
+            }
+        }
+        let op = pb::Op {
+            inputs: inputs
+                .iter()
+                .map(|o| pb::Input { digest: o.digest.clone(), index: o.index })
+                .collect(),
+            op: Some(pb::op::Kind::Exec(pb::ExecOp {
+                meta: Some(pb::Meta {
+                    args: e.args.clone(),
+                    env: e.env.clone(),
+                    cwd: e.cwd.clone(),
+                    user: e.user.clone(),
+                }),
+                mounts,
+                network: e.network as i32,
+                security: pb::SecurityMode::Sandbox as i32,
+            })),
+            platform: Some(e.platform.clone()),
+            constraints: constraints(),
+        };
+        let digest = self.add(&op, name, lines);
+        let mut wanted: Vec<&str> = Vec::new();
+        if e.root_output {
+            wanted.push("/");
+        }
+        wanted.extend(e.mounts.iter().filter_map(|m| match m {
+            Mount::Scratch { dest } => Some(dest.as_str()),
+            _ => None,
+        }));
+        wanted
+            .into_iter()
+            .map(|d| Output {
+                digest: digest.clone(),
+                index: outputs_by_dest[d],
+            })
+            .collect()
+    }
+
+    /// A chain of file actions on `base` (`None` = scratch).
+    pub fn file(&mut self, base: Option<&Output>, actions: &[FileAction], name: &str, lines: Option<Lines>) -> Output {
+        let mut inputs: Vec<Output> = base.into_iter().cloned().collect();
+        for a in actions {
+            if let FileAction::Copy { from, .. } = a
+                && !inputs.contains(from)
+            {
+                inputs.push(from.clone());
+            }
+        }
+        let n = inputs.len() as i64;
+        let index_of = |o: &Output| inputs.iter().position(|x| x == o).map_or(-1, |i| i as i64);
+        let last = actions.len().saturating_sub(1);
+        let pb_actions = actions
+            .iter()
+            .enumerate()
+            .map(|(k, a)| {
+                let input = if k == 0 {
+                    base.map_or(-1, |b| index_of(b))
+                } else {
+                    n + k as i64 - 1
+                };
+                let (secondary_input, action) = a.to_pb(&index_of);
+                pb::FileAction {
+                    input,
+                    secondary_input,
+                    output: if k == last { 0 } else { -1 },
+                    action: Some(action),
+                }
+            })
+            .collect();
+        let op = pb::Op {
+            inputs: inputs
+                .iter()
+                .map(|o| pb::Input { digest: o.digest.clone(), index: o.index })
+                .collect(),
+            op: Some(pb::op::Kind::File(pb::FileOp { actions: pb_actions })),
+            platform: None,
+            constraints: constraints(),
+        };
+        let digest = self.add(&op, name, lines);
+        Output { digest, index: 0 }
+    }
+
+    /// Stacks `layers` as separate layers (BuildKit v0.10+, cap `mergeop`).
+    pub fn merge(&mut self, layers: &[Output], name: &str) -> Output {
+        let op = pb::Op {
+            inputs: layers
+                .iter()
+                .map(|o| pb::Input { digest: o.digest.clone(), index: o.index })
+                .collect(),
+            op: Some(pb::op::Kind::Merge(pb::MergeOp {
+                inputs: (0..layers.len() as i64).map(|input| pb::MergeInput { input }).collect(),
+            })),
+            ..Default::default()
+        };
+        let digest = self.add(&op, name, None);
+        Output { digest, index: 0 }
+    }
+}
+
+/// A `local://` source.
+pub struct Local {
+    pub name: String,
+    pub session: String,
+    pub shared_key: String,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub follow: Vec<String>,
+}
+
+pub struct Exec {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub user: String,
+    pub root: Output,
+    /// Keep the root filesystem as an output (else it is mounted read-only).
+    pub root_output: bool,
+    pub mounts: Vec<Mount>,
+    pub network: pb::NetMode,
+    pub platform: pb::Platform,
+}
+
+pub enum Mount {
+    /// Read-only bind of `selector` inside `from`.
+    Bind { dest: String, from: Output, selector: String },
+    /// A persistent cache, `sharing=locked`, seeded from `(output, path)`.
+    Cache { dest: String, id: String, seed: Option<(Output, String)> },
+    /// An empty writable directory that becomes an output.
+    Scratch { dest: String },
+}
+
+/// Owner, mode and time of a file the frontend creates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attrs {
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: i32,
+    /// Unix nanoseconds.
+    pub timestamp: i64,
+}
+
+pub enum FileAction {
+    /// Copies `src` of `from` to `dest`; keeps modes; `timestamp` -1 keeps times.
+    Copy { from: Output, src: String, dest: String, timestamp: i64 },
+    Mkdir { path: String, attrs: Attrs },
+    Mkfile { path: String, data: Vec<u8>, attrs: Attrs },
+}
+
+fn chown(uid: u32, gid: u32) -> Option<pb::ChownOpt> {
+    let id = |n| Some(pb::UserOpt { user: Some(pb::user_opt::User::ById(n)) });
+    Some(pb::ChownOpt { user: id(uid), group: id(gid) })
+}
+
+impl FileAction {
+    fn to_pb(&self, index_of: &dyn Fn(&Output) -> i64) -> (i64, pb::file_action::Action) {
+        use pb::file_action::Action;
+        match self {
+            Self::Copy { from, src, dest, timestamp } => (
+                index_of(from),
+                Action::Copy(pb::FileActionCopy {
+                    src: src.clone(),
+                    dest: dest.clone(),
+                    mode: -1,
+                    dir_copy_contents: true,
+                    create_dest_path: true,
+                    timestamp: *timestamp,
+                    ..Default::default()
+                }),
+            ),
+            Self::Mkdir { path, attrs } => (
+                -1,
+                Action::Mkdir(pb::FileActionMkDir {
+                    path: path.clone(),
+                    mode: attrs.mode,
+                    make_parents: true,
+                    owner: chown(attrs.uid, attrs.gid),
+                    timestamp: attrs.timestamp,
+                }),
+            ),
+            Self::Mkfile { path, data, attrs } => (
+                -1,
+                Action::Mkfile(pb::FileActionMkFile {
+                    path: path.clone(),
+                    mode: attrs.mode,
+                    data: data.clone(),
+                    owner: chown(attrs.uid, attrs.gid),
+                    timestamp: attrs.timestamp,
+                }),
+            ),
+        }
+    }
+}

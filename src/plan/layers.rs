@@ -1,0 +1,148 @@
+//! Which store paths go into which layer.
+//!
+//! A layer is a sorted list of store paths. Store paths are input-addressed,
+//! so a layer whose list is unchanged holds the same bytes as before. Order
+//! matters where layers are chained (engines without MergeOp): a changed layer
+//! invalidates every layer above it. So paths that rarely change (those with
+//! few dependencies of their own) come first and the flake's own outputs last.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::closure::StorePath;
+
+/// Splits `closure` into at most `budget` layers (at least one).
+pub fn plan_layers(closure: &[StorePath], outputs: &[String], budget: usize) -> Vec<Vec<String>> {
+    let budget = budget.max(1);
+    let all: Vec<String> = closure.iter().map(|p| p.path.clone()).collect();
+    if budget == 1 || all.len() <= 1 {
+        return vec![all].into_iter().filter(|l| !l.is_empty()).collect();
+    }
+    let outputs: BTreeSet<&str> = outputs.iter().map(String::as_str).collect();
+    let own: Vec<String> = all.iter().filter(|p| outputs.contains(p.as_str())).cloned().collect();
+    let mut deps: Vec<&StorePath> = closure
+        .iter()
+        .filter(|p| !outputs.contains(p.path.as_str()))
+        .collect();
+
+    let counts = dependency_counts(closure);
+    deps.sort_by(|a, b| {
+        let key = |p: &StorePath| (counts[p.path.as_str()], name_of(&p.path).to_owned());
+        key(a).cmp(&key(b)).then_with(|| a.path.cmp(&b.path))
+    });
+
+    let own_layers = usize::from(!own.is_empty());
+    let room = budget - own_layers;
+    let mut layers: Vec<Vec<String>> = Vec::new();
+    if deps.len() > room {
+        // Too many paths: the largest keep a layer each, the rest share one.
+        let mut by_size: Vec<&StorePath> = deps.clone();
+        by_size.sort_by(|a, b| b.nar_size.cmp(&a.nar_size).then_with(|| a.path.cmp(&b.path)));
+        let solo: BTreeSet<&str> = by_size
+            .iter()
+            .take(room.saturating_sub(1))
+            .map(|p| p.path.as_str())
+            .collect();
+        let mut grouped: Vec<String> = deps
+            .iter()
+            .filter(|p| !solo.contains(p.path.as_str()))
+            .map(|p| p.path.clone())
+            .collect();
+        grouped.sort();
+        layers.push(grouped);
+        deps.retain(|p| solo.contains(p.path.as_str()));
+    }
+    layers.extend(deps.iter().map(|p| vec![p.path.clone()]));
+    if !own.is_empty() {
+        layers.push(own);
+    }
+    layers.retain(|l| !l.is_empty());
+    layers
+}
+
+/// The package name of a store path, without its hash: stable across
+/// versions of the same package, unlike the full path.
+fn name_of(path: &str) -> &str {
+    let base = path.rsplit('/').next().unwrap_or(path);
+    base.split_once('-').map_or(base, |(_, name)| name)
+}
+
+/// For each path, how many other paths it depends on, directly or not.
+fn dependency_counts(closure: &[StorePath]) -> BTreeMap<&str, usize> {
+    let refs: BTreeMap<&str, Vec<&str>> = closure
+        .iter()
+        .map(|p| {
+            let r = p
+                .references
+                .iter()
+                .map(String::as_str)
+                .filter(|r| *r != p.path)
+                .collect();
+            (p.path.as_str(), r)
+        })
+        .collect();
+    let mut out = BTreeMap::new();
+    for p in closure {
+        let mut seen: BTreeSet<&str> = BTreeSet::new();
+        let mut stack: Vec<&str> = refs[p.path.as_str()].clone();
+        while let Some(r) = stack.pop() {
+            if seen.insert(r) {
+                stack.extend(refs.get(r).into_iter().flatten().copied());
+            }
+        }
+        out.insert(p.path.as_str(), seen.len());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sp(path: &str, size: u64, refs: &[&str]) -> StorePath {
+        StorePath {
+            path: path.to_owned(),
+            nar_size: size,
+            references: refs.iter().map(|r| (*r).to_owned()).collect(),
+        }
+    }
+
+    fn closure() -> Vec<StorePath> {
+        vec![
+            sp("/nix/store/aaa-busybox", 1000, &[]),
+            sp("/nix/store/bbb-hello", 10, &["/nix/store/aaa-busybox", "/nix/store/ccc-greeting"]),
+            sp("/nix/store/ccc-greeting", 5, &["/nix/store/ddd-lib"]),
+            sp("/nix/store/ddd-lib", 50, &[]),
+        ]
+    }
+
+    #[test]
+    fn one_layer_when_budget_is_one() {
+        let l = plan_layers(&closure(), &["/nix/store/bbb-hello".into()], 1);
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].len(), 4);
+    }
+
+    #[test]
+    fn one_path_per_layer_and_outputs_last() {
+        let l = plan_layers(&closure(), &["/nix/store/bbb-hello".into()], 60);
+        assert_eq!(
+            l,
+            vec![
+                vec!["/nix/store/aaa-busybox".to_owned()],
+                vec!["/nix/store/ddd-lib".to_owned()],
+                vec!["/nix/store/ccc-greeting".to_owned()],
+                vec!["/nix/store/bbb-hello".to_owned()],
+            ]
+        );
+    }
+
+    #[test]
+    fn small_paths_are_grouped_within_budget() {
+        let l = plan_layers(&closure(), &["/nix/store/bbb-hello".into()], 3);
+        assert_eq!(l.len(), 3);
+        // busybox is the largest and keeps its own layer; lib and greeting share one.
+        assert_eq!(l[0], vec!["/nix/store/ccc-greeting".to_owned(), "/nix/store/ddd-lib".to_owned()]);
+        assert_eq!(l[1], vec!["/nix/store/aaa-busybox".to_owned()]);
+        assert_eq!(l[2], vec!["/nix/store/bbb-hello".to_owned()]);
+    }
+}

@@ -1,0 +1,294 @@
+//! The plan: what to run and what to package, decided from the spec and the
+//! facts the bridge fetched (image configs, options). Pure: no I/O here.
+//!
+//! Two steps, because the image depends on what nix built:
+//! 1. [`build`] plans the nix step (a [`Plan`]);
+//! 2. [`image`] plans the image from that plan and the closure the nix step
+//!    reported (an [`ImagePlan`]).
+
+mod closure;
+mod layers;
+mod platform;
+mod reference;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use closure::{BuildResult, ClosureError, StorePath, is_store_path};
+pub use layers::plan_layers;
+pub use platform::{Platform, UnsupportedPlatform};
+pub use reference::normalize as normalize_image_ref;
+
+use crate::image::{self, ImageConfig};
+use crate::spec::{self, Located, Span};
+
+/// Where the nix step sees things, and where it reports.
+pub const SRC_DIR: &str = "/src";
+pub const OUT_DIR: &str = "/out";
+pub const CLOSURE_FILE: &str = "closure.json";
+pub const OUTPUTS_FILE: &str = "outputs";
+pub const MAIN_PROGRAM_FILE: &str = "main-program.json";
+
+/// Nix settings every nix step gets. Inside a BuildKit exec there are no build
+/// users and no user namespaces for the sandbox, and seccomp filtering fails.
+const NIX_CONFIG: &str = "experimental-features = nix-command flakes\n\
+sandbox = false\n\
+build-users-group =\n\
+filter-syscalls = false\n\
+warn-dirty = false";
+
+/// The facts about an image the bridge fetched with ResolveImageConfig.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ImageFacts {
+    /// As written in the spec.
+    pub name: String,
+    /// Empty when the engine has the image only locally (dockerd does that).
+    pub digest: String,
+    /// The raw image config JSON.
+    #[serde(skip)]
+    pub config: Vec<u8>,
+    /// Whether the image has a `/nix` to seed the store cache from.
+    pub has_nix: bool,
+}
+
+/// Everything besides the spec that the plan depends on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inputs {
+    /// The spec's file name in the context, kept out of what nix sees.
+    pub spec_filename: String,
+    pub target: Option<String>,
+    pub platform: Platform,
+    /// `BUILDKIT_CACHE_MOUNT_NS`.
+    pub cache_ns: String,
+    /// `SOURCE_DATE_EPOCH`; 0 when unset.
+    pub epoch: i64,
+    pub builder: ImageFacts,
+    /// `None` for scratch.
+    pub base: Option<ImageFacts>,
+    /// Patterns from the context's `.dockerignore`.
+    pub dockerignore: Vec<String>,
+    /// `--label` values; they win over the spec's labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    pub target: Option<String>,
+    pub platform: Platform,
+    pub system: String,
+    pub epoch: i64,
+    pub nix: NixStep,
+    pub image: ImageSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NixStep {
+    /// `docker-image://` reference of the builder, pinned by digest if known.
+    pub builder: String,
+    pub env: Vec<String>,
+    /// The flake as written, for progress names and source maps.
+    pub flake: Located<String>,
+    /// What nix is asked to build, e.g. `path:/src#default`.
+    pub installable: String,
+    pub context: ContextFilter,
+    pub cache: StoreCache,
+    pub script: String,
+}
+
+/// Which context files the nix step sees.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ContextFilter {
+    /// Empty = everything.
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+/// The persistent `/nix` cache mount.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoreCache {
+    pub id: String,
+    /// Seed a new cache from the builder image's own `/nix`.
+    pub seed_from_builder: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ImageSettings {
+    /// `docker-image://` reference of the base; `None` = scratch.
+    pub base: Option<String>,
+    #[serde(skip)]
+    pub base_config: Vec<u8>,
+    pub spec: spec::Image,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// The image to assemble once the closure is known.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ImagePlan {
+    /// Store paths per layer, in layer order; each list sorted.
+    pub layers: Vec<Vec<String>>,
+    pub config: ImageConfig,
+}
+
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    #[error(transparent)]
+    Platform(#[from] UnsupportedPlatform),
+    #[error("`{key}`: {message}")]
+    Image {
+        key: &'static str,
+        message: String,
+        hint: String,
+        span: Option<Span>,
+    },
+    #[error(transparent)]
+    Closure(#[from] ClosureError),
+    #[error("the image config of {image} is not valid JSON: {message}")]
+    BaseConfig { image: String, message: String },
+}
+
+impl PlanError {
+    pub fn span(&self) -> Option<Span> {
+        match self {
+            Self::Spec(e) => e.span(),
+            Self::Image { span, .. } => *span,
+            _ => None,
+        }
+    }
+
+    pub fn hint(&self) -> String {
+        match self {
+            Self::Spec(e) => e.hint(),
+            Self::Platform(e) => e.hint(),
+            Self::Image { hint, .. } => hint.clone(),
+            Self::Closure(_) => "this is a bug in nix-frontend or the builder's nix; please report it".into(),
+            Self::BaseConfig { .. } => "check that the image was built by a Docker/OCI tool".into(),
+        }
+    }
+}
+
+/// Plans the nix step.
+pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
+    let target = spec.target(inputs.target.as_deref())?;
+    let system = inputs
+        .platform
+        .nix_system()
+        .ok_or_else(|| UnsupportedPlatform(inputs.platform.to_string()))?;
+
+    let (flake_path, attr) = target
+        .flake
+        .value
+        .split_once('#')
+        .unwrap_or((&target.flake.value, "default"));
+    let sub = flake_path.trim_start_matches('.').trim_matches('/');
+    let flake_dir = if sub.is_empty() {
+        SRC_DIR.to_owned()
+    } else {
+        format!("{SRC_DIR}/{sub}")
+    };
+    let installable = format!("path:{flake_dir}#{attr}");
+
+    let mut exclude = inputs.dockerignore.clone();
+    // The spec is packaging, not source: editing it must not rebuild with nix.
+    // A zero-config spec is the flake itself and stays.
+    if !spec.zero_config {
+        exclude.push(inputs.spec_filename.clone());
+    }
+    let context = ContextFilter {
+        include: target.src.as_ref().map(|s| s.value.clone()).unwrap_or_default(),
+        exclude,
+    };
+
+    let builder_config = ImageConfig::parse(&inputs.builder.config).map_err(|message| {
+        PlanError::BaseConfig {
+            image: inputs.builder.name.clone(),
+            message,
+        }
+    })?;
+    let mut env = builder_config.env();
+    env.retain(|e| !e.starts_with("NIX_CONFIG="));
+    env.push(format!("NIX_CONFIG={NIX_CONFIG}"));
+    env.sort();
+
+    let nix = NixStep {
+        builder: image_source(&inputs.builder),
+        env,
+        flake: target.flake.clone(),
+        installable: installable.clone(),
+        context,
+        cache: StoreCache {
+            id: cache_id(&inputs.cache_ns, &inputs.builder, system),
+            seed_from_builder: inputs.builder.has_nix,
+        },
+        script: nix_script(&installable, system),
+    };
+    let image = ImageSettings {
+        base: inputs.base.as_ref().map(image_source),
+        base_config: inputs.base.as_ref().map(|b| b.config.clone()).unwrap_or_default(),
+        spec: target.image.clone(),
+        labels: inputs.labels.clone(),
+    };
+    Ok(Plan {
+        target: inputs.target.clone().filter(|t| !t.is_empty()),
+        platform: inputs.platform.clone(),
+        system: system.to_owned(),
+        epoch: inputs.epoch,
+        nix,
+        image,
+    })
+}
+
+/// Plans the image from what the nix step built.
+pub fn image(plan: &Plan, built: &BuildResult) -> Result<ImagePlan, PlanError> {
+    let layers = plan_layers(&built.closure, &built.outputs, 1);
+    let config = image::assemble(plan, built, &layers)?;
+    Ok(ImagePlan { layers, config })
+}
+
+/// `docker-image://<normalized>[@digest]`: a digest pins the image exactly;
+/// without one (local images on dockerd) the name is all there is.
+pub fn image_source(facts: &ImageFacts) -> String {
+    let name = normalize_image_ref(&facts.name);
+    if facts.digest.is_empty() || name.contains('@') {
+        format!("docker-image://{name}")
+    } else {
+        format!("docker-image://{name}@{}", facts.digest)
+    }
+}
+
+/// The store cache id: one store per namespace, builder image and system.
+/// A tag can move, so the builder is identified by its digest, or by a hash
+/// of its config when the engine reports none (local images).
+fn cache_id(ns: &str, builder: &ImageFacts, system: &str) -> String {
+    let identity = if builder.digest.is_empty() {
+        let hash = Sha256::digest(&builder.config);
+        format!("config-{}", &hex(&hash)[..16])
+    } else {
+        builder.digest.replace(':', "-")
+    };
+    let ns = if ns.is_empty() { "default" } else { ns };
+    format!("nix-frontend/store/{ns}/{identity}/{system}")
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The nix step's shell script. It builds, then reports the closure graph,
+/// the output paths and `meta.mainProgram` into the output directory.
+fn nix_script(installable: &str, system: &str) -> String {
+    format!(
+        "set -eu\n\
+         mkdir -p /tmp/nix-frontend {OUT_DIR}\n\
+         nix build --print-build-logs --system {system} --out-link /tmp/nix-frontend/result '{installable}'\n\
+         nix path-info --json --recursive /tmp/nix-frontend/result > {OUT_DIR}/{CLOSURE_FILE}\n\
+         for r in /tmp/nix-frontend/result*; do readlink \"$r\"; done > {OUT_DIR}/{OUTPUTS_FILE}\n\
+         nix eval --json --system {system} '{installable}' --apply 'p: p.meta.mainProgram or null' > {OUT_DIR}/{MAIN_PROGRAM_FILE} 2>/dev/null || echo null > {OUT_DIR}/{MAIN_PROGRAM_FILE}\n"
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,66 @@
+use super::*;
+
+fn inputs() -> Inputs {
+    Inputs {
+        spec_filename: "Dockerfile".into(),
+        target: None,
+        platform: Platform::parse("linux/amd64").unwrap(),
+        cache_ns: String::new(),
+        epoch: 0,
+        builder: ImageFacts {
+            name: "local/nix:test".into(),
+            digest: String::new(),
+            config: br#"{"config":{"Env":["PATH=/usr/bin:/bin"]}}"#.to_vec(),
+            has_nix: true,
+        },
+        base: None,
+        dockerignore: vec!["target".into()],
+        labels: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn nix_step_from_spec() {
+    let spec = spec::parse("Dockerfile", "flake = \"./sub#app\"\nsrc = [\"sub\"]\n").unwrap();
+    let plan = build(&spec, &inputs()).unwrap();
+    assert_eq!(plan.nix.installable, "path:/src/sub#app");
+    assert_eq!(plan.system, "x86_64-linux");
+    assert_eq!(plan.nix.context.include, ["sub"]);
+    assert_eq!(plan.nix.context.exclude, ["target", "Dockerfile"]);
+    assert!(plan.nix.env.iter().any(|e| e.starts_with("NIX_CONFIG=")));
+    assert!(plan.nix.env.contains(&"PATH=/usr/bin:/bin".to_owned()));
+    assert!(plan.nix.cache.id.starts_with("nix-frontend/store/default/config-"));
+    assert!(plan.nix.cache.id.ends_with("/x86_64-linux"));
+    assert_eq!(plan.nix.builder, "docker-image://docker.io/local/nix:test");
+}
+
+#[test]
+fn cache_id_follows_builder_namespace_and_platform() {
+    let spec = spec::parse("Dockerfile", "").unwrap();
+    let a = build(&spec, &inputs()).unwrap().nix.cache.id;
+    let mut other = inputs();
+    other.builder.config = b"{}".to_vec();
+    let b = build(&spec, &other).unwrap().nix.cache.id;
+    assert_ne!(a, b, "a different builder must get a different store");
+    let mut pinned = inputs();
+    pinned.builder.digest = "sha256:abc".into();
+    let c = build(&spec, &pinned).unwrap();
+    assert!(c.nix.cache.id.contains("sha256-abc"));
+    assert_eq!(c.nix.builder, "docker-image://docker.io/local/nix:test@sha256:abc");
+    let mut ns = inputs();
+    ns.cache_ns = "proj".into();
+    assert!(build(&spec, &ns).unwrap().nix.cache.id.starts_with("nix-frontend/store/proj/"));
+    let mut arm = inputs();
+    arm.platform = Platform::parse("linux/arm64").unwrap();
+    assert!(build(&spec, &arm).unwrap().nix.cache.id.ends_with("/aarch64-linux"));
+}
+
+#[test]
+fn zero_config_keeps_the_flake_in_the_context() {
+    let spec = spec::parse("flake.nix", "# syntax=x\n").unwrap();
+    let mut i = inputs();
+    i.spec_filename = "flake.nix".into();
+    let plan = build(&spec, &i).unwrap();
+    assert_eq!(plan.nix.context.exclude, ["target"]);
+    assert_eq!(plan.nix.installable, "path:/src#default");
+}

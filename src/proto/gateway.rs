@@ -1,0 +1,182 @@
+//! LLBBridge messages (BuildKit package `moby.buildkit.v1.frontend`): the calls
+//! a frontend makes, and what they carry. Unknown fields from newer servers are
+//! skipped by prost on decode, so this subset stays valid as BuildKit grows.
+
+use std::collections::BTreeMap;
+
+use super::llb::{Definition, Platform};
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct PingRequest {}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct PongResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub frontend_api_caps: Vec<ApiCap>,
+    #[prost(message, repeated, tag = "2")]
+    pub llb_caps: Vec<ApiCap>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ApiCap {
+    #[prost(string, tag = "1")]
+    pub id: String,
+    #[prost(bool, tag = "2")]
+    pub enabled: bool,
+    #[prost(bool, tag = "3")]
+    pub deprecated: bool,
+    #[prost(string, tag = "4")]
+    pub disabled_reason: String,
+    #[prost(string, tag = "5")]
+    pub disabled_reason_msg: String,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ResolveImageConfigRequest {
+    #[prost(string, tag = "1")]
+    pub r#ref: String,
+    #[prost(message, optional, tag = "2")]
+    pub platform: Option<Platform>,
+    #[prost(string, tag = "3")]
+    pub resolve_mode: String,
+    #[prost(string, tag = "4")]
+    pub log_name: String,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ResolveImageConfigResponse {
+    #[prost(string, tag = "1")]
+    pub digest: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub config: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SolveRequest {
+    #[prost(message, optional, tag = "1")]
+    pub definition: Option<Definition>,
+    #[prost(string, tag = "2")]
+    pub frontend: String,
+    #[prost(btree_map = "string, string", tag = "3")]
+    pub frontend_opt: BTreeMap<String, String>,
+    #[prost(bool, tag = "5")]
+    pub allow_result_return: bool,
+    #[prost(bool, tag = "6")]
+    pub allow_result_array_ref: bool,
+    #[prost(message, repeated, tag = "12")]
+    pub cache_imports: Vec<CacheOptionsEntry>,
+    #[prost(bool, tag = "14")]
+    pub evaluate: bool,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct CacheOptionsEntry {
+    #[prost(string, tag = "1")]
+    pub r#type: String,
+    #[prost(btree_map = "string, string", tag = "2")]
+    pub attrs: BTreeMap<String, String>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SolveResponse {
+    #[prost(message, optional, tag = "3")]
+    pub result: Option<Result>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Result {
+    #[prost(oneof = "result::Kind", tags = "3, 4")]
+    pub result: Option<result::Kind>,
+    #[prost(btree_map = "string, bytes", tag = "10")]
+    pub metadata: BTreeMap<String, Vec<u8>>,
+}
+
+pub mod result {
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Kind {
+        #[prost(message, tag = "3")]
+        Ref(super::Ref),
+        #[prost(message, tag = "4")]
+        Refs(super::RefMap),
+    }
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Ref {
+    #[prost(string, tag = "1")]
+    pub id: String,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RefMap {
+    #[prost(btree_map = "string, message", tag = "1")]
+    pub refs: BTreeMap<String, Ref>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ReadFileRequest {
+    #[prost(string, tag = "1")]
+    pub r#ref: String,
+    #[prost(string, tag = "2")]
+    pub file_path: String,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ReadFileResponse {
+    #[prost(bytes = "vec", tag = "1")]
+    pub data: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct StatFileRequest {
+    #[prost(string, tag = "1")]
+    pub r#ref: String,
+    #[prost(string, tag = "2")]
+    pub path: String,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct StatFileResponse {
+    #[prost(message, optional, tag = "1")]
+    pub stat: Option<Stat>,
+}
+
+/// fsutil's Stat; `mode` is a Go `os.FileMode` (directory = bit 31).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Stat {
+    #[prost(string, tag = "1")]
+    pub path: String,
+    #[prost(uint32, tag = "2")]
+    pub mode: u32,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ReturnRequest {
+    #[prost(message, optional, tag = "1")]
+    pub result: Option<Result>,
+    #[prost(message, optional, tag = "2")]
+    pub error: Option<Status>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ReturnResponse {}
+
+/// `google.rpc.Status`.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Status {
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    #[prost(string, tag = "2")]
+    pub message: String,
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<Any>,
+}
+
+/// `google.protobuf.Any`.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Any {
+    #[prost(string, tag = "1")]
+    pub type_url: String,
+    #[prost(bytes = "vec", tag = "2")]
+    pub value: Vec<u8>,
+}

@@ -1,0 +1,94 @@
+//! The spec: the short TOML file a user writes instead of a Dockerfile.
+//!
+//! `parse` turns its text into a [`Spec`] whose values keep their [`Span`], so
+//! that every later stage can point back at the line a problem comes from.
+//! Defaults are filled in here; nothing in this module knows about BuildKit.
+
+mod error;
+mod raw;
+mod span;
+
+use std::collections::BTreeMap;
+
+pub use error::SpecError;
+pub use span::{LineCol, Located, Span};
+
+/// The builder image used when the spec names none. A tag the frontend pins;
+/// the cache id uses the resolved digest or config, never this tag.
+pub const DEFAULT_BUILDER: &str = "nixos/nix:2.24.0";
+pub const DEFAULT_FLAKE: &str = ".#default";
+
+/// A parsed spec: the top level plus named targets that inherit from it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Spec {
+    /// True for a `flake.nix` used as the spec (`docker build -f flake.nix`).
+    pub zero_config: bool,
+    pub top: Target,
+    pub targets: BTreeMap<String, Located<Target>>,
+}
+
+/// What to build and how to package it; the top level is the default target.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Target {
+    pub flake: Located<String>,
+    pub builder: Located<String>,
+    /// Context paths handed to nix; `None` = the whole context.
+    pub src: Option<Located<Vec<String>>>,
+    pub image: Image,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Image {
+    /// `None` = scratch.
+    pub base: Option<Located<String>>,
+    pub entrypoint: Option<Located<Vec<String>>>,
+    pub cmd: Option<Located<Vec<String>>>,
+    pub env: BTreeMap<String, Located<String>>,
+    pub workdir: Option<Located<String>>,
+    pub user: Option<Located<String>>,
+    pub labels: BTreeMap<String, Located<String>>,
+    pub expose: Vec<Located<String>>,
+}
+
+impl Spec {
+    /// The target `--target` names, or the top level when it names none.
+    pub fn target(&self, name: Option<&str>) -> Result<&Target, SpecError> {
+        match name {
+            None | Some("") => Ok(&self.top),
+            Some(name) => match self.targets.get(name) {
+                Some(t) => Ok(&t.value),
+                None => Err(SpecError::UnknownTarget {
+                    name: name.to_owned(),
+                    known: self.targets.keys().cloned().collect(),
+                }),
+            },
+        }
+    }
+}
+
+impl Target {
+    fn zero_config() -> Self {
+        Self {
+            flake: Located::default_value(DEFAULT_FLAKE.to_owned()),
+            builder: Located::default_value(DEFAULT_BUILDER.to_owned()),
+            src: None,
+            image: Image::default(),
+        }
+    }
+}
+
+/// Parses a spec. `filename` decides the zero-config case: a `*.nix` file is
+/// a flake, not TOML, and means "build `.#default` with every default".
+pub fn parse(filename: &str, text: &str) -> Result<Spec, SpecError> {
+    if filename.ends_with(".nix") {
+        return Ok(Spec {
+            zero_config: true,
+            top: Target::zero_config(),
+            targets: BTreeMap::new(),
+        });
+    }
+    raw::parse(text)
+}
+
+#[cfg(test)]
+mod tests;

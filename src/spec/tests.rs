@@ -1,0 +1,80 @@
+use super::*;
+
+const FULL: &str = r#"# syntax=local/nix-frontend:dev
+flake = ".#hello"
+builder = "local/nix:test"
+src = ["flake.nix", "src"]
+
+[image]
+base = "scratch"
+entrypoint = ["bin/hello"]
+cmd = ["--loud"]
+env = { TZ = "UTC" }
+workdir = "/data"
+user = "app:1000"
+labels = { "org.opencontainers.image.source" = "https://example.org/x" }
+expose = ["8080/tcp", "53/udp"]
+
+[targets.agent]
+flake = ".#agent"
+[targets.agent.image]
+entrypoint = ["bin/agent"]
+"#;
+
+#[test]
+fn parses_every_key() {
+    let s = parse("Dockerfile", FULL).unwrap();
+    assert!(!s.zero_config);
+    assert_eq!(s.top.flake.value, ".#hello");
+    assert_eq!(s.top.builder.value, "local/nix:test");
+    assert_eq!(s.top.src.as_ref().unwrap().value, ["flake.nix", "src"]);
+    assert_eq!(s.top.image.base, None);
+    assert_eq!(s.top.image.entrypoint.as_ref().unwrap().value, ["bin/hello"]);
+    assert_eq!(s.top.image.env["TZ"].value, "UTC");
+    assert_eq!(s.top.image.expose.len(), 2);
+    let agent = s.target(Some("agent")).unwrap();
+    assert_eq!(agent.flake.value, ".#agent");
+    // Inherited from the top level.
+    assert_eq!(agent.builder.value, "local/nix:test");
+    assert_eq!(agent.image.user.as_ref().unwrap().value, "app:1000");
+    assert_eq!(agent.image.entrypoint.as_ref().unwrap().value, ["bin/agent"]);
+}
+
+#[test]
+fn defaults() {
+    let s = parse("Dockerfile", "# syntax=x\n").unwrap();
+    assert_eq!(s.top.flake.value, DEFAULT_FLAKE);
+    assert_eq!(s.top.builder.value, DEFAULT_BUILDER);
+    assert_eq!(s.top.flake.span, None);
+}
+
+#[test]
+fn zero_config_flake() {
+    let s = parse("flake.nix", "# syntax=x\n{ outputs = _: {}; }\n").unwrap();
+    assert!(s.zero_config);
+    assert_eq!(s.top.flake.value, ".#default");
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let text = "# syntax=x\nflake = \".#a\"\nflakes = \"x\"\n";
+    let e = parse("Dockerfile", text).unwrap_err();
+    let (start, _) = e.span().unwrap().lines(text);
+    assert_eq!(start.line, 3);
+    assert!(e.to_string().contains("unknown key `flakes`"), "{e}");
+    assert!(e.hint().contains("`flake`"), "{}", e.hint());
+}
+
+#[test]
+fn spans_point_at_values() {
+    let s = parse("Dockerfile", FULL).unwrap();
+    let (start, _) = s.top.flake.span.unwrap().lines(FULL);
+    assert_eq!(start.line, 2);
+}
+
+#[test]
+fn unknown_target_lists_known() {
+    let s = parse("Dockerfile", FULL).unwrap();
+    let e = s.target(Some("nope")).unwrap_err();
+    assert_eq!(e.hint(), "known targets: agent");
+}
