@@ -204,8 +204,8 @@ start_engine() {
       log "$kind: ready ($(DOCKER_CONFIG="$d/config" "$(cli_path "$kind")" -H "unix://$d/docker.sock" version --format '{{.Server.Version}}'))"
       return 0
     fi
-    # Fail fast if it died (the pidfile appears only once it is up, so also
-    # check the background job during the first seconds).
+    # Fail fast if it died (its pidfile may not be written yet, hence also
+    # the background-job check).
     if ((i > 8)) && ! daemon_pid "$kind" >/dev/null && ! jobs -rp | grep -q .; then
       tail -n 30 "$d/dockerd.log" >&2
       die "$kind: dockerd exited (log above: $d/dockerd.log)"

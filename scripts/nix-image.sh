@@ -72,6 +72,7 @@ build_rootfs() {
   for o in "${DPKG_OPTS[@]}"; do dpkgopts+=(--dpkgopt="$o"); done
   log "building $SUITE rootfs with mmdebstrap (from $mirror)"
   local t0=$SECONDS
+  # shellcheck disable=SC2016  # "$1" in hooks is expanded by mmdebstrap
   SOURCE_DATE_EPOCH=$EPOCH mmdebstrap --quiet --format=tar --variant=apt --include="$PACKAGES" \
     "${dpkgopts[@]}" \
     --customize-hook='mkdir -p "$1/etc/nix"' \
