@@ -51,8 +51,16 @@ fn offline_closure(plan: &Plan) -> BuildResult {
     let lib = "/nix/store/11111111111111111111111111111111-lib".to_owned();
     BuildResult {
         closure: vec![
-            StorePath { path: out.clone(), nar_size: 1000, references: vec![lib.clone()] },
-            StorePath { path: lib, nar_size: 5000, references: Vec::new() },
+            StorePath {
+                path: out.clone(),
+                nar_size: 1000,
+                references: vec![lib.clone()],
+            },
+            StorePath {
+                path: lib,
+                nar_size: 5000,
+                references: Vec::new(),
+            },
         ],
         outputs: vec![out],
         main_program: Some(attr.to_owned()),

@@ -32,7 +32,10 @@ fn main() -> ExitCode {
 }
 
 fn frontend() -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("nix-frontend: cannot start the runtime: {e}");
@@ -95,7 +98,8 @@ fn cli() -> anyhow::Result<ExitCode> {
         "llb" => {
             write!(stdout, "{}", out.llb_text())?;
             if let Some(path) = raw {
-                std::fs::write(&path, out.nix.encode_to_vec()).with_context(|| format!("cannot write {path}"))?;
+                std::fs::write(&path, out.nix.encode_to_vec())
+                    .with_context(|| format!("cannot write {path}"))?;
             }
         }
         other => bail!("unknown command {other:?}\n{USAGE}"),

@@ -31,14 +31,20 @@ pub struct Caps {
 
 impl Client {
     pub async fn connect_stdio() -> Result<Self, tonic::transport::Error> {
-        let io = Arc::new(Mutex::new(Some(tokio::io::join(tokio::io::stdin(), tokio::io::stdout()))));
+        let io = Arc::new(Mutex::new(Some(tokio::io::join(
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+        ))));
         let connector = tower::service_fn(move |_: Uri| {
             let io = io.clone();
             async move {
-                let taken = io.lock().map_err(|_| std::io::Error::other("stdio lock poisoned"))?.take();
-                taken
-                    .map(TokioIo::new)
-                    .ok_or_else(|| std::io::Error::other("the stdio connection to BuildKit is gone"))
+                let taken = io
+                    .lock()
+                    .map_err(|_| std::io::Error::other("stdio lock poisoned"))?
+                    .take();
+                taken.map(TokioIo::new).ok_or_else(|| {
+                    std::io::Error::other("the stdio connection to BuildKit is gone")
+                })
             }
         });
         let channel = Endpoint::from_static("http://localhost")
@@ -48,7 +54,11 @@ impl Client {
         Ok(Self { grpc })
     }
 
-    async fn call<Req, Resp>(&mut self, method: &'static str, req: Req) -> Result<Resp, tonic::Status>
+    async fn call<Req, Resp>(
+        &mut self,
+        method: &'static str,
+        req: Req,
+    ) -> Result<Resp, tonic::Status>
     where
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
@@ -59,14 +69,26 @@ impl Client {
             .map_err(|e| tonic::Status::unavailable(format!("buildkit connection: {e}")))?;
         let path = PathAndQuery::from_static(method);
         let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
-        Ok(self.grpc.unary(tonic::Request::new(req), path, codec).await?.into_inner())
+        Ok(self
+            .grpc
+            .unary(tonic::Request::new(req), path, codec)
+            .await?
+            .into_inner())
     }
 
     pub async fn ping(&mut self) -> Result<Caps, tonic::Status> {
         let pong: gw::PongResponse = self
-            .call("/moby.buildkit.v1.frontend.LLBBridge/Ping", gw::PingRequest {})
+            .call(
+                "/moby.buildkit.v1.frontend.LLBBridge/Ping",
+                gw::PingRequest {},
+            )
             .await?;
-        let enabled = |caps: Vec<gw::ApiCap>| caps.into_iter().filter(|c| c.enabled).map(|c| c.id).collect();
+        let enabled = |caps: Vec<gw::ApiCap>| {
+            caps.into_iter()
+                .filter(|c| c.enabled)
+                .map(|c| c.id)
+                .collect()
+        };
         Ok(Caps {
             gateway: enabled(pong.frontend_api_caps),
             llb: enabled(pong.llb_caps),
@@ -93,7 +115,9 @@ impl Client {
             .await?;
         match resp.result.and_then(|r| r.result) {
             Some(gw::result::Kind::Ref(r)) => Ok(r.id),
-            Some(gw::result::Kind::Refs(_)) => Err(tonic::Status::internal("solve returned several refs for one definition")),
+            Some(gw::result::Kind::Refs(_)) => Err(tonic::Status::internal(
+                "solve returned several refs for one definition",
+            )),
             None => Ok(String::new()),
         }
     }
@@ -121,7 +145,9 @@ impl Client {
         {
             // Go's os.FileMode marks directories with bit 31.
             Ok(r) => Ok(r.stat.is_some_and(|s| s.mode & (1 << 31) != 0)),
-            Err(s) if s.code() == tonic::Code::NotFound || s.message().contains("no such file") => Ok(false),
+            Err(s) if s.code() == tonic::Code::NotFound || s.message().contains("no such file") => {
+                Ok(false)
+            }
             Err(s) => Err(s),
         }
     }
@@ -138,14 +164,26 @@ impl Client {
             resolve_mode: "default".to_owned(),
             log_name: log_name.to_owned(),
         };
-        self.call("/moby.buildkit.v1.frontend.LLBBridge/ResolveImageConfig", req)
-            .await
+        self.call(
+            "/moby.buildkit.v1.frontend.LLBBridge/ResolveImageConfig",
+            req,
+        )
+        .await
     }
 
-    pub async fn finish(&mut self, outcome: Result<gw::Result, gw::Status>) -> Result<(), tonic::Status> {
+    pub async fn finish(
+        &mut self,
+        outcome: Result<gw::Result, gw::Status>,
+    ) -> Result<(), tonic::Status> {
         let req = match outcome {
-            Ok(result) => gw::ReturnRequest { result: Some(result), error: None },
-            Err(status) => gw::ReturnRequest { result: None, error: Some(status) },
+            Ok(result) => gw::ReturnRequest {
+                result: Some(result),
+                error: None,
+            },
+            Err(status) => gw::ReturnRequest {
+                result: None,
+                error: Some(status),
+            },
         };
         let _: gw::ReturnResponse = self
             .call("/moby.buildkit.v1.frontend.LLBBridge/Return", req)

@@ -16,7 +16,7 @@ pub use options::{OptionError, Options};
 use crate::diagnostic::Diagnostic;
 use crate::image;
 use crate::llb::{self, Emit, Graph, Local};
-use crate::plan::{self, BuildResult, ImageFacts, Inputs, Platform, PlanError};
+use crate::plan::{self, BuildResult, ImageFacts, Inputs, PlanError, Platform};
 use crate::proto::gateway as gw;
 use crate::spec;
 
@@ -30,7 +30,10 @@ const REQUIRED_LLB_CAPS: [(&str, &str); 5] = [
     ("source.local", "the build context"),
     ("exec.mount.cache", "the /nix store cache"),
     ("exec.mount.cache.sharing", "locking the /nix store cache"),
-    ("exec.mount.selector", "seeding the store from the builder's /nix"),
+    (
+        "exec.mount.selector",
+        "seeding the store from the builder's /nix",
+    ),
 ];
 
 /// Why a build failed, with what the user needs to fix it.
@@ -41,7 +44,10 @@ pub enum Failure {
     #[error(transparent)]
     Option(#[from] OptionError),
     #[error("this BuildKit lacks the capability `{cap}` ({what})")]
-    MissingCap { cap: &'static str, what: &'static str },
+    MissingCap {
+        cap: &'static str,
+        what: &'static str,
+    },
     #[error("cannot read the spec {filename:?}: {message}")]
     SpecRead { filename: String, message: String },
     #[error("building for several platforms at once ({0}) is not supported yet")]
@@ -139,9 +145,9 @@ struct SpecFile {
 /// nothing could be returned to BuildKit at all.
 pub async fn run() -> Result<(), tonic::Status> {
     let opts = Options::from_env();
-    let mut client = Client::connect_stdio()
-        .await
-        .map_err(|e| tonic::Status::unavailable(format!("cannot connect to BuildKit over stdio: {e}")))?;
+    let mut client = Client::connect_stdio().await.map_err(|e| {
+        tonic::Status::unavailable(format!("cannot connect to BuildKit over stdio: {e}"))
+    })?;
     let caps = client.ping().await?;
     let mut spec_file = SpecFile {
         name: opts.filename(),
@@ -155,7 +161,12 @@ pub async fn run() -> Result<(), tonic::Status> {
     client.finish(outcome).await
 }
 
-async fn build(client: &mut Client, opts: &Options, caps: &Caps, spec_file: &mut SpecFile) -> Result<gw::Result, Failure> {
+async fn build(
+    client: &mut Client,
+    opts: &Options,
+    caps: &Caps,
+    spec_file: &mut SpecFile,
+) -> Result<gw::Result, Failure> {
     let started = std::time::Instant::now();
     for (cap, what) in REQUIRED_LLB_CAPS {
         if !caps.llb.contains(cap) {
@@ -216,10 +227,10 @@ async fn build(client: &mut Client, opts: &Options, caps: &Caps, spec_file: &mut
 
     let nix_def = llb::nix_build(&plan, &emit);
     let nix_ref = client.solve(nix_def, true, cache_imports.clone()).await?;
-    let read = |name: &str| format!("{}/{name}", plan::OUT_DIR.trim_start_matches('/'));
-    let closure = client.read_file(&nix_ref, &read(plan::CLOSURE_FILE)).await?;
-    let outputs = client.read_file(&nix_ref, &read(plan::OUTPUTS_FILE)).await?;
-    let main_program = client.read_file(&nix_ref, &read(plan::MAIN_PROGRAM_FILE)).await?;
+    // The ref is the nix step's output directory itself.
+    let closure = client.read_file(&nix_ref, plan::CLOSURE_FILE).await?;
+    let outputs = client.read_file(&nix_ref, plan::OUTPUTS_FILE).await?;
+    let main_program = client.read_file(&nix_ref, plan::MAIN_PROGRAM_FILE).await?;
     let after_nix = started.elapsed();
 
     let built = BuildResult::parse(&closure, &outputs, &main_program).map_err(PlanError::from)?;
@@ -237,7 +248,10 @@ async fn build(client: &mut Client, opts: &Options, caps: &Caps, spec_file: &mut
     );
 
     let mut metadata = BTreeMap::new();
-    metadata.insert("containerimage.config".to_owned(), image_plan.config.to_bytes());
+    metadata.insert(
+        "containerimage.config".to_owned(),
+        image_plan.config.to_bytes(),
+    );
     Ok(gw::Result {
         result: Some(gw::result::Kind::Ref(gw::Ref { id: image_ref })),
         metadata,
@@ -304,9 +318,19 @@ async fn read_dockerignore(client: &mut Client, opts: &Options) -> Vec<String> {
         .collect()
 }
 
-async fn resolve(client: &mut Client, name: &str, platform: &crate::proto::llb::Platform) -> Result<ImageFacts, Failure> {
+async fn resolve(
+    client: &mut Client,
+    name: &str,
+    platform: &crate::proto::llb::Platform,
+) -> Result<ImageFacts, Failure> {
     let normalized = plan::normalize_image_ref(name);
-    let resp = client.resolve_image_config(&normalized, platform, &format!("[internal] load metadata for {name}")).await?;
+    let resp = client
+        .resolve_image_config(
+            &normalized,
+            platform,
+            &format!("[internal] load metadata for {name}"),
+        )
+        .await?;
     Ok(ImageFacts {
         name: name.to_owned(),
         digest: resp.digest,
@@ -316,9 +340,17 @@ async fn resolve(client: &mut Client, name: &str, platform: &crate::proto::llb::
 }
 
 /// Whether the builder image has a `/nix` to seed the store cache from.
-async fn image_has_nix(client: &mut Client, facts: &ImageFacts, platform: &crate::proto::llb::Platform) -> Result<bool, Failure> {
+async fn image_has_nix(
+    client: &mut Client,
+    facts: &ImageFacts,
+    platform: &crate::proto::llb::Platform,
+) -> Result<bool, Failure> {
     let mut g = Graph::new();
-    let img = g.image(&plan::image_source(facts), platform, &format!("[nix] builder {}", facts.name));
+    let img = g.image(
+        &plan::image_source(facts),
+        platform,
+        &format!("[nix] builder {}", facts.name),
+    );
     let def = g.finish(Some(&img), None);
     let r = client.solve(def, false, Vec::new()).await?;
     Ok(client.is_dir(&r, "/nix").await?)

@@ -59,15 +59,23 @@ impl Options {
     }
 
     pub fn dockerfile_local(&self) -> String {
-        self.get("dockerfilekey").filter(|s| !s.is_empty()).unwrap_or("dockerfile").to_owned()
+        self.get("dockerfilekey")
+            .filter(|s| !s.is_empty())
+            .unwrap_or("dockerfile")
+            .to_owned()
     }
 
     pub fn context_local(&self) -> String {
-        self.get("contextkey").filter(|s| !s.is_empty()).unwrap_or("context").to_owned()
+        self.get("contextkey")
+            .filter(|s| !s.is_empty())
+            .unwrap_or("context")
+            .to_owned()
     }
 
     pub fn target(&self) -> Option<String> {
-        self.get("target").filter(|t| !t.is_empty()).map(str::to_owned)
+        self.get("target")
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
     }
 
     pub fn platforms(&self) -> Vec<String> {
@@ -101,7 +109,9 @@ impl Options {
     }
 
     pub fn cache_ns(&self) -> String {
-        self.get("build-arg:BUILDKIT_CACHE_MOUNT_NS").unwrap_or_default().to_owned()
+        self.get("build-arg:BUILDKIT_CACHE_MOUNT_NS")
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub fn source_date_epoch(&self) -> Result<i64, OptionError> {
@@ -131,7 +141,10 @@ impl Options {
             serde_json::from_str(raw).map_err(|e| OptionError::CacheImports(e.to_string()))?;
         Ok(entries
             .into_iter()
-            .map(|e| CacheOptionsEntry { r#type: e.kind, attrs: e.attrs })
+            .map(|e| CacheOptionsEntry {
+                r#type: e.kind,
+                attrs: e.attrs,
+            })
             .collect())
     }
 }
@@ -148,7 +161,11 @@ fn worker_platform(json: &str) -> Option<String> {
     };
     let platforms = field(workers.first()?, "platforms")?;
     let p = platforms.as_array()?.first()?.clone();
-    let s = |n: &str| field(&p, n).and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let s = |n: &str| {
+        field(&p, n)
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
     let (os, arch, variant) = (s("os"), s("architecture"), s("variant"));
     if os.is_empty() || arch.is_empty() {
         return None;
@@ -165,7 +182,11 @@ mod tests {
     use super::*;
 
     fn opts(pairs: &[(&str, &str)]) -> Options {
-        Options::from_vars(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+        Options::from_vars(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
     }
 
     #[test]
@@ -173,7 +194,10 @@ mod tests {
         let o = opts(&[
             ("BUILDKIT_FRONTEND_OPT_0", "build-arg:A=x=y"),
             ("BUILDKIT_FRONTEND_OPT_1", "label:org.x=1"),
-            ("BUILDKIT_FRONTEND_OPT_2", "platform=linux/amd64, linux/arm64"),
+            (
+                "BUILDKIT_FRONTEND_OPT_2",
+                "platform=linux/amd64, linux/arm64",
+            ),
             ("BUILDKIT_FRONTEND_OPT_3", "no-cache="),
             ("BUILDKIT_SESSION_ID", "s1"),
         ]);
@@ -200,14 +224,23 @@ mod tests {
     #[test]
     fn epoch_and_cache_imports() {
         let o = opts(&[
-            ("BUILDKIT_FRONTEND_OPT_0", "build-arg:SOURCE_DATE_EPOCH=1700000000"),
-            ("BUILDKIT_FRONTEND_OPT_1", r#"cache-imports=[{"Type":"local","Attrs":{"src":"/c"}}]"#),
+            (
+                "BUILDKIT_FRONTEND_OPT_0",
+                "build-arg:SOURCE_DATE_EPOCH=1700000000",
+            ),
+            (
+                "BUILDKIT_FRONTEND_OPT_1",
+                r#"cache-imports=[{"Type":"local","Attrs":{"src":"/c"}}]"#,
+            ),
         ]);
         assert_eq!(o.source_date_epoch(), Ok(1_700_000_000));
         let c = o.cache_imports().unwrap();
         assert_eq!(c[0].r#type, "local");
         assert_eq!(c[0].attrs["src"], "/c");
-        let bad = opts(&[("BUILDKIT_FRONTEND_OPT_0", "build-arg:SOURCE_DATE_EPOCH=soon")]);
+        let bad = opts(&[(
+            "BUILDKIT_FRONTEND_OPT_0",
+            "build-arg:SOURCE_DATE_EPOCH=soon",
+        )]);
         assert!(bad.source_date_epoch().is_err());
     }
 }

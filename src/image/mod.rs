@@ -58,7 +58,11 @@ impl ImageConfig {
 
 fn strings(v: Option<&Value>) -> Vec<String> {
     v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -69,12 +73,17 @@ pub fn rfc3339(epoch: i64) -> String {
 }
 
 /// The final config: the base's, with the spec's settings on top.
-pub fn assemble(plan: &Plan, built: &BuildResult, layers: &[Vec<String>]) -> Result<ImageConfig, PlanError> {
+pub fn assemble(
+    plan: &Plan,
+    built: &BuildResult,
+    layers: &[Vec<String>],
+) -> Result<ImageConfig, PlanError> {
     let base_name = plan.image.base.clone().unwrap_or_else(|| "scratch".into());
-    let mut cfg = ImageConfig::parse(&plan.image.base_config).map_err(|message| PlanError::BaseConfig {
-        image: base_name,
-        message,
-    })?;
+    let mut cfg =
+        ImageConfig::parse(&plan.image.base_config).map_err(|message| PlanError::BaseConfig {
+            image: base_name,
+            message,
+        })?;
     let spec = &plan.image.spec;
     let out = built.main_output();
     let created = rfc3339(plan.epoch);
@@ -102,7 +111,10 @@ pub fn assemble(plan: &Plan, built: &BuildResult, layers: &[Vec<String>]) -> Res
         }));
     }
     for layer in layers {
-        let names: Vec<&str> = layer.iter().map(|p| p.rsplit('/').next().unwrap_or(p)).collect();
+        let names: Vec<&str> = layer
+            .iter()
+            .map(|p| p.rsplit('/').next().unwrap_or(p))
+            .collect();
         let shown = if names.len() > 3 {
             format!("{} and {} more", names[..3].join(" "), names.len() - 3)
         } else {
@@ -115,8 +127,15 @@ pub fn assemble(plan: &Plan, built: &BuildResult, layers: &[Vec<String>]) -> Res
         }));
     }
     root.insert("history".into(), Value::Array(history));
-    let diff_ids = root.get("rootfs").and_then(|r| r.get("diff_ids")).cloned().unwrap_or_else(|| json!([]));
-    root.insert("rootfs".into(), json!({"type": "layers", "diff_ids": diff_ids}));
+    let diff_ids = root
+        .get("rootfs")
+        .and_then(|r| r.get("diff_ids"))
+        .cloned()
+        .unwrap_or_else(|| json!([]));
+    root.insert(
+        "rootfs".into(),
+        json!({"type": "layers", "diff_ids": diff_ids}),
+    );
 
     let c = cfg.config_mut();
     let entrypoint = match &spec.entrypoint {
@@ -168,7 +187,10 @@ pub fn assemble(plan: &Plan, built: &BuildResult, layers: &[Vec<String>]) -> Res
             hint: "write \"name\", \"name:uid\", \"name:uid:gid\", \"uid\" or \"uid:gid\"".into(),
             span: u.span,
         })?;
-        c.insert("User".into(), json!(user.config_value(plan.image.base.is_none())));
+        c.insert(
+            "User".into(),
+            json!(user.config_value(plan.image.base.is_none())),
+        );
     }
     let labels = c.entry("Labels").or_insert_with(|| json!({}));
     if !labels.is_object() {
@@ -230,7 +252,10 @@ fn resolve_argv(argv: &[String], out: &str) -> Vec<String> {
 
 fn set_env(env: &mut Vec<String>, key: &str, value: &str) {
     let entry = format!("{key}={value}");
-    match env.iter_mut().find(|e| e.split_once('=').is_some_and(|(k, _)| k == key)) {
+    match env
+        .iter_mut()
+        .find(|e| e.split_once('=').is_some_and(|(k, _)| k == key))
+    {
         Some(e) => *e = entry,
         None => env.push(entry),
     }

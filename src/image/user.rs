@@ -23,17 +23,36 @@ pub struct UserFiles {
 impl User {
     pub fn parse(s: &str) -> Result<Self, String> {
         let parts: Vec<&str> = s.split(':').collect();
-        let id = |p: &str| p.parse::<u32>().map_err(|_| format!("{p:?} is not a numeric id"));
+        let id = |p: &str| {
+            p.parse::<u32>()
+                .map_err(|_| format!("{p:?} is not a numeric id"))
+        };
         let bad = || format!("{s:?} is not a user");
         match parts.as_slice() {
             [n] if n.is_empty() => Err(bad()),
             [n] => Ok(match n.parse::<u32>() {
-                Ok(uid) => Self { name: None, uid: Some(uid), gid: None },
-                Err(_) => Self { name: Some((*n).to_owned()), uid: None, gid: None },
+                Ok(uid) => Self {
+                    name: None,
+                    uid: Some(uid),
+                    gid: None,
+                },
+                Err(_) => Self {
+                    name: Some((*n).to_owned()),
+                    uid: None,
+                    gid: None,
+                },
             }),
             [n, second] => match n.parse::<u32>() {
-                Ok(uid) => Ok(Self { name: None, uid: Some(uid), gid: Some(id(second)?) }),
-                Err(_) => Ok(Self { name: Some((*n).to_owned()), uid: Some(id(second)?), gid: None }),
+                Ok(uid) => Ok(Self {
+                    name: None,
+                    uid: Some(uid),
+                    gid: Some(id(second)?),
+                }),
+                Err(_) => Ok(Self {
+                    name: Some((*n).to_owned()),
+                    uid: Some(id(second)?),
+                    gid: None,
+                }),
             },
             [n, uid, gid] if n.parse::<u32>().is_err() && !n.is_empty() => Ok(Self {
                 name: Some((*n).to_owned()),
@@ -65,7 +84,9 @@ impl User {
         let gid = self.gid.unwrap_or(uid);
         let home = format!("/home/{name}");
         Some(UserFiles {
-            passwd: format!("root:x:0:0:root:/root:/bin/sh\n{name}:x:{uid}:{gid}::{home}:/bin/sh\n"),
+            passwd: format!(
+                "root:x:0:0:root:/root:/bin/sh\n{name}:x:{uid}:{gid}::{home}:/bin/sh\n"
+            ),
             group: format!("root:x:0:\n{name}:x:{gid}:\n"),
             home,
             uid,
@@ -81,7 +102,10 @@ mod tests {
     #[test]
     fn parses_every_form() {
         let u = User::parse("valnix:1024").unwrap();
-        assert_eq!((u.name.as_deref(), u.uid, u.gid), (Some("valnix"), Some(1024), None));
+        assert_eq!(
+            (u.name.as_deref(), u.uid, u.gid),
+            (Some("valnix"), Some(1024), None)
+        );
         assert_eq!(u.config_value(true), "1024:1024");
         assert_eq!(u.config_value(false), "valnix");
         let u = User::parse("1000:2000").unwrap();

@@ -10,7 +10,12 @@ use crate::proto::llb as pb;
 /// One block per op: short digest, kind, details, progress name.
 pub fn dump(def: &pb::Definition) -> String {
     let ds = digests(def);
-    let short = |d: &str| d.trim_start_matches("sha256:").chars().take(12).collect::<String>();
+    let short = |d: &str| {
+        d.trim_start_matches("sha256:")
+            .chars()
+            .take(12)
+            .collect::<String>()
+    };
     let mut s = String::new();
     for (bytes, digest) in def.def.iter().zip(&ds) {
         let op = match pb::Op::decode(bytes.as_slice()) {
@@ -26,7 +31,11 @@ pub fn dump(def: &pb::Definition) -> String {
             .and_then(|m| m.description.get("llb.customname"))
             .map(|n| format!("  \"{n}\""))
             .unwrap_or_default();
-        let inputs: Vec<String> = op.inputs.iter().map(|i| format!("{}:{}", short(&i.digest), i.index)).collect();
+        let inputs: Vec<String> = op
+            .inputs
+            .iter()
+            .map(|i| format!("{}:{}", short(&i.digest), i.index))
+            .collect();
         let _ = write!(s, "{}", short(digest));
         match &op.op {
             None => {
@@ -46,9 +55,16 @@ pub fn dump(def: &pb::Definition) -> String {
                         let _ = writeln!(s, "    env: {env:?}");
                     }
                 }
-                let _ = writeln!(s, "    network: {:?}", pb::NetMode::try_from(e.network).unwrap_or(pb::NetMode::Unset));
+                let _ = writeln!(
+                    s,
+                    "    network: {:?}",
+                    pb::NetMode::try_from(e.network).unwrap_or(pb::NetMode::Unset)
+                );
                 for m in &e.mounts {
-                    let from = usize::try_from(m.input).ok().and_then(|i| inputs.get(i)).map_or("scratch", String::as_str);
+                    let from = usize::try_from(m.input)
+                        .ok()
+                        .and_then(|i| inputs.get(i))
+                        .map_or("scratch", String::as_str);
                     let kind = if m.mount_type == pb::MountType::Cache as i32 {
                         let c = m.cache_opt.clone().unwrap_or_default();
                         format!("cache id={} sharing={}", c.id, c.sharing)
@@ -57,8 +73,16 @@ pub fn dump(def: &pb::Definition) -> String {
                     } else {
                         "bind rw".to_owned()
                     };
-                    let sel = if m.selector.is_empty() { String::new() } else { format!(" selector={}", m.selector) };
-                    let out = if m.output >= 0 { format!(" -> output {}", m.output) } else { String::new() };
+                    let sel = if m.selector.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" selector={}", m.selector)
+                    };
+                    let out = if m.output >= 0 {
+                        format!(" -> output {}", m.output)
+                    } else {
+                        String::new()
+                    };
                     let _ = writeln!(s, "    mount {} {kind} from {from}{sel}{out}", m.dest);
                 }
             }
@@ -67,11 +91,22 @@ pub fn dump(def: &pb::Definition) -> String {
                 for a in &f.actions {
                     let what = match &a.action {
                         Some(pb::file_action::Action::Copy(c)) => {
-                            format!("copy {} -> {} (from {}, time {})", c.src, c.dest, a.secondary_input, c.timestamp)
+                            format!(
+                                "copy {} -> {} (from {}, time {})",
+                                c.src, c.dest, a.secondary_input, c.timestamp
+                            )
                         }
-                        Some(pb::file_action::Action::Mkdir(d)) => format!("mkdir {} mode {:o} time {}", d.path, d.mode, d.timestamp),
+                        Some(pb::file_action::Action::Mkdir(d)) => {
+                            format!("mkdir {} mode {:o} time {}", d.path, d.mode, d.timestamp)
+                        }
                         Some(pb::file_action::Action::Mkfile(m)) => {
-                            format!("mkfile {} mode {:o} {} bytes time {}", m.path, m.mode, m.data.len(), m.timestamp)
+                            format!(
+                                "mkfile {} mode {:o} {} bytes time {}",
+                                m.path,
+                                m.mode,
+                                m.data.len(),
+                                m.timestamp
+                            )
                         }
                         None => "<empty>".into(),
                     };
@@ -88,8 +123,17 @@ pub fn dump(def: &pb::Definition) -> String {
             for l in &locs.locations {
                 for r in &l.ranges {
                     let line = |p: &Option<pb::Position>| p.map_or(0, |p| p.line);
-                    let file = src.infos.get(l.source_index as usize).map_or("?", |i| i.filename.as_str());
-                    let _ = writeln!(s, "source map: {} -> {file}:{}-{}", short(digest), line(&r.start), line(&r.end));
+                    let file = src
+                        .infos
+                        .get(l.source_index as usize)
+                        .map_or("?", |i| i.filename.as_str());
+                    let _ = writeln!(
+                        s,
+                        "source map: {} -> {file}:{}-{}",
+                        short(digest),
+                        line(&r.start),
+                        line(&r.end)
+                    );
                 }
             }
         }

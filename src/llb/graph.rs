@@ -45,7 +45,8 @@ impl Graph {
         }
         if !name.is_empty() {
             let meta = self.metadata.entry(digest.clone()).or_default();
-            meta.description.insert("llb.customname".into(), name.to_owned());
+            meta.description
+                .insert("llb.customname".into(), name.to_owned());
         }
         if let Some(l) = lines {
             let entry = self.locations.entry(digest.clone()).or_default();
@@ -58,12 +59,19 @@ impl Graph {
 
     /// Marks an op so BuildKit ignores its cache (`--no-cache`).
     pub fn ignore_cache(&mut self, digest: &str) {
-        self.metadata.entry(digest.to_owned()).or_default().ignore_cache = true;
+        self.metadata
+            .entry(digest.to_owned())
+            .or_default()
+            .ignore_cache = true;
     }
 
     /// The Definition whose result is `result` (`None` = an empty result).
     /// `source` is the spec (file name and text) the line ranges point into.
-    pub fn finish(mut self, result: Option<&Output>, source: Option<(&str, &str)>) -> pb::Definition {
+    pub fn finish(
+        mut self,
+        result: Option<&Output>,
+        source: Option<(&str, &str)>,
+    ) -> pb::Definition {
         let Some(result) = result else {
             return pb::Definition::default();
         };
@@ -75,32 +83,48 @@ impl Graph {
             ..Default::default()
         };
         self.add(&terminal, "", None);
-        let source = source.filter(|_| !self.locations.is_empty()).map(|(filename, text)| {
-            let locations = self
-                .locations
-                .iter()
-                .map(|(digest, lines)| {
-                    let ranges = lines
-                        .iter()
-                        .map(|l| pb::Range {
-                            start: Some(pb::Position { line: l.start as i32, character: 0 }),
-                            end: Some(pb::Position { line: l.end as i32, character: 0 }),
-                        })
-                        .collect();
-                    let loc = pb::Location { source_index: 0, ranges };
-                    (digest.clone(), pb::Locations { locations: vec![loc] })
-                })
-                .collect();
-            pb::Source {
-                locations,
-                infos: vec![pb::SourceInfo {
-                    filename: filename.to_owned(),
-                    data: text.as_bytes().to_vec(),
-                    definition: None,
-                    language: String::new(),
-                }],
-            }
-        });
+        let source = source
+            .filter(|_| !self.locations.is_empty())
+            .map(|(filename, text)| {
+                let locations = self
+                    .locations
+                    .iter()
+                    .map(|(digest, lines)| {
+                        let ranges = lines
+                            .iter()
+                            .map(|l| pb::Range {
+                                start: Some(pb::Position {
+                                    line: l.start as i32,
+                                    character: 0,
+                                }),
+                                end: Some(pb::Position {
+                                    line: l.end as i32,
+                                    character: 0,
+                                }),
+                            })
+                            .collect();
+                        let loc = pb::Location {
+                            source_index: 0,
+                            ranges,
+                        };
+                        (
+                            digest.clone(),
+                            pb::Locations {
+                                locations: vec![loc],
+                            },
+                        )
+                    })
+                    .collect();
+                pb::Source {
+                    locations,
+                    infos: vec![pb::SourceInfo {
+                        filename: filename.to_owned(),
+                        data: text.as_bytes().to_vec(),
+                        definition: None,
+                        language: String::new(),
+                    }],
+                }
+            });
         pb::Definition {
             def: self.ops.into_iter().map(|(_, b)| b).collect(),
             metadata: self.metadata,

@@ -74,7 +74,9 @@ pub fn nix_build(plan: &Plan, emit: &Emit) -> pb::Definition {
         cwd: "/".into(),
         user: String::new(),
         root: builder.clone(),
-        root_output: false,
+        // BuildKit mounts a root without an output read-only, and nix needs
+        // /tmp and a home; the root's output is simply not used.
+        root_output: true,
         mounts: vec![
             Mount::Bind {
                 dest: SRC_DIR.into(),
@@ -82,7 +84,9 @@ pub fn nix_build(plan: &Plan, emit: &Emit) -> pb::Definition {
                 selector: String::new(),
             },
             store_cache(plan, &builder),
-            Mount::Scratch { dest: OUT_DIR.into() },
+            Mount::Scratch {
+                dest: OUT_DIR.into(),
+            },
         ],
         network: pb::NetMode::Unset,
         platform: p,
@@ -90,14 +94,19 @@ pub fn nix_build(plan: &Plan, emit: &Emit) -> pb::Definition {
     let name = format!("[nix] build {} ({})", plan.nix.flake.value, plan.system);
     let out = g.exec(&exec, &name, emit.lines(plan.nix.flake.span));
     if emit.no_cache {
-        g.ignore_cache(&out[0].digest);
+        g.ignore_cache(&out[1].digest);
     }
-    g.finish(out.first(), emit.source())
+    g.finish(out.get(1), emit.source())
 }
 
 /// The image: base, then one layer per store-path group (merged where the
 /// engine can, else copied in a chain), then the user files on scratch.
-pub fn image(plan: &Plan, image: &ImagePlan, users: Option<&UserFiles>, emit: &Emit) -> pb::Definition {
+pub fn image(
+    plan: &Plan,
+    image: &ImagePlan,
+    users: Option<&UserFiles>,
+    emit: &Emit,
+) -> pb::Definition {
     let mut g = Graph::new();
     let p = ops::platform(&plan.platform);
     let base = plan.image.base.as_ref().map(|b| {
@@ -127,14 +136,19 @@ pub fn image(plan: &Plan, image: &ImagePlan, users: Option<&UserFiles>, emit: &E
             cwd: "/".into(),
             user: String::new(),
             root: builder.clone(),
-            root_output: false,
-            mounts: vec![store_cache(plan, &builder), Mount::Scratch { dest: OUT_DIR.into() }],
+            root_output: true,
+            mounts: vec![
+                store_cache(plan, &builder),
+                Mount::Scratch {
+                    dest: OUT_DIR.into(),
+                },
+            ],
             network: pb::NetMode::None,
             platform: p.clone(),
         };
         let name = format!("[image] layer {}/{n}: {}", k + 1, layer_title(paths));
         let out = g.exec(&exec, &name, None);
-        parts.extend(out);
+        parts.extend(out.into_iter().nth(1));
     }
 
     let result = if emit.mergeop {
@@ -187,15 +201,39 @@ fn store_cache(plan: &Plan, builder: &Output) -> Mount {
 }
 
 fn user_layer(g: &mut Graph, u: &UserFiles, ts: i64) -> Output {
-    let root = |mode| Attrs { uid: 0, gid: 0, mode, timestamp: ts };
+    let root = |mode| Attrs {
+        uid: 0,
+        gid: 0,
+        mode,
+        timestamp: ts,
+    };
     let actions = [
-        FileAction::Mkdir { path: "/etc".into(), attrs: root(0o755) },
-        FileAction::Mkfile { path: "/etc/passwd".into(), data: u.passwd.clone().into_bytes(), attrs: root(0o644) },
-        FileAction::Mkfile { path: "/etc/group".into(), data: u.group.clone().into_bytes(), attrs: root(0o644) },
-        FileAction::Mkdir { path: "/home".into(), attrs: root(0o755) },
+        FileAction::Mkdir {
+            path: "/etc".into(),
+            attrs: root(0o755),
+        },
+        FileAction::Mkfile {
+            path: "/etc/passwd".into(),
+            data: u.passwd.clone().into_bytes(),
+            attrs: root(0o644),
+        },
+        FileAction::Mkfile {
+            path: "/etc/group".into(),
+            data: u.group.clone().into_bytes(),
+            attrs: root(0o644),
+        },
+        FileAction::Mkdir {
+            path: "/home".into(),
+            attrs: root(0o755),
+        },
         FileAction::Mkdir {
             path: u.home.clone(),
-            attrs: Attrs { uid: u.uid, gid: u.gid, mode: 0o755, timestamp: ts },
+            attrs: Attrs {
+                uid: u.uid,
+                gid: u.gid,
+                mode: 0o755,
+                timestamp: ts,
+            },
         },
     ];
     let name = u.home.rsplit('/').next().unwrap_or_default();

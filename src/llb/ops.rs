@@ -75,17 +75,21 @@ impl Graph {
             });
             i as i64
         };
-        // The root is writable (nix wants /tmp and a home) but an output only
-        // when asked; BuildKit allows a writable mount without an output.
         let mut mounts = vec![pb::Mount {
             input: input_of(&e.root),
             dest: "/".into(),
             output: if e.root_output { 0 } else { -1 },
+            // BuildKit mounts a root without an output read-only anyway.
+            readonly: !e.root_output,
             ..Default::default()
         }];
         for m in &e.mounts {
             mounts.push(match m {
-                Mount::Bind { dest, from, selector } => pb::Mount {
+                Mount::Bind {
+                    dest,
+                    from,
+                    selector,
+                } => pb::Mount {
                     input: input_of(from),
                     selector: selector.clone(),
                     dest: dest.clone(),
@@ -127,7 +131,10 @@ impl Graph {
         let op = pb::Op {
             inputs: inputs
                 .iter()
-                .map(|o| pb::Input { digest: o.digest.clone(), index: o.index })
+                .map(|o| pb::Input {
+                    digest: o.digest.clone(),
+                    index: o.index,
+                })
                 .collect(),
             op: Some(pb::op::Kind::Exec(pb::ExecOp {
                 meta: Some(pb::Meta {
@@ -162,7 +169,13 @@ impl Graph {
     }
 
     /// A chain of file actions on `base` (`None` = scratch).
-    pub fn file(&mut self, base: Option<&Output>, actions: &[FileAction], name: &str, lines: Option<Lines>) -> Output {
+    pub fn file(
+        &mut self,
+        base: Option<&Output>,
+        actions: &[FileAction],
+        name: &str,
+        lines: Option<Lines>,
+    ) -> Output {
         let mut inputs: Vec<Output> = base.into_iter().cloned().collect();
         for a in actions {
             if let FileAction::Copy { from, .. } = a
@@ -195,9 +208,14 @@ impl Graph {
         let op = pb::Op {
             inputs: inputs
                 .iter()
-                .map(|o| pb::Input { digest: o.digest.clone(), index: o.index })
+                .map(|o| pb::Input {
+                    digest: o.digest.clone(),
+                    index: o.index,
+                })
                 .collect(),
-            op: Some(pb::op::Kind::File(pb::FileOp { actions: pb_actions })),
+            op: Some(pb::op::Kind::File(pb::FileOp {
+                actions: pb_actions,
+            })),
             platform: None,
             constraints: constraints(),
         };
@@ -210,10 +228,15 @@ impl Graph {
         let op = pb::Op {
             inputs: layers
                 .iter()
-                .map(|o| pb::Input { digest: o.digest.clone(), index: o.index })
+                .map(|o| pb::Input {
+                    digest: o.digest.clone(),
+                    index: o.index,
+                })
                 .collect(),
             op: Some(pb::op::Kind::Merge(pb::MergeOp {
-                inputs: (0..layers.len() as i64).map(|input| pb::MergeInput { input }).collect(),
+                inputs: (0..layers.len() as i64)
+                    .map(|input| pb::MergeInput { input })
+                    .collect(),
             })),
             ..Default::default()
         };
@@ -247,9 +270,17 @@ pub struct Exec {
 
 pub enum Mount {
     /// Read-only bind of `selector` inside `from`.
-    Bind { dest: String, from: Output, selector: String },
+    Bind {
+        dest: String,
+        from: Output,
+        selector: String,
+    },
     /// A persistent cache, `sharing=locked`, seeded from `(output, path)`.
-    Cache { dest: String, id: String, seed: Option<(Output, String)> },
+    Cache {
+        dest: String,
+        id: String,
+        seed: Option<(Output, String)>,
+    },
     /// An empty writable directory that becomes an output.
     Scratch { dest: String },
 }
@@ -266,21 +297,45 @@ pub struct Attrs {
 
 pub enum FileAction {
     /// Copies `src` of `from` to `dest`; keeps modes; `timestamp` -1 keeps times.
-    Copy { from: Output, src: String, dest: String, timestamp: i64 },
-    Mkdir { path: String, attrs: Attrs },
-    Mkfile { path: String, data: Vec<u8>, attrs: Attrs },
+    Copy {
+        from: Output,
+        src: String,
+        dest: String,
+        timestamp: i64,
+    },
+    Mkdir {
+        path: String,
+        attrs: Attrs,
+    },
+    Mkfile {
+        path: String,
+        data: Vec<u8>,
+        attrs: Attrs,
+    },
 }
 
 fn chown(uid: u32, gid: u32) -> Option<pb::ChownOpt> {
-    let id = |n| Some(pb::UserOpt { user: Some(pb::user_opt::User::ById(n)) });
-    Some(pb::ChownOpt { user: id(uid), group: id(gid) })
+    let id = |n| {
+        Some(pb::UserOpt {
+            user: Some(pb::user_opt::User::ById(n)),
+        })
+    };
+    Some(pb::ChownOpt {
+        user: id(uid),
+        group: id(gid),
+    })
 }
 
 impl FileAction {
     fn to_pb(&self, index_of: &dyn Fn(&Output) -> i64) -> (i64, pb::file_action::Action) {
         use pb::file_action::Action;
         match self {
-            Self::Copy { from, src, dest, timestamp } => (
+            Self::Copy {
+                from,
+                src,
+                dest,
+                timestamp,
+            } => (
                 index_of(from),
                 Action::Copy(pb::FileActionCopy {
                     src: src.clone(),

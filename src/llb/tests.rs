@@ -23,16 +23,26 @@ fn emission_is_deterministic() {
 fn nix_step_has_locked_cache_seeded_from_builder() {
     let out = debug::run(&request("builder = \"local/nix:test\"\n", false)).unwrap();
     let text = dump(&out.nix);
-    assert!(text.contains("mount /nix cache id=nix-frontend/store/default/"), "{text}");
+    assert!(
+        text.contains("mount /nix cache id=nix-frontend/store/default/"),
+        "{text}"
+    );
     assert!(text.contains("sharing=2"), "{text}");
     assert!(text.contains("selector=/nix"), "{text}");
     assert!(text.contains("mount /src bind ro"), "{text}");
-    assert!(text.contains("mount /out bind rw from scratch -> output 0"), "{text}");
+    assert!(
+        text.contains("mount /out bind rw from scratch -> output 1"),
+        "{text}"
+    );
 }
 
 #[test]
 fn source_map_points_at_flake_line() {
-    let out = debug::run(&request("builder = \"local/nix:test\"\n\nflake = \".#x\"\n", false)).unwrap();
+    let out = debug::run(&request(
+        "builder = \"local/nix:test\"\n\nflake = \".#x\"\n",
+        false,
+    ))
+    .unwrap();
     let text = dump(&out.nix);
     assert!(text.contains("-> Dockerfile:3-3"), "{text}");
 }

@@ -59,7 +59,11 @@ enum PathInfo {
 impl BuildResult {
     /// Reads the nix step's three reports: path-info JSON, the output paths
     /// (one per line) and `meta.mainProgram` as JSON (`null` when absent).
-    pub fn parse(path_info: &[u8], outputs: &[u8], main_program: &[u8]) -> Result<Self, ClosureError> {
+    pub fn parse(
+        path_info: &[u8],
+        outputs: &[u8],
+        main_program: &[u8],
+    ) -> Result<Self, ClosureError> {
         let info: PathInfo =
             serde_json::from_slice(path_info).map_err(|e| ClosureError::Json(e.to_string()))?;
         let mut closure: Vec<StorePath> = match info {
@@ -147,11 +151,16 @@ mod tests {
 
     #[test]
     fn reads_keyed_form() {
-        let r = BuildResult::parse(KEYED.as_bytes(), b"/nix/store/bbb-hello\n", b"\"hello\"").unwrap();
+        let r =
+            BuildResult::parse(KEYED.as_bytes(), b"/nix/store/bbb-hello\n", b"\"hello\"").unwrap();
         let paths: Vec<_> = r.closure.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
             paths,
-            ["/nix/store/aaa-busybox", "/nix/store/bbb-hello", "/nix/store/ccc-greeting"]
+            [
+                "/nix/store/aaa-busybox",
+                "/nix/store/bbb-hello",
+                "/nix/store/ccc-greeting"
+            ]
         );
         assert_eq!(r.closure[1].references.len(), 2);
         assert_eq!(r.main_program.as_deref(), Some("hello"));
@@ -160,7 +169,8 @@ mod tests {
 
     #[test]
     fn reads_listed_form() {
-        let listed = r#"[{"path": "/nix/store/aaa-x", "narSize": 5, "references": ["/nix/store/aaa-x"]}]"#;
+        let listed =
+            r#"[{"path": "/nix/store/aaa-x", "narSize": 5, "references": ["/nix/store/aaa-x"]}]"#;
         let r = BuildResult::parse(listed.as_bytes(), b"/nix/store/aaa-x", b"null").unwrap();
         assert_eq!(r.closure.len(), 1);
         assert_eq!(r.closure[0].nar_size, 5);

@@ -18,7 +18,11 @@ pub fn plan_layers(closure: &[StorePath], outputs: &[String], budget: usize) -> 
         return vec![all].into_iter().filter(|l| !l.is_empty()).collect();
     }
     let outputs: BTreeSet<&str> = outputs.iter().map(String::as_str).collect();
-    let own: Vec<String> = all.iter().filter(|p| outputs.contains(p.as_str())).cloned().collect();
+    let own: Vec<String> = all
+        .iter()
+        .filter(|p| outputs.contains(p.as_str()))
+        .cloned()
+        .collect();
     let mut deps: Vec<&StorePath> = closure
         .iter()
         .filter(|p| !outputs.contains(p.path.as_str()))
@@ -36,7 +40,11 @@ pub fn plan_layers(closure: &[StorePath], outputs: &[String], budget: usize) -> 
     if deps.len() > room {
         // Too many paths: the largest keep a layer each, the rest share one.
         let mut by_size: Vec<&StorePath> = deps.clone();
-        by_size.sort_by(|a, b| b.nar_size.cmp(&a.nar_size).then_with(|| a.path.cmp(&b.path)));
+        by_size.sort_by(|a, b| {
+            b.nar_size
+                .cmp(&a.nar_size)
+                .then_with(|| a.path.cmp(&b.path))
+        });
         let solo: BTreeSet<&str> = by_size
             .iter()
             .take(room.saturating_sub(1))
@@ -109,7 +117,11 @@ mod tests {
     fn closure() -> Vec<StorePath> {
         vec![
             sp("/nix/store/aaa-busybox", 1000, &[]),
-            sp("/nix/store/bbb-hello", 10, &["/nix/store/aaa-busybox", "/nix/store/ccc-greeting"]),
+            sp(
+                "/nix/store/bbb-hello",
+                10,
+                &["/nix/store/aaa-busybox", "/nix/store/ccc-greeting"],
+            ),
             sp("/nix/store/ccc-greeting", 5, &["/nix/store/ddd-lib"]),
             sp("/nix/store/ddd-lib", 50, &[]),
         ]
@@ -141,7 +153,13 @@ mod tests {
         let l = plan_layers(&closure(), &["/nix/store/bbb-hello".into()], 3);
         assert_eq!(l.len(), 3);
         // busybox is the largest and keeps its own layer; lib and greeting share one.
-        assert_eq!(l[0], vec!["/nix/store/ccc-greeting".to_owned(), "/nix/store/ddd-lib".to_owned()]);
+        assert_eq!(
+            l[0],
+            vec![
+                "/nix/store/ccc-greeting".to_owned(),
+                "/nix/store/ddd-lib".to_owned()
+            ]
+        );
         assert_eq!(l[1], vec!["/nix/store/aaa-busybox".to_owned()]);
         assert_eq!(l[2], vec!["/nix/store/bbb-hello".to_owned()]);
     }

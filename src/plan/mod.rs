@@ -164,7 +164,9 @@ impl PlanError {
             Self::Spec(e) => e.hint(),
             Self::Platform(e) => e.hint(),
             Self::Image { hint, .. } => hint.clone(),
-            Self::Closure(_) => "this is a bug in nix-frontend or the builder's nix; please report it".into(),
+            Self::Closure(_) => {
+                "this is a bug in nix-frontend or the builder's nix; please report it".into()
+            }
             Self::BaseConfig { .. } => "check that the image was built by a Docker/OCI tool".into(),
         }
     }
@@ -198,16 +200,19 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
         exclude.push(inputs.spec_filename.clone());
     }
     let context = ContextFilter {
-        include: target.src.as_ref().map(|s| s.value.clone()).unwrap_or_default(),
+        include: target
+            .src
+            .as_ref()
+            .map(|s| s.value.clone())
+            .unwrap_or_default(),
         exclude,
     };
 
-    let builder_config = ImageConfig::parse(&inputs.builder.config).map_err(|message| {
-        PlanError::BaseConfig {
+    let builder_config =
+        ImageConfig::parse(&inputs.builder.config).map_err(|message| PlanError::BaseConfig {
             image: inputs.builder.name.clone(),
             message,
-        }
-    })?;
+        })?;
     let mut env = builder_config.env();
     env.retain(|e| !e.starts_with("NIX_CONFIG="));
     env.push(format!("NIX_CONFIG={NIX_CONFIG}"));
@@ -227,7 +232,11 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
     };
     let image = ImageSettings {
         base: inputs.base.as_ref().map(image_source),
-        base_config: inputs.base.as_ref().map(|b| b.config.clone()).unwrap_or_default(),
+        base_config: inputs
+            .base
+            .as_ref()
+            .map(|b| b.config.clone())
+            .unwrap_or_default(),
         spec: target.image.clone(),
         labels: inputs.labels.clone(),
     };

@@ -10,7 +10,10 @@ pub struct Platform {
 }
 
 /// The platforms we can build, with their Nix system names.
-const SUPPORTED: [(&str, &str); 2] = [("linux/amd64", "x86_64-linux"), ("linux/arm64", "aarch64-linux")];
+const SUPPORTED: [(&str, &str); 2] = [
+    ("linux/amd64", "x86_64-linux"),
+    ("linux/arm64", "aarch64-linux"),
+];
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("platform {0:?} is not supported")]
@@ -32,13 +35,20 @@ impl Platform {
             [os, arch, variant] => (os, arch, *variant),
             _ => return Err(UnsupportedPlatform(s.to_owned())),
         };
-        let variant = if *p.1 == "arm64" && p.2 == "v8" { "" } else { p.2 };
+        let variant = if *p.1 == "arm64" && p.2 == "v8" {
+            ""
+        } else {
+            p.2
+        };
         let platform = Self {
             os: p.0.to_string(),
             architecture: p.1.to_string(),
             variant: variant.to_owned(),
         };
-        platform.nix_system().map(|_| platform).ok_or_else(|| UnsupportedPlatform(s.to_owned()))
+        platform
+            .nix_system()
+            .map(|_| platform)
+            .ok_or_else(|| UnsupportedPlatform(s.to_owned()))
     }
 
     /// `linux/amd64` → `x86_64-linux`, `linux/arm64` → `aarch64-linux`.
@@ -64,8 +74,14 @@ mod tests {
 
     #[test]
     fn maps_to_nix_systems() {
-        assert_eq!(Platform::parse("linux/amd64").unwrap().nix_system(), Some("x86_64-linux"));
-        assert_eq!(Platform::parse("linux/arm64/v8").unwrap().nix_system(), Some("aarch64-linux"));
+        assert_eq!(
+            Platform::parse("linux/amd64").unwrap().nix_system(),
+            Some("x86_64-linux")
+        );
+        assert_eq!(
+            Platform::parse("linux/arm64/v8").unwrap().nix_system(),
+            Some("aarch64-linux")
+        );
         let err = Platform::parse("linux/s390x").unwrap_err();
         assert_eq!(err.to_string(), "platform \"linux/s390x\" is not supported");
         assert_eq!(err.hint(), "supported platforms: linux/amd64, linux/arm64");

@@ -30,6 +30,9 @@ mod tests {
         assert_eq!(normalize("nixos/nix:2.24.0"), "docker.io/nixos/nix:2.24.0");
         assert_eq!(normalize("local/nix:test"), "docker.io/local/nix:test");
         assert_eq!(normalize("localhost:5000/a"), "localhost:5000/a:latest");
-        assert_eq!(normalize("example.org/a/b@sha256:ab"), "example.org/a/b@sha256:ab");
+        assert_eq!(
+            normalize("example.org/a/b@sha256:ab"),
+            "example.org/a/b@sha256:ab"
+        );
     }
 }

@@ -29,7 +29,12 @@ fn nix_step_from_spec() {
     assert_eq!(plan.nix.context.exclude, ["target", "Dockerfile"]);
     assert!(plan.nix.env.iter().any(|e| e.starts_with("NIX_CONFIG=")));
     assert!(plan.nix.env.contains(&"PATH=/usr/bin:/bin".to_owned()));
-    assert!(plan.nix.cache.id.starts_with("nix-frontend/store/default/config-"));
+    assert!(
+        plan.nix
+            .cache
+            .id
+            .starts_with("nix-frontend/store/default/config-")
+    );
     assert!(plan.nix.cache.id.ends_with("/x86_64-linux"));
     assert_eq!(plan.nix.builder, "docker-image://docker.io/local/nix:test");
 }
@@ -46,13 +51,30 @@ fn cache_id_follows_builder_namespace_and_platform() {
     pinned.builder.digest = "sha256:abc".into();
     let c = build(&spec, &pinned).unwrap();
     assert!(c.nix.cache.id.contains("sha256-abc"));
-    assert_eq!(c.nix.builder, "docker-image://docker.io/local/nix:test@sha256:abc");
+    assert_eq!(
+        c.nix.builder,
+        "docker-image://docker.io/local/nix:test@sha256:abc"
+    );
     let mut ns = inputs();
     ns.cache_ns = "proj".into();
-    assert!(build(&spec, &ns).unwrap().nix.cache.id.starts_with("nix-frontend/store/proj/"));
+    assert!(
+        build(&spec, &ns)
+            .unwrap()
+            .nix
+            .cache
+            .id
+            .starts_with("nix-frontend/store/proj/")
+    );
     let mut arm = inputs();
     arm.platform = Platform::parse("linux/arm64").unwrap();
-    assert!(build(&spec, &arm).unwrap().nix.cache.id.ends_with("/aarch64-linux"));
+    assert!(
+        build(&spec, &arm)
+            .unwrap()
+            .nix
+            .cache
+            .id
+            .ends_with("/aarch64-linux")
+    );
 }
 
 #[test]

@@ -77,7 +77,12 @@ pub(super) fn parse(text: &str) -> Result<Spec, SpecError> {
     })
 }
 
-fn invalid(key: &str, message: impl Into<String>, hint: impl Into<String>, span: Span) -> SpecError {
+fn invalid(
+    key: &str,
+    message: impl Into<String>,
+    hint: impl Into<String>,
+    span: Span,
+) -> SpecError {
     SpecError::Invalid {
         key: key.to_owned(),
         message: message.into(),
@@ -129,7 +134,9 @@ fn check_image_ref(key: &str, v: &Located<String>) -> Result<(), SpecError> {
     let bad = v.value.is_empty()
         || v.value.contains(char::is_whitespace)
         || v.value.contains("://")
-        || v.value.chars().any(|c| c.is_ascii_uppercase() && !v.value.contains('@'));
+        || v.value
+            .chars()
+            .any(|c| c.is_ascii_uppercase() && !v.value.contains('@'));
     if bad {
         return Err(invalid(
             key,
@@ -257,7 +264,9 @@ fn check_argv(key: &str, v: Spanned<Vec<String>>) -> Result<Located<Vec<String>>
         return Err(invalid(
             key,
             "needs a program as its first element",
-            format!("e.g. {key} = [\"bin/app\", \"--flag\"]; relative paths are inside the built package"),
+            format!(
+                "e.g. {key} = [\"bin/app\", \"--flag\"]; relative paths are inside the built package"
+            ),
             v.at(),
         ));
     }
@@ -270,7 +279,8 @@ fn check_user(u: Located<String>) -> Result<Located<String>, SpecError> {
     let name_ok = |s: &str| {
         !s.is_empty()
             && s.len() <= 32
-            && s.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
             && !s.starts_with('-')
     };
     let id_ok = |s: &str| s.parse::<u32>().is_ok();

@@ -29,7 +29,10 @@ fn parses_every_key() {
     assert_eq!(s.top.builder.value, "local/nix:test");
     assert_eq!(s.top.src.as_ref().unwrap().value, ["flake.nix", "src"]);
     assert_eq!(s.top.image.base, None);
-    assert_eq!(s.top.image.entrypoint.as_ref().unwrap().value, ["bin/hello"]);
+    assert_eq!(
+        s.top.image.entrypoint.as_ref().unwrap().value,
+        ["bin/hello"]
+    );
     assert_eq!(s.top.image.env["TZ"].value, "UTC");
     assert_eq!(s.top.image.expose.len(), 2);
     let agent = s.target(Some("agent")).unwrap();
@@ -37,7 +40,10 @@ fn parses_every_key() {
     // Inherited from the top level.
     assert_eq!(agent.builder.value, "local/nix:test");
     assert_eq!(agent.image.user.as_ref().unwrap().value, "app:1000");
-    assert_eq!(agent.image.entrypoint.as_ref().unwrap().value, ["bin/agent"]);
+    assert_eq!(
+        agent.image.entrypoint.as_ref().unwrap().value,
+        ["bin/agent"]
+    );
 }
 
 #[test]
