@@ -29,7 +29,7 @@ impl User {
         };
         let bad = || format!("{s:?} is not a user");
         match parts.as_slice() {
-            [n] if n.is_empty() => Err(bad()),
+            [""] => Err(bad()),
             [n] => Ok(match n.parse::<u32>() {
                 Ok(uid) => Self {
                     name: None,

@@ -192,7 +192,7 @@ impl Graph {
             .enumerate()
             .map(|(k, a)| {
                 let input = if k == 0 {
-                    base.map_or(-1, |b| index_of(b))
+                    base.map_or(-1, &index_of)
                 } else {
                     n + k as i64 - 1
                 };

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# All tests: lints, unit and golden tests, then the end-to-end tests on each
+# engine kind (started here if needed; see scripts/engine.sh).
+#   scripts/test.sh                 every kind: 20.10, 26.1, 26.1-containerd
+#   NIXFE_KINDS="26.1" scripts/test.sh
+# The last line is "N passed, N failed" over the e2e tests of every kind.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+kinds=${NIXFE_KINDS:-"20.10 26.1 26.1-containerd"}
+
+echo "== cargo fmt --check, clippy, cargo test"
+cargo fmt --check
+cargo clippy -q --all-targets --locked -- -D warnings
+cargo test -q --locked
+
+passed=0 failed=0
+for kind in $kinds; do
+  echo "== engine $kind"
+  scripts/engine.sh start "$kind" >/dev/null
+  (
+    eval "$(scripts/engine.sh env "$kind")"
+    scripts/nix-image.sh
+    scripts/build-frontend.sh
+  )
+  if out=$(tests/e2e.sh "$kind" 2>&1); then :; fi
+  printf '%s\n' "$out"
+  line=$(grep -E '^e2e\(.*\): [0-9]+ passed, [0-9]+ failed$' <<<"$out" | tail -n1 || true)
+  if [[ -z $line ]]; then
+    echo "e2e($kind) did not finish" >&2
+    failed=$((failed + 1))
+    continue
+  fi
+  p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
+  f=$(sed -E 's/.*, ([0-9]+) failed$/\1/' <<<"$line")
+  passed=$((passed + p)) failed=$((failed + f))
+done
+echo "$passed passed, $failed failed"
+((failed == 0))
