@@ -12,6 +12,11 @@
 #   source_change         a source edit rebuilds the app only; the /nix cache is reused
 #   noop_rebuild          an unchanged rebuild is fully cached, same image ID
 #   unknown_key           a bad spec key fails with its line in the output
+#   app_change_layers     after an app-only change every layer but the app's keeps its diffID,
+#                         and the unchanged layer ops are cache hits (no copy ran)
+#   layer_budget          image.layers bounds the layer count (grouping small paths)
+#   clean_builds_same_id  two builds from an empty build cache give the same image ID
+#   source_date_epoch     SOURCE_DATE_EPOCH sets created and history times
 set -uo pipefail
 kind=${1:?usage: tests/e2e.sh KIND}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,6 +52,16 @@ store_of() {
   cid=$(docker create "$1" x) || return 1
   docker export "$cid" | tar -t | sed -n 's#^nix/store/\([^/][^/]*\)/\{0,1\}$#\1#p' | sort -u
   docker rm "$cid" >/dev/null
+}
+
+# Layer diffIDs of an image, one per line.
+diffids() { docker image inspect -f '{{range .RootFS.Layers}}{{println .}}{{end}}' "$1" | sed '/^$/d'; }
+# step_cached PATTERN: the step whose name matches was a cache hit in last.log.
+step_cached() {
+  local id
+  id=$(grep -m1 -E "^#[0-9]+ $1" "$work/last.log" | cut -d' ' -f1)
+  [[ -n $id ]] || { say "no step matching $1"; return 1; }
+  grep -qx "$id CACHED" "$work/last.log"
 }
 
 # A fresh copy of the example per run, with a greeting of its own, so that
@@ -95,11 +110,8 @@ noop_rebuild() {
   [[ $before == "$after" ]] || { say "image ID changed: $before -> $after"; return 1; }
   # Every op of ours is a cache hit: the nix step and each layer.
   local n
-  for n in '\[nix\] build' '\[image\] layer'; do
-    local id
-    id=$(grep -m1 -E "^#[0-9]+ $n" "$work/last.log" | cut -d' ' -f1)
-    [[ -n $id ]] || { say "no step matching $n"; return 1; }
-    grep -qx "$id CACHED" "$work/last.log" || { say "step $n was not cached"; return 1; }
+  for n in '\[nix\] build' '\[image\] layer 1/' '\[image\] layer 3/'; do
+    step_cached "$n" || { say "step $n was not cached"; return 1; }
   done
   ! grep -q 'building .*\.drv' "$work/last.log" || { say "nix built something"; return 1; }
 }
@@ -114,7 +126,65 @@ unknown_key() {
   grep -q 'hint: expected one of `flake`' "$work/last.log" || { say "no hint"; return 1; }
 }
 
-for t in example_runs closure_is_exact source_change noop_rebuild unknown_key; do
+cp -r "$top/tests/fixtures/layered" "$work/layered"
+echo "app $stamp" >"$work/layered/src/app-message"
+
+app_change_layers() {
+  local tag=nixfe-e2e-layered before after
+  build "$work/layered" -t $tag || { say "build failed"; return 1; }
+  before=$(diffids $tag)
+  [[ $(wc -l <<<"$before") -eq 4 ]] || { say "want 4 layers (busybox liba libb app), got: $before"; return 1; }
+  echo "app changed $stamp" >"$work/layered/src/app-message"
+  build "$work/layered" -t $tag || { say "rebuild failed"; return 1; }
+  after=$(diffids $tag)
+  [[ $(docker run --rm $tag | head -n1) == "app changed $stamp" ]] || { say "app output not updated"; return 1; }
+  [[ $(head -n3 <<<"$before") == "$(head -n3 <<<"$after")" ]] || { say "lower layers changed: $before / $after"; return 1; }
+  [[ $(tail -n1 <<<"$before") != "$(tail -n1 <<<"$after")" ]] || { say "app layer did not change"; return 1; }
+  local k
+  for k in 1 2 3; do
+    step_cached "\[image\] layer $k/4" || { say "layer $k/4 op ran again"; return 1; }
+  done
+  ! step_cached '\[image\] layer 4/4' || { say "app layer op was cached"; return 1; }
+  docker rmi -f $tag >/dev/null
+}
+
+layer_budget() {
+  local n
+  for n in 2 1; do
+    printf '\n[image]\nlayers = %s\n' "$n" | cat "$work/layered/Dockerfile" - >"$work/layered/Budget"
+    build "$work/layered" -f "$work/layered/Budget" -t nixfe-e2e-budget || { say "build with layers=$n failed"; return 1; }
+    [[ $(diffids nixfe-e2e-budget | wc -l) -eq $n ]] || { say "layers=$n gave $(diffids nixfe-e2e-budget | wc -l)"; return 1; }
+    [[ $(docker run --rm nixfe-e2e-budget | head -n1) == "app changed $stamp" ]] || { say "layers=$n image does not run"; return 1; }
+  done
+  docker rmi -f nixfe-e2e-budget >/dev/null
+}
+
+clean_builds_same_id() {
+  local first second
+  docker builder prune -af >/dev/null || { say "prune failed"; return 1; }
+  build "$work/hello" -t nixfe-e2e-repro || { say "first clean build failed"; return 1; }
+  first=$(docker image inspect -f '{{.Id}}' nixfe-e2e-repro)
+  docker rmi -f nixfe-e2e-repro >/dev/null
+  docker builder prune -af >/dev/null || { say "prune failed"; return 1; }
+  build "$work/hello" -t nixfe-e2e-repro || { say "second clean build failed"; return 1; }
+  second=$(docker image inspect -f '{{.Id}}' nixfe-e2e-repro)
+  grep -q 'toolchain: building' "$work/last.log" || { say "second build was not from an empty cache"; return 1; }
+  [[ $first == "$second" ]] || { say "image IDs differ: $first $second"; return 1; }
+  docker rmi -f nixfe-e2e-repro >/dev/null
+}
+
+source_date_epoch() {
+  build "$work/hello" -t nixfe-e2e-sde --build-arg SOURCE_DATE_EPOCH=1700000000 || { say "build failed"; return 1; }
+  local created hist
+  created=$(docker image inspect -f '{{.Created}}' nixfe-e2e-sde)
+  [[ $created == 2023-11-14T22:13:20* ]] || { say "created is $created"; return 1; }
+  hist=$(docker history --no-trunc --format '{{.CreatedAt}}' nixfe-e2e-sde | sort -u | wc -l)
+  [[ $hist -eq 1 ]] || { say "history has $hist different times"; return 1; }
+  docker rmi -f nixfe-e2e-sde >/dev/null
+}
+
+for t in example_runs closure_is_exact source_change noop_rebuild unknown_key \
+  app_change_layers layer_budget clean_builds_same_id source_date_epoch; do
   run_test "$t"
 done
 docker rmi -f "$tag" nixfe-e2e-bad >/dev/null 2>&1 || true

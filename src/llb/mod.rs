@@ -164,7 +164,8 @@ pub fn image(
         // parts stay cache hits and keep their diffIDs because every time
         // inside them is fixed.
         let mut state = base;
-        for part in parts {
+        let total = parts.len();
+        for (k, part) in parts.into_iter().enumerate() {
             state = Some(match state {
                 None => part,
                 Some(below) => {
@@ -174,7 +175,12 @@ pub fn image(
                         dest: "/".into(),
                         timestamp: -1,
                     };
-                    g.file(Some(&below), &[copy], "[image] stack layer", None)
+                    g.file(
+                        Some(&below),
+                        &[copy],
+                        &format!("[image] stack layer {}/{total}", k + 1),
+                        None,
+                    )
                 }
             });
         }

@@ -252,7 +252,19 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
 
 /// Plans the image from what the nix step built.
 pub fn image(plan: &Plan, built: &BuildResult) -> Result<ImagePlan, PlanError> {
-    let layers = plan_layers(&built.closure, &built.outputs, 1);
+    let budget = plan
+        .image
+        .spec
+        .layers
+        .as_ref()
+        .map_or(spec::DEFAULT_LAYERS, |l| l.value);
+    // The user files of a scratch image take one layer of the budget.
+    let users = usize::from(image::user_files(plan)?.is_some());
+    let layers = plan_layers(
+        &built.closure,
+        &built.outputs,
+        budget.saturating_sub(users).max(1),
+    );
     let config = image::assemble(plan, built, &layers)?;
     Ok(ImagePlan { layers, config })
 }

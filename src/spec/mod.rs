@@ -17,6 +17,10 @@ pub use span::{LineCol, Located, Span};
 /// the cache id uses the resolved digest or config, never this tag.
 pub const DEFAULT_BUILDER: &str = "nixos/nix:2.24.0";
 pub const DEFAULT_FLAKE: &str = ".#default";
+/// Layers of store paths when the spec sets no `image.layers`.
+pub const DEFAULT_LAYERS: usize = 60;
+/// overlayfs stacks at most 128 layers, and the base has some of its own.
+pub const MAX_LAYERS: usize = 100;
 
 /// A parsed spec: the top level plus named targets that inherit from it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -48,6 +52,8 @@ pub struct Image {
     pub user: Option<Located<String>>,
     pub labels: BTreeMap<String, Located<String>>,
     pub expose: Vec<Located<String>>,
+    /// How many layers the frontend's own files may take (`None` = default).
+    pub layers: Option<Located<usize>>,
 }
 
 impl Spec {

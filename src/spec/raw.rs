@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{DEFAULT_BUILDER, DEFAULT_FLAKE, Image, Located, Span, Spec, SpecError, Target};
+use super::{
+    DEFAULT_BUILDER, DEFAULT_FLAKE, DEFAULT_LAYERS, Image, Located, MAX_LAYERS, Span, Spec,
+    SpecError, Target,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,6 +41,7 @@ struct RawImage {
     user: Option<Spanned<String>>,
     labels: Option<BTreeMap<String, Spanned<String>>>,
     expose: Option<Vec<Spanned<String>>>,
+    layers: Option<Spanned<i64>>,
 }
 
 pub(super) fn parse(text: &str) -> Result<Spec, SpecError> {
@@ -246,6 +250,26 @@ fn check_image(raw: RawImage, inherit: &Image) -> Result<Image, SpecError> {
             .collect::<Result<_, _>>()?,
         None => inherit.expose.clone(),
     };
+    let layers = match raw.layers {
+        Some(l) => {
+            let span: Span = l.span().into();
+            let n = *l.get_ref();
+            match usize::try_from(n) {
+                Ok(n @ 1..=MAX_LAYERS) => Some(Located::new(n, span)),
+                _ => {
+                    return Err(invalid(
+                        "image.layers",
+                        format!("{n} is not a layer budget"),
+                        format!(
+                            "write a number from 1 (the whole closure in one layer) to {MAX_LAYERS}; the default is {DEFAULT_LAYERS}"
+                        ),
+                        span,
+                    ));
+                }
+            }
+        }
+        None => inherit.layers.clone(),
+    };
     Ok(Image {
         base,
         entrypoint,
@@ -255,6 +279,7 @@ fn check_image(raw: RawImage, inherit: &Image) -> Result<Image, SpecError> {
         user,
         labels,
         expose,
+        layers,
     })
 }
 
