@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use crate::diagnostic::Diagnostic;
-use crate::image;
 use crate::llb::{self, Emit};
 use crate::plan::{self, BuildResult, ImageFacts, Inputs, Plan, Platform, StorePath};
 use crate::proto::llb::Definition;
@@ -21,6 +20,8 @@ pub struct Request {
     pub epoch: i64,
     /// Emit MergeOp (as for an engine with the `mergeop` cap).
     pub mergeop: bool,
+    /// `--build-arg` values.
+    pub build_args: BTreeMap<String, String>,
 }
 
 /// The two definitions a build sends, with the plan they came from.
@@ -64,11 +65,13 @@ fn offline_closure(plan: &Plan) -> BuildResult {
         ],
         outputs: vec![out],
         main_program: Some(attr.to_owned()),
+        programs: vec![attr.to_owned()],
     }
 }
 
 pub fn run(req: &Request) -> Result<Output, Diagnostic> {
-    let spec = spec::parse(&req.filename, &req.text).map_err(|e| Diagnostic::from(&e))?;
+    let spec =
+        spec::parse(&req.filename, &req.text, &req.build_args).map_err(|e| Diagnostic::from(&e))?;
     let target = spec
         .target(req.target.as_deref())
         .map_err(|e| Diagnostic::from(&e))?
@@ -85,12 +88,14 @@ pub fn run(req: &Request) -> Result<Output, Diagnostic> {
         base: target.image.base.as_ref().map(|b| offline_image(&b.value)),
         dockerignore: Vec::new(),
         labels: BTreeMap::new(),
+        build_args: req.build_args.clone(),
     };
     let fail = |e: plan::PlanError| Diagnostic::from(&e);
     let plan = plan::build(&spec, &inputs).map_err(fail)?;
     let built = offline_closure(&plan);
-    let image_plan = plan::image(&plan, &built).map_err(fail)?;
-    let users = image::user_files(&plan).map_err(fail)?;
+    // Stand-in for the base's users: none, so a named user is created.
+    let base_users = plan.needs_base_users().then(plan::BaseUsers::default);
+    let image_plan = plan::image(&plan, &built, base_users.as_ref()).map_err(fail)?;
     let emit = Emit {
         session: "debug-session".into(),
         context_name: "context".into(),
@@ -100,7 +105,7 @@ pub fn run(req: &Request) -> Result<Output, Diagnostic> {
         mergeop: req.mergeop,
     };
     let nix = llb::nix_build(&plan, &emit);
-    let final_image = llb::image(&plan, &image_plan, users.as_ref(), &emit);
+    let final_image = llb::image(&plan, &image_plan, &emit);
     Ok(Output {
         spec,
         plan,

@@ -16,7 +16,8 @@ const USAGE: &str = "usage:
   nix-frontend plan FILE            print the plan (image facts are stand-ins)
   nix-frontend llb FILE [--raw OUT] print both LLB definitions; --raw writes the
                                     nix step's Definition (protobuf) to OUT
-options: --target NAME  --platform OS/ARCH  --epoch SECONDS  --mergeop";
+options: --target NAME  --platform OS/ARCH  --epoch SECONDS  --mergeop
+         --build-arg NAME=VALUE";
 
 fn main() -> ExitCode {
     if std::env::args_os().len() == 1 {
@@ -67,6 +68,11 @@ fn cli() -> anyhow::Result<ExitCode> {
             Long("platform") => req.platform = Some(parser.value()?.string()?),
             Long("epoch") => req.epoch = parser.value()?.parse()?,
             Long("mergeop") => req.mergeop = true,
+            Long("build-arg") => {
+                let v = parser.value()?.string()?;
+                let (k, v) = v.split_once('=').unwrap_or((&v, ""));
+                req.build_args.insert(k.to_owned(), v.to_owned());
+            }
             Long("raw") => raw = Some(parser.value()?.string()?),
             Short('h') | Long("help") => {
                 println!("{USAGE}");

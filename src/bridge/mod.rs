@@ -14,9 +14,8 @@ pub use client::{Caps, Client};
 pub use options::{OptionError, Options};
 
 use crate::diagnostic::Diagnostic;
-use crate::image;
 use crate::llb::{self, Emit, Graph, Local};
-use crate::plan::{self, BuildResult, ImageFacts, Inputs, PlanError, Platform};
+use crate::plan::{self, BaseUsers, BuildResult, ImageFacts, Inputs, PlanError, Platform};
 use crate::proto::gateway as gw;
 use crate::spec;
 
@@ -174,7 +173,8 @@ async fn build(
         }
     }
     spec_file.text = read_spec(client, opts, &spec_file.name).await?;
-    let spec = spec::parse(&spec_file.name, &spec_file.text)?;
+    let build_args = opts.build_args();
+    let spec = spec::parse(&spec_file.name, &spec_file.text, &build_args)?;
     let target = spec.target(opts.target().as_deref())?.clone();
 
     let platforms = opts.platforms();
@@ -212,6 +212,7 @@ async fn build(
         base,
         dockerignore,
         labels: opts.labels(),
+        build_args,
     };
     let plan = plan::build(&spec, &inputs)?;
     let emit = Emit {
@@ -231,20 +232,42 @@ async fn build(
     let closure = client.read_file(&nix_ref, plan::CLOSURE_FILE).await?;
     let outputs = client.read_file(&nix_ref, plan::OUTPUTS_FILE).await?;
     let main_program = client.read_file(&nix_ref, plan::MAIN_PROGRAM_FILE).await?;
+    let programs = client.read_file(&nix_ref, plan::PROGRAMS_FILE).await?;
     let after_nix = started.elapsed();
 
-    let built = BuildResult::parse(&closure, &outputs, &main_program).map_err(PlanError::from)?;
-    let image_plan = plan::image(&plan, &built)?;
-    let users = image::user_files(&plan)?;
-    let image_def = llb::image(&plan, &image_plan, users.as_ref(), &emit);
+    // A named user on a non-scratch base: does the base (after `run`) have it?
+    let base_users = if plan.needs_base_users() {
+        let base_ref = client
+            .solve(llb::base_users(&plan, &emit), true, cache_imports.clone())
+            .await?;
+        let read = async |client: &mut Client, path: &str| {
+            client
+                .read_file(&base_ref, path)
+                .await
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default()
+        };
+        Some(BaseUsers {
+            passwd: read(client, "etc/passwd").await,
+            group: read(client, "etc/group").await,
+        })
+    } else {
+        None
+    };
+    let after_base = started.elapsed();
+
+    let built = BuildResult::parse(&closure, &outputs, &main_program, &programs)
+        .map_err(PlanError::from)?;
+    let image_plan = plan::image(&plan, &built, base_users.as_ref())?;
+    let image_def = llb::image(&plan, &image_plan, &emit);
     let before_final = started.elapsed();
     let image_ref = client.solve(image_def, false, cache_imports).await?;
     eprintln!(
         "nix-frontend: timings: plan {:?}, nix step {:?}, image plan {:?} (own work {:?})",
         planned,
         after_nix - planned,
-        before_final - after_nix,
-        planned + (before_final - after_nix)
+        before_final - after_base,
+        planned + (before_final - after_base)
     );
 
     let mut metadata = BTreeMap::new();

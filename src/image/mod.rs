@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 
 pub use user::{User, UserFiles};
 
-use crate::plan::{BuildResult, Plan, PlanError};
+use crate::plan::{BaseUsers, BuildResult, Plan, PlanError};
 
 /// Used when the base has no PATH; Docker's own default.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -77,6 +77,7 @@ pub fn assemble(
     plan: &Plan,
     built: &BuildResult,
     layers: &[Vec<String>],
+    users: Option<&UserFiles>,
 ) -> Result<ImageConfig, PlanError> {
     let base_name = plan.image.base.clone().unwrap_or_else(|| "scratch".into());
     let mut cfg =
@@ -103,7 +104,14 @@ pub fn assemble(
         .cloned()
         .unwrap_or_default();
     // Same order as the layers: the user files first, then the store paths.
-    if plan.image.base.is_none() && user_files(plan)?.is_some() {
+    for step in &plan.image.run {
+        history.push(json!({
+            "created": created,
+            "created_by": format!("RUN /bin/sh -c {}", step.command.value),
+            "comment": "nix-frontend",
+        }));
+    }
+    if users.is_some() {
         history.push(json!({
             "created": created,
             "created_by": "nix-frontend: user",
@@ -138,12 +146,16 @@ pub fn assemble(
     );
 
     let c = cfg.config_mut();
-    let entrypoint = match &spec.entrypoint {
-        Some(e) => Some(resolve_argv(&e.value, out)),
-        None => built
-            .main_program
-            .as_ref()
-            .map(|m| vec![format!("{out}/bin/{m}")]),
+    // The spec's, else meta.mainProgram, else the one program in bin/.
+    let entrypoint = match (
+        &spec.entrypoint,
+        &built.main_program,
+        built.programs.as_slice(),
+    ) {
+        (Some(e), _, _) => Some(resolve_argv(&e.value, out)),
+        (None, Some(m), _) => Some(vec![format!("{out}/bin/{m}")]),
+        (None, None, [only]) => Some(vec![format!("{out}/bin/{only}")]),
+        _ => None,
     };
     match entrypoint {
         Some(e) => {
@@ -153,10 +165,32 @@ pub fn assemble(
         }
         None if c.get("Entrypoint").is_some_and(|e| !e.is_null()) || spec.cmd.is_some() => {}
         None => {
+            let (message, hint) = if built.programs.is_empty() {
+                (
+                    format!("nothing to run: {out} has no meta.mainProgram and no bin/"),
+                    "set [image] entrypoint = [\"…\"] or add meta.mainProgram to the package"
+                        .to_owned(),
+                )
+            } else {
+                (
+                    format!(
+                        "which program to run? {out} has no meta.mainProgram and several in bin/"
+                    ),
+                    format!(
+                        "set [image] entrypoint to one of: {}",
+                        built
+                            .programs
+                            .iter()
+                            .map(|p| format!("[\"bin/{p}\"]"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            };
             return Err(PlanError::Image {
                 key: "image.entrypoint",
-                message: format!("nothing to run: {out} has no meta.mainProgram"),
-                hint: "set [image] entrypoint = [\"bin/NAME\"] (relative to the package) or add meta.mainProgram to the package".into(),
+                message,
+                hint,
                 span: None,
             });
         }
@@ -221,11 +255,10 @@ pub fn assemble(
     Ok(cfg)
 }
 
-/// The files that make the spec's user exist on a scratch base.
-pub fn user_files(plan: &Plan) -> Result<Option<UserFiles>, PlanError> {
-    if plan.image.base.is_some() {
-        return Ok(None);
-    }
+/// The files that make the spec's user exist: always for a named user on
+/// scratch; on another base when its `/etc/passwd` (after `image.run`) lacks
+/// the name.
+pub fn user_files(plan: &Plan, base: Option<&BaseUsers>) -> Result<Option<UserFiles>, PlanError> {
     let Some(u) = &plan.image.spec.user else {
         return Ok(None);
     };
@@ -235,7 +268,16 @@ pub fn user_files(plan: &Plan) -> Result<Option<UserFiles>, PlanError> {
         hint: "write \"name\", \"name:uid\", \"name:uid:gid\", \"uid\" or \"uid:gid\"".into(),
         span: u.span,
     })?;
-    Ok(user.files())
+    if plan.image.base.is_none() {
+        return Ok(user.files(None));
+    }
+    let empty = BaseUsers::default();
+    let base = base.unwrap_or(&empty);
+    let known = |file: &str, name: &str| file.lines().any(|l| l.split(':').next() == Some(name));
+    match &user.name {
+        Some(name) if !known(&base.passwd, name) => Ok(user.files(Some(base))),
+        _ => Ok(None),
+    }
 }
 
 /// Relative program paths are inside the built package.

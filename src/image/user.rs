@@ -1,6 +1,8 @@
 //! The spec's `user`: `name`, `name:uid`, `name:uid:gid`, `uid` or `uid:gid`.
 
-/// The uid a named user gets on scratch when the spec gives none.
+use crate::plan::BaseUsers;
+
+/// The uid a named user gets when the spec gives none.
 const DEFAULT_UID: u32 = 1000;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,6 +24,16 @@ pub struct UserFiles {
 
 impl User {
     pub fn parse(s: &str) -> Result<Self, String> {
+        let name_ok = |n: &str| {
+            !n.is_empty()
+                && n.len() <= 32
+                && !n.starts_with('-')
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        };
+        if !s.split(':').take(1).all(name_ok) {
+            return Err(format!("{s:?} is not a user name"));
+        }
         let parts: Vec<&str> = s.split(':').collect();
         let id = |p: &str| {
             p.parse::<u32>()
@@ -76,18 +88,37 @@ impl User {
         }
     }
 
-    /// What a scratch image needs so that the user exists; numeric users
-    /// without a name need nothing.
-    pub fn files(&self) -> Option<UserFiles> {
+    /// What an image needs so that the user exists: the base's files (a
+    /// root-only pair on scratch) with the user and its group added. Numeric
+    /// users without a name need nothing.
+    pub fn files(&self, base: Option<&BaseUsers>) -> Option<UserFiles> {
         let name = self.name.as_ref()?;
         let uid = self.uid.unwrap_or(DEFAULT_UID);
         let gid = self.gid.unwrap_or(uid);
         let home = format!("/home/{name}");
-        Some(UserFiles {
-            passwd: format!(
-                "root:x:0:0:root:/root:/bin/sh\n{name}:x:{uid}:{gid}::{home}:/bin/sh\n"
+        let (mut passwd, mut group) = match base {
+            Some(b) => (b.passwd.clone(), b.group.clone()),
+            None => (
+                "root:x:0:0:root:/root:/bin/sh\n".to_owned(),
+                "root:x:0:\n".to_owned(),
             ),
-            group: format!("root:x:0:\n{name}:x:{gid}:\n"),
+        };
+        for file in [&mut passwd, &mut group] {
+            if !file.is_empty() && !file.ends_with('\n') {
+                file.push('\n');
+            }
+        }
+        passwd.push_str(&format!("{name}:x:{uid}:{gid}::{home}:/bin/sh\n"));
+        let gid_text = gid.to_string();
+        if !group
+            .lines()
+            .any(|l| l.split(':').nth(2) == Some(gid_text.as_str()))
+        {
+            group.push_str(&format!("{name}:x:{gid}:\n"));
+        }
+        Some(UserFiles {
+            passwd,
+            group,
             home,
             uid,
             gid,
@@ -110,7 +141,7 @@ mod tests {
         assert_eq!(u.config_value(false), "valnix");
         let u = User::parse("1000:2000").unwrap();
         assert_eq!(u.config_value(true), "1000:2000");
-        assert!(u.files().is_none());
+        assert!(u.files(None).is_none());
         assert!(User::parse("a:b").is_err());
         assert!(User::parse("").is_err());
         assert!(User::parse("1:2:3").is_err());
@@ -118,9 +149,27 @@ mod tests {
 
     #[test]
     fn files_for_a_named_user() {
-        let f = User::parse("app").unwrap().files().unwrap();
+        let f = User::parse("app").unwrap().files(None).unwrap();
         assert_eq!(f.uid, 1000);
         assert_eq!(f.home, "/home/app");
         assert!(f.passwd.ends_with("app:x:1000:1000::/home/app:/bin/sh\n"));
+    }
+
+    #[test]
+    fn files_extend_the_base() {
+        let base = BaseUsers {
+            passwd: "root:x:0:0:root:/root:/bin/bash\nbin:x:1:1::/:/bin/false".into(),
+            group: "root:x:0:\nstaff:x:1024:\n".into(),
+        };
+        let f = User::parse("valnix:1024")
+            .unwrap()
+            .files(Some(&base))
+            .unwrap();
+        assert_eq!(
+            f.passwd,
+            "root:x:0:0:root:/root:/bin/bash\nbin:x:1:1::/:/bin/false\nvalnix:x:1024:1024::/home/valnix:/bin/sh\n"
+        );
+        // gid 1024 exists already: no second group with that id.
+        assert_eq!(f.group, "root:x:0:\nstaff:x:1024:\n");
     }
 }

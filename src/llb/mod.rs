@@ -99,25 +99,53 @@ pub fn nix_build(plan: &Plan, emit: &Emit) -> pb::Definition {
     g.finish(out.get(1), emit.source())
 }
 
-/// The image: base, then one layer per store-path group (merged where the
-/// engine can, else copied in a chain), then the user files on scratch.
-pub fn image(
-    plan: &Plan,
-    image: &ImagePlan,
-    users: Option<&UserFiles>,
-    emit: &Emit,
-) -> pb::Definition {
+/// The base with `image.run` applied: what the closure goes on top of.
+fn base_state(g: &mut Graph, plan: &Plan, p: &pb::Platform, emit: &Emit) -> Option<Output> {
+    let base = plan.image.base.as_ref()?;
+    let shown = base.trim_start_matches("docker-image://");
+    let mut state = g.image(base, p, &format!("[image] base {shown}"));
+    for step in &plan.image.run {
+        let exec = Exec {
+            args: vec!["/bin/sh".into(), "-c".into(), step.command.value.clone()],
+            env: step.env.clone(),
+            cwd: step.cwd.clone(),
+            user: step.user.clone(),
+            root: state,
+            root_output: true,
+            mounts: Vec::new(),
+            network: pb::NetMode::Unset,
+            platform: p.clone(),
+        };
+        let name = format!("[image] run {}", step.command.value);
+        let out = g.exec(&exec, &name, emit.lines(step.command.span));
+        if emit.no_cache {
+            g.ignore_cache(&out[0].digest);
+        }
+        state = out[0].clone();
+    }
+    Some(state)
+}
+
+/// The base after `image.run`, for the bridge to read its `/etc/passwd`.
+pub fn base_users(plan: &Plan, emit: &Emit) -> pb::Definition {
     let mut g = Graph::new();
     let p = ops::platform(&plan.platform);
-    let base = plan.image.base.as_ref().map(|b| {
-        let shown = b.trim_start_matches("docker-image://");
-        g.image(b, &p, &format!("[image] base {shown}"))
-    });
+    let state = base_state(&mut g, plan, &p, emit);
+    g.finish(state.as_ref(), emit.source())
+}
+
+/// The image: base and `image.run`, then the user files and one layer per
+/// store-path group (merged where the engine can, else copied in a chain),
+/// then `image.copy`.
+pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> pb::Definition {
+    let mut g = Graph::new();
+    let p = ops::platform(&plan.platform);
+    let base = base_state(&mut g, plan, &p, emit);
     let builder = builder(&mut g, plan, &p);
     let ts = plan.epoch.saturating_mul(1_000_000_000);
 
     let mut parts: Vec<Output> = Vec::new();
-    if let Some(u) = users {
+    if let Some(u) = &image.users {
         parts.push(user_layer(&mut g, u, ts));
     }
     let n = image.layers.len();
@@ -148,10 +176,13 @@ pub fn image(
         };
         let name = format!("[image] layer {}/{n}: {}", k + 1, layer_title(paths));
         let out = g.exec(&exec, &name, None);
+        if emit.no_cache {
+            g.ignore_cache(&out[0].digest);
+        }
         parts.extend(out.into_iter().nth(1));
     }
 
-    let result = if emit.mergeop {
+    let mut result = if emit.mergeop {
         let mut all: Vec<Output> = base.into_iter().collect();
         all.extend(parts);
         match all.len() {
@@ -174,6 +205,8 @@ pub fn image(
                         src: "/".into(),
                         dest: "/".into(),
                         timestamp: -1,
+                        owner: None,
+                        mode: None,
                     };
                     g.file(
                         Some(&below),
@@ -186,6 +219,38 @@ pub fn image(
         }
         state
     };
+
+    if !plan.image.spec.copy.is_empty() {
+        let context = g.local(
+            &Local {
+                name: emit.context_name.clone(),
+                session: emit.session.clone(),
+                shared_key: emit.context_name.clone(),
+                include: plan
+                    .image
+                    .spec
+                    .copy
+                    .iter()
+                    .map(|c| c.value.src.clone())
+                    .collect(),
+                exclude: plan.nix.context.exclude.clone(),
+                follow: Vec::new(),
+            },
+            "[context] load files to copy",
+        );
+        for c in &plan.image.spec.copy {
+            let copy = FileAction::Copy {
+                from: context.clone(),
+                src: format!("/{}", c.value.src),
+                dest: c.value.dest.clone(),
+                timestamp: ts,
+                owner: c.value.chown.clone(),
+                mode: c.value.mode,
+            };
+            let name = format!("[image] copy {}", c.value.src);
+            result = Some(g.file(result.as_ref(), &[copy], &name, emit.lines(c.span)));
+        }
+    }
     g.finish(result.as_ref(), emit.source())
 }
 

@@ -196,7 +196,7 @@ impl Graph {
                 } else {
                     n + k as i64 - 1
                 };
-                let (secondary_input, action) = a.to_pb(&index_of);
+                let (secondary_input, action) = a.to_pb(input, &index_of);
                 pb::FileAction {
                     input,
                     secondary_input,
@@ -296,12 +296,15 @@ pub struct Attrs {
 }
 
 pub enum FileAction {
-    /// Copies `src` of `from` to `dest`; keeps modes; `timestamp` -1 keeps times.
+    /// Copies `src` of `from` to `dest`; `mode` `None` and `timestamp` -1
+    /// keep the source's; `owner` is `user[:group]`, names or ids.
     Copy {
         from: Output,
         src: String,
         dest: String,
         timestamp: i64,
+        owner: Option<String>,
+        mode: Option<u32>,
     },
     Mkdir {
         path: String,
@@ -326,8 +329,35 @@ fn chown(uid: u32, gid: u32) -> Option<pb::ChownOpt> {
     })
 }
 
+/// `user[:group]`; names are looked up in the `/etc/passwd` and
+/// `/etc/group` of the action's own input, as Dockerfile COPY --chown does.
+fn owner(spec: &str, input: i64) -> Option<pb::ChownOpt> {
+    let one = |part: &str| {
+        let user = match part.parse::<u32>() {
+            Ok(id) => pb::user_opt::User::ById(id),
+            Err(_) => pb::user_opt::User::ByName(pb::NamedUserOpt {
+                name: part.to_owned(),
+                input,
+            }),
+        };
+        Some(pb::UserOpt { user: Some(user) })
+    };
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    Some(pb::ChownOpt {
+        user: one(user),
+        group: group.and_then(one),
+    })
+}
+
 impl FileAction {
-    fn to_pb(&self, index_of: &dyn Fn(&Output) -> i64) -> (i64, pb::file_action::Action) {
+    fn to_pb(
+        &self,
+        input: i64,
+        index_of: &dyn Fn(&Output) -> i64,
+    ) -> (i64, pb::file_action::Action) {
         use pb::file_action::Action;
         match self {
             Self::Copy {
@@ -335,14 +365,18 @@ impl FileAction {
                 src,
                 dest,
                 timestamp,
+                owner: chown_to,
+                mode,
             } => (
                 index_of(from),
                 Action::Copy(pb::FileActionCopy {
                     src: src.clone(),
                     dest: dest.clone(),
-                    mode: -1,
+                    owner: chown_to.as_deref().and_then(|o| owner(o, input)),
+                    mode: mode.map_or(-1, |m| m as i32),
                     dir_copy_contents: true,
                     create_dest_path: true,
+                    allow_wildcard: true,
                     timestamp: *timestamp,
                     ..Default::default()
                 }),

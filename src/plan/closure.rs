@@ -24,6 +24,8 @@ pub struct BuildResult {
     pub outputs: Vec<String>,
     /// `meta.mainProgram`, when the package has one.
     pub main_program: Option<String>,
+    /// What the main output has in `bin/`.
+    pub programs: Vec<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -57,12 +59,14 @@ enum PathInfo {
 }
 
 impl BuildResult {
-    /// Reads the nix step's three reports: path-info JSON, the output paths
-    /// (one per line) and `meta.mainProgram` as JSON (`null` when absent).
+    /// Reads the nix step's reports: path-info JSON, the output paths (one
+    /// per line), `meta.mainProgram` as JSON (`null` when absent) and the
+    /// names in the main output's `bin/` (one per line).
     pub fn parse(
         path_info: &[u8],
         outputs: &[u8],
         main_program: &[u8],
+        programs: &[u8],
     ) -> Result<Self, ClosureError> {
         let info: PathInfo =
             serde_json::from_slice(path_info).map_err(|e| ClosureError::Json(e.to_string()))?;
@@ -85,12 +89,7 @@ impl BuildResult {
         if let Some(bad) = closure.iter().find(|p| !is_store_path(&p.path)) {
             return Err(ClosureError::NotInStore(bad.path.clone()));
         }
-        let outputs: Vec<String> = String::from_utf8_lossy(outputs)
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let outputs = lines(outputs);
         if outputs.is_empty() {
             return Err(ClosureError::NoOutputs);
         }
@@ -101,10 +100,15 @@ impl BuildResult {
             .ok()
             .flatten()
             .filter(|m| !m.is_empty() && !m.contains('/'));
+        let programs = lines(programs)
+            .into_iter()
+            .filter(|p| !p.contains('/'))
+            .collect();
         Ok(Self {
             closure,
             outputs,
             main_program,
+            programs,
         })
     }
 
@@ -112,6 +116,15 @@ impl BuildResult {
     pub fn main_output(&self) -> &str {
         &self.outputs[0]
     }
+}
+
+fn lines(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn store_path(path: String, i: Info) -> StorePath {
@@ -151,8 +164,13 @@ mod tests {
 
     #[test]
     fn reads_keyed_form() {
-        let r =
-            BuildResult::parse(KEYED.as_bytes(), b"/nix/store/bbb-hello\n", b"\"hello\"").unwrap();
+        let r = BuildResult::parse(
+            KEYED.as_bytes(),
+            b"/nix/store/bbb-hello\n",
+            b"\"hello\"",
+            b"hello\n",
+        )
+        .unwrap();
         let paths: Vec<_> = r.closure.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
             paths,
@@ -171,7 +189,7 @@ mod tests {
     fn reads_listed_form() {
         let listed =
             r#"[{"path": "/nix/store/aaa-x", "narSize": 5, "references": ["/nix/store/aaa-x"]}]"#;
-        let r = BuildResult::parse(listed.as_bytes(), b"/nix/store/aaa-x", b"null").unwrap();
+        let r = BuildResult::parse(listed.as_bytes(), b"/nix/store/aaa-x", b"null", b"").unwrap();
         assert_eq!(r.closure.len(), 1);
         assert_eq!(r.closure[0].nar_size, 5);
         assert_eq!(r.main_program, None);
@@ -180,7 +198,8 @@ mod tests {
     #[test]
     fn rejects_paths_outside_the_store() {
         let bad = r#"{"/etc/passwd": {"narSize": 1, "references": []}}"#;
-        let err = BuildResult::parse(bad.as_bytes(), b"/nix/store/aaa-x", b"null").unwrap_err();
+        let err =
+            BuildResult::parse(bad.as_bytes(), b"/nix/store/aaa-x", b"null", b"").unwrap_err();
         assert_eq!(err, ClosureError::NotInStore("/etc/passwd".into()));
         assert!(!is_store_path("/nix/store/../etc"));
         assert!(!is_store_path("/nix/store/abc-x/bin"));
@@ -189,7 +208,7 @@ mod tests {
     #[test]
     fn requires_an_output() {
         assert_eq!(
-            BuildResult::parse(KEYED.as_bytes(), b"\n", b"null").unwrap_err(),
+            BuildResult::parse(KEYED.as_bytes(), b"\n", b"null", b"").unwrap_err(),
             ClosureError::NoOutputs
         );
     }

@@ -21,7 +21,7 @@ pub use layers::plan_layers;
 pub use platform::{Platform, UnsupportedPlatform};
 pub use reference::normalize as normalize_image_ref;
 
-use crate::image::{self, ImageConfig};
+use crate::image::{self, ImageConfig, UserFiles};
 use crate::spec::{self, Located, Span};
 
 /// Where the nix step sees things, and where it reports.
@@ -30,6 +30,7 @@ pub const OUT_DIR: &str = "/out";
 pub const CLOSURE_FILE: &str = "closure.json";
 pub const OUTPUTS_FILE: &str = "outputs";
 pub const MAIN_PROGRAM_FILE: &str = "main-program.json";
+pub const PROGRAMS_FILE: &str = "programs";
 
 /// Nix settings every nix step gets. Inside a BuildKit exec there are no build
 /// users and no user namespaces for the sandbox, and seccomp filtering fails.
@@ -71,6 +72,8 @@ pub struct Inputs {
     pub dockerignore: Vec<String>,
     /// `--label` values; they win over the spec's labels.
     pub labels: BTreeMap<String, String>,
+    /// `--build-arg` values; `image.run` commands see those they mention.
+    pub build_args: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -121,6 +124,19 @@ pub struct ImageSettings {
     pub base_config: Vec<u8>,
     pub spec: spec::Image,
     pub labels: BTreeMap<String, String>,
+    /// `image.run`, in order, each with the environment it runs with.
+    pub run: Vec<RunStep>,
+}
+
+/// One `image.run` command on the base.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunStep {
+    pub command: Located<String>,
+    /// The base's environment plus the build args the command mentions.
+    pub env: Vec<String>,
+    /// The base's working directory and user, as a Dockerfile RUN would use.
+    pub cwd: String,
+    pub user: String,
 }
 
 /// The image to assemble once the closure is known.
@@ -128,7 +144,17 @@ pub struct ImageSettings {
 pub struct ImagePlan {
     /// Store paths per layer, in layer order; each list sorted.
     pub layers: Vec<Vec<String>>,
+    /// Files that create the spec's user where the base lacks it.
+    pub users: Option<UserFiles>,
     pub config: ImageConfig,
+}
+
+/// `/etc/passwd` and `/etc/group` of the base (after `image.run`), read by the
+/// bridge when the spec names a user on a non-scratch base.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BaseUsers {
+    pub passwd: String,
+    pub group: String,
 }
 
 #[derive(Debug, PartialEq, thiserror::Error)]
@@ -213,9 +239,13 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
             image: inputs.builder.name.clone(),
             message,
         })?;
+    let mut nix_config = NIX_CONFIG.to_owned();
+    for (k, v) in &target.nix.options {
+        nix_config.push_str(&format!("\n{k} = {}", v.value));
+    }
     let mut env = builder_config.env();
     env.retain(|e| !e.starts_with("NIX_CONFIG="));
-    env.push(format!("NIX_CONFIG={NIX_CONFIG}"));
+    env.push(format!("NIX_CONFIG={nix_config}"));
     env.sort();
 
     let nix = NixStep {
@@ -230,15 +260,55 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
         },
         script: nix_script(&installable, system),
     };
-    let image = ImageSettings {
-        base: inputs.base.as_ref().map(image_source),
-        base_config: inputs
+    let base_config = inputs
+        .base
+        .as_ref()
+        .map(|b| b.config.clone())
+        .unwrap_or_default();
+    let base_cfg = ImageConfig::parse(&base_config).map_err(|message| PlanError::BaseConfig {
+        image: target
+            .image
             .base
             .as_ref()
-            .map(|b| b.config.clone())
+            .map(|b| b.value.clone())
             .unwrap_or_default(),
+        message,
+    })?;
+    let field = |name: &str| {
+        base_cfg
+            .value()
+            .pointer(&format!("/config/{name}"))
+            .and_then(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let cwd = field("WorkingDir").unwrap_or_else(|| "/".into());
+    let user = field("User").unwrap_or_default();
+    if let (None, Some(first)) = (&inputs.base, target.image.run.first()) {
+        return Err(PlanError::Image {
+            key: "image.run",
+            message: "needs a base image with a shell; the base is scratch".into(),
+            hint: "set [image] base = \"…\" to an image with /bin/sh, or drop `run`".into(),
+            span: first.span,
+        });
+    }
+    let run = target
+        .image
+        .run
+        .iter()
+        .map(|command| RunStep {
+            command: command.clone(),
+            env: run_env(&base_cfg.env(), &inputs.build_args, &command.value),
+            cwd: cwd.clone(),
+            user: user.clone(),
+        })
+        .collect();
+    let image = ImageSettings {
+        base: inputs.base.as_ref().map(image_source),
+        base_config,
         spec: target.image.clone(),
         labels: inputs.labels.clone(),
+        run,
     };
     Ok(Plan {
         target: inputs.target.clone().filter(|t| !t.is_empty()),
@@ -250,23 +320,60 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
     })
 }
 
+/// The base's environment plus the build args a command mentions (as `$NAME`
+/// or `${NAME}`), like ARG in a Dockerfile; the others stay out of the cache key.
+fn run_env(base: &[String], args: &BTreeMap<String, String>, command: &str) -> Vec<String> {
+    let mut env = base.to_vec();
+    for (k, v) in args {
+        let mentioned =
+            command.contains(&format!("${k}")) || command.contains(&format!("${{{k}}}"));
+        if mentioned {
+            env.retain(|e| e.split_once('=').is_none_or(|(n, _)| n != k));
+            env.push(format!("{k}={v}"));
+        }
+    }
+    env
+}
+
+impl Plan {
+    /// Whether the bridge must read the base's users: a named user on a
+    /// non-scratch base may or may not exist there.
+    pub fn needs_base_users(&self) -> bool {
+        self.image.base.is_some()
+            && self
+                .image
+                .spec
+                .user
+                .as_ref()
+                .is_some_and(|u| image::User::parse(&u.value).is_ok_and(|u| u.name.is_some()))
+    }
+}
+
 /// Plans the image from what the nix step built.
-pub fn image(plan: &Plan, built: &BuildResult) -> Result<ImagePlan, PlanError> {
+pub fn image(
+    plan: &Plan,
+    built: &BuildResult,
+    base_users: Option<&BaseUsers>,
+) -> Result<ImagePlan, PlanError> {
     let budget = plan
         .image
         .spec
         .layers
         .as_ref()
         .map_or(spec::DEFAULT_LAYERS, |l| l.value);
-    // The user files of a scratch image take one layer of the budget.
-    let users = usize::from(image::user_files(plan)?.is_some());
+    // The user files take one layer of the budget.
+    let users = image::user_files(plan, base_users)?;
     let layers = plan_layers(
         &built.closure,
         &built.outputs,
-        budget.saturating_sub(users).max(1),
+        budget.saturating_sub(usize::from(users.is_some())).max(1),
     );
-    let config = image::assemble(plan, built, &layers)?;
-    Ok(ImagePlan { layers, config })
+    let config = image::assemble(plan, built, &layers, users.as_ref())?;
+    Ok(ImagePlan {
+        layers,
+        users,
+        config,
+    })
 }
 
 /// `docker-image://<normalized>[@digest]`: a digest pins the image exactly;
@@ -307,7 +414,8 @@ fn nix_script(installable: &str, system: &str) -> String {
          nix build --print-build-logs --system {system} --out-link /tmp/nix-frontend/result '{installable}'\n\
          nix path-info --json --recursive /tmp/nix-frontend/result > {OUT_DIR}/{CLOSURE_FILE}\n\
          for r in /tmp/nix-frontend/result*; do readlink \"$r\"; done > {OUT_DIR}/{OUTPUTS_FILE}\n\
-         nix eval --json --system {system} '{installable}' --apply 'p: p.meta.mainProgram or null' > {OUT_DIR}/{MAIN_PROGRAM_FILE} 2>/dev/null || echo null > {OUT_DIR}/{MAIN_PROGRAM_FILE}\n"
+         nix eval --json --system {system} '{installable}' --apply 'p: p.meta.mainProgram or null' > {OUT_DIR}/{MAIN_PROGRAM_FILE} 2>/dev/null || echo null > {OUT_DIR}/{MAIN_PROGRAM_FILE}\n\
+         ls -1 /tmp/nix-frontend/result/bin > {OUT_DIR}/{PROGRAMS_FILE} 2>/dev/null || : > {OUT_DIR}/{PROGRAMS_FILE}\n"
     )
 }
 

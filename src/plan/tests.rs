@@ -16,12 +16,18 @@ fn inputs() -> Inputs {
         base: None,
         dockerignore: vec!["target".into()],
         labels: BTreeMap::new(),
+        build_args: BTreeMap::new(),
     }
 }
 
 #[test]
 fn nix_step_from_spec() {
-    let spec = spec::parse("Dockerfile", "flake = \"./sub#app\"\nsrc = [\"sub\"]\n").unwrap();
+    let spec = spec::parse(
+        "Dockerfile",
+        "flake = \"./sub#app\"\nsrc = [\"sub\"]\n",
+        &BTreeMap::new(),
+    )
+    .unwrap();
     let plan = build(&spec, &inputs()).unwrap();
     assert_eq!(plan.nix.installable, "path:/src/sub#app");
     assert_eq!(plan.system, "x86_64-linux");
@@ -41,7 +47,7 @@ fn nix_step_from_spec() {
 
 #[test]
 fn cache_id_follows_builder_namespace_and_platform() {
-    let spec = spec::parse("Dockerfile", "").unwrap();
+    let spec = spec::parse("Dockerfile", "", &BTreeMap::new()).unwrap();
     let a = build(&spec, &inputs()).unwrap().nix.cache.id;
     let mut other = inputs();
     other.builder.config = b"{}".to_vec();
@@ -79,7 +85,7 @@ fn cache_id_follows_builder_namespace_and_platform() {
 
 #[test]
 fn zero_config_keeps_the_flake_in_the_context() {
-    let spec = spec::parse("flake.nix", "# syntax=x\n").unwrap();
+    let spec = spec::parse("flake.nix", "# syntax=x\n", &BTreeMap::new()).unwrap();
     let mut i = inputs();
     i.spec_filename = "flake.nix".into();
     let plan = build(&spec, &i).unwrap();

@@ -29,22 +29,48 @@ pub struct Spec {
     pub zero_config: bool,
     pub top: Target,
     pub targets: BTreeMap<String, Located<Target>>,
+    /// Build args the spec refers to as `${NAME}`, with their first place.
+    pub args: BTreeMap<String, Span>,
 }
 
 /// What to build and how to package it; the top level is the default target.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Target {
+    /// Shown by `--call targets`.
+    pub description: Option<String>,
     pub flake: Located<String>,
     pub builder: Located<String>,
     /// Context paths handed to nix; `None` = the whole context.
     pub src: Option<Located<Vec<String>>>,
     pub image: Image,
+    pub nix: Nix,
+}
+
+/// `[nix]`: how nix itself runs.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Nix {
+    /// Extra nix.conf settings, e.g. `substituters`.
+    pub options: BTreeMap<String, Located<String>>,
+}
+
+/// `[[image.copy]]`: a file or directory from the context into the image.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Copy {
+    /// Relative to the context.
+    pub src: String,
+    /// Absolute; a trailing `/` copies into the directory.
+    pub dest: String,
+    pub chown: Option<String>,
+    pub mode: Option<u32>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Image {
     /// `None` = scratch.
     pub base: Option<Located<String>>,
+    /// Shell commands run on the base before the closure is added.
+    pub run: Vec<Located<String>>,
+    pub copy: Vec<Located<Copy>>,
     pub entrypoint: Option<Located<Vec<String>>>,
     pub cmd: Option<Located<Vec<String>>>,
     pub env: BTreeMap<String, Located<String>>,
@@ -75,25 +101,47 @@ impl Spec {
 impl Target {
     fn zero_config() -> Self {
         Self {
+            description: None,
             flake: Located::default_value(DEFAULT_FLAKE.to_owned()),
             builder: Located::default_value(DEFAULT_BUILDER.to_owned()),
             src: None,
             image: Image::default(),
+            nix: Nix::default(),
         }
     }
 }
 
-/// Parses a spec. `filename` decides the zero-config case: a `*.nix` file is
-/// a flake, not TOML, and means "build `.#default` with every default".
-pub fn parse(filename: &str, text: &str) -> Result<Spec, SpecError> {
+/// Parses a spec, expanding `${NAME}` from `args` (an undefined one is an
+/// error). `filename` decides the zero-config case: a `*.nix` file is a flake,
+/// not TOML, and means "build `.#default` with every default".
+pub fn parse(
+    filename: &str,
+    text: &str,
+    args: &BTreeMap<String, String>,
+) -> Result<Spec, SpecError> {
+    parse_with(filename, text, Some(args))
+}
+
+/// Parses a spec to describe it (subrequests): undefined build args expand
+/// to nothing instead of failing.
+pub fn parse_lenient(filename: &str, text: &str) -> Result<Spec, SpecError> {
+    parse_with(filename, text, None)
+}
+
+fn parse_with(
+    filename: &str,
+    text: &str,
+    args: Option<&BTreeMap<String, String>>,
+) -> Result<Spec, SpecError> {
     if filename.ends_with(".nix") {
         return Ok(Spec {
             zero_config: true,
             top: Target::zero_config(),
             targets: BTreeMap::new(),
+            args: BTreeMap::new(),
         });
     }
-    raw::parse(text)
+    raw::parse(text, args)
 }
 
 #[cfg(test)]

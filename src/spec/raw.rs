@@ -6,8 +6,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    DEFAULT_BUILDER, DEFAULT_FLAKE, DEFAULT_LAYERS, Image, Located, MAX_LAYERS, Span, Spec,
-    SpecError, Target,
+    Copy, DEFAULT_BUILDER, DEFAULT_FLAKE, DEFAULT_LAYERS, Image, Located, MAX_LAYERS, Nix, Span,
+    Spec, SpecError, Target,
 };
 
 #[derive(Deserialize)]
@@ -17,6 +17,7 @@ struct RawSpec {
     builder: Option<Spanned<String>>,
     src: Option<Spanned<Vec<Spanned<String>>>>,
     image: Option<RawImage>,
+    nix: Option<RawNix>,
     targets: Option<BTreeMap<String, Spanned<RawTarget>>>,
 }
 
@@ -24,18 +25,22 @@ struct RawSpec {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTarget {
+    description: Option<Spanned<String>>,
     flake: Option<Spanned<String>>,
     builder: Option<Spanned<String>>,
     src: Option<Spanned<Vec<Spanned<String>>>>,
     image: Option<RawImage>,
+    nix: Option<RawNix>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawImage {
     base: Option<Spanned<String>>,
-    entrypoint: Option<Spanned<Vec<String>>>,
-    cmd: Option<Spanned<Vec<String>>>,
+    run: Option<Vec<Spanned<String>>>,
+    copy: Option<Vec<Spanned<RawCopy>>>,
+    entrypoint: Option<Spanned<Vec<Spanned<String>>>>,
+    cmd: Option<Spanned<Vec<Spanned<String>>>>,
     env: Option<BTreeMap<String, Spanned<String>>>,
     workdir: Option<Spanned<String>>,
     user: Option<Spanned<String>>,
@@ -44,33 +49,79 @@ struct RawImage {
     layers: Option<Spanned<i64>>,
 }
 
-pub(super) fn parse(text: &str) -> Result<Spec, SpecError> {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCopy {
+    src: Spanned<String>,
+    dest: Spanned<String>,
+    chown: Option<Spanned<String>>,
+    mode: Option<Spanned<toml::Value>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNix {
+    options: Option<BTreeMap<String, Spanned<toml::Value>>>,
+}
+
+/// Build-arg expansion and the references it found.
+struct Ctx<'a> {
+    /// `None`: references to undefined args expand to "" (for subrequests,
+    /// which describe a spec without building it).
+    args: Option<&'a BTreeMap<String, String>>,
+    used: BTreeMap<String, Span>,
+}
+
+pub(super) fn parse(
+    text: &str,
+    args: Option<&BTreeMap<String, String>>,
+) -> Result<Spec, SpecError> {
     let raw: RawSpec = toml::from_str(text).map_err(|e| SpecError::from_toml(&e, text))?;
+    let mut cx = Ctx {
+        args,
+        used: BTreeMap::new(),
+    };
     let top = Target {
-        flake: check_flake(raw.flake)?
+        description: None,
+        flake: cx
+            .flake(raw.flake)?
             .unwrap_or_else(|| Located::default_value(DEFAULT_FLAKE.to_owned())),
-        builder: check_builder(raw.builder)?
+        builder: cx
+            .builder(raw.builder)?
             .unwrap_or_else(|| Located::default_value(DEFAULT_BUILDER.to_owned())),
-        src: check_src(raw.src)?,
-        image: check_image(raw.image.unwrap_or_default(), &Image::default())?,
+        src: cx.src(raw.src)?,
+        image: cx.image(raw.image.unwrap_or_default(), &Image::default())?,
+        nix: cx.nix(raw.nix.unwrap_or_default(), &Nix::default())?,
     };
     let mut targets = BTreeMap::new();
     for (name, t) in raw.targets.unwrap_or_default() {
         let span: Span = t.span().into();
         let t = t.into_inner();
-        if name.is_empty() || name.contains(char::is_whitespace) {
+        let name_ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !name_ok {
             return Err(invalid(
                 "targets",
                 format!("target name {name:?} is not usable with --target"),
-                "name targets with letters, digits, `-` or `_`",
+                "name targets with letters, digits, `-`, `_` or `.`",
                 span,
             ));
         }
         let target = Target {
-            flake: check_flake(t.flake)?.unwrap_or_else(|| top.flake.clone()),
-            builder: check_builder(t.builder)?.unwrap_or_else(|| top.builder.clone()),
-            src: check_src(t.src)?.or_else(|| top.src.clone()),
-            image: check_image(t.image.unwrap_or_default(), &top.image)?,
+            description: t
+                .description
+                .map(|d| cx.string(d))
+                .transpose()?
+                .map(|d| d.value),
+            flake: cx.flake(t.flake)?.unwrap_or_else(|| top.flake.clone()),
+            builder: cx
+                .builder(t.builder)?
+                .unwrap_or_else(|| top.builder.clone()),
+            src: cx.src(t.src)?.or_else(|| top.src.clone()),
+            image: cx.image(t.image.unwrap_or_default(), &top.image)?,
+            nix: cx.nix(t.nix.unwrap_or_default(), &top.nix)?,
         };
         targets.insert(name, Located::new(target, span));
     }
@@ -78,6 +129,7 @@ pub(super) fn parse(text: &str) -> Result<Spec, SpecError> {
         zero_config: false,
         top,
         targets,
+        args: cx.used,
     })
 }
 
@@ -95,52 +147,435 @@ fn invalid(
     }
 }
 
-fn check_flake(v: Option<Spanned<String>>) -> Result<Option<Located<String>>, SpecError> {
-    let Some(v) = v else { return Ok(None) };
-    let v = Located::<String>::from(v);
-    let span = v.at();
-    let (path, attr) = v.value.split_once('#').unwrap_or((&v.value, "default"));
-    if !(path == "." || path.starts_with("./")) {
-        return Err(invalid(
-            "flake",
-            format!("{:?} is not a flake in the build context", v.value),
-            "write a path inside the context, e.g. flake = \".#app\" or \"./sub#app\"",
-            span,
-        ));
-    }
-    if path.split('/').any(|c| c == "..") {
-        return Err(invalid(
-            "flake",
-            format!("{:?} leaves the build context", v.value),
-            "the flake must be inside the build context; no `..`",
-            span,
-        ));
-    }
-    if attr.is_empty() || attr.contains(char::is_whitespace) {
-        return Err(invalid(
-            "flake",
-            format!("{:?} has no usable attribute after `#`", v.value),
-            "write the package after `#`, e.g. flake = \".#app\"",
-            span,
-        ));
-    }
-    Ok(Some(v))
+/// Characters a value handed to `sh -c` in single quotes must not contain.
+fn unquotable(s: &str) -> bool {
+    s.chars()
+        .any(|c| "'\"`$\\".contains(c) || c.is_whitespace() || c.is_control())
 }
 
-fn check_builder(v: Option<Spanned<String>>) -> Result<Option<Located<String>>, SpecError> {
-    let Some(v) = v else { return Ok(None) };
-    let v = Located::<String>::from(v);
-    check_image_ref("builder", &v)?;
-    Ok(Some(v))
+impl Ctx<'_> {
+    /// Expands `${NAME}` from build args; `$${` is a literal `${`.
+    fn string(&mut self, v: Spanned<String>) -> Result<Located<String>, SpecError> {
+        let span: Span = v.span().into();
+        let raw = v.into_inner();
+        let mut out = String::with_capacity(raw.len());
+        let mut rest = raw.as_str();
+        while let Some(i) = rest.find('$') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            if let Some(tail) = after.strip_prefix("${") {
+                out.push_str("${");
+                rest = tail;
+                continue;
+            }
+            let Some(body) = after.strip_prefix('{') else {
+                out.push('$');
+                rest = after;
+                continue;
+            };
+            let Some(end) = body.find('}') else {
+                return Err(invalid(
+                    "build arg",
+                    format!("unclosed `${{` in {raw:?}"),
+                    "write ${NAME}, or $${ for a literal ${",
+                    span,
+                ));
+            };
+            let name = &body[..end];
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(invalid(
+                    "build arg",
+                    format!("`${{{name}}}` is not a build arg reference"),
+                    "build arg names are letters, digits and `_`, e.g. ${VERSION}",
+                    span,
+                ));
+            }
+            self.used.entry(name.to_owned()).or_insert(span);
+            match self.args.map(|a| a.get(name)) {
+                Some(Some(value)) => out.push_str(value),
+                Some(None) => {
+                    return Err(invalid(
+                        "build arg",
+                        format!("`{name}` is not defined"),
+                        format!(
+                            "pass --build-arg {name}=VALUE, or write $${{{name}}} for the literal text"
+                        ),
+                        span,
+                    ));
+                }
+                None => {}
+            }
+            rest = &body[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(Located::new(out, span))
+    }
+
+    fn strings(
+        &mut self,
+        v: Spanned<Vec<Spanned<String>>>,
+    ) -> Result<Located<Vec<String>>, SpecError> {
+        let span: Span = v.span().into();
+        let items = v
+            .into_inner()
+            .into_iter()
+            .map(|s| self.string(s).map(|l| l.value))
+            .collect::<Result<_, _>>()?;
+        Ok(Located::new(items, span))
+    }
+
+    fn flake(&mut self, v: Option<Spanned<String>>) -> Result<Option<Located<String>>, SpecError> {
+        let Some(v) = v else { return Ok(None) };
+        let v = self.string(v)?;
+        let span = v.at();
+        let (path, attr) = v.value.split_once('#').unwrap_or((&v.value, "default"));
+        if !(path == "." || path.starts_with("./")) {
+            return Err(invalid(
+                "flake",
+                format!("{:?} is not a flake in the build context", v.value),
+                "write a path inside the context, e.g. flake = \".#app\" or \"./sub#app\"",
+                span,
+            ));
+        }
+        if path.split('/').any(|c| c == "..") {
+            return Err(invalid(
+                "flake",
+                format!("{:?} leaves the build context", v.value),
+                "the flake must be inside the build context; no `..`",
+                span,
+            ));
+        }
+        if attr.is_empty() || unquotable(&v.value) {
+            return Err(invalid(
+                "flake",
+                format!("{:?} is not a usable installable", v.value),
+                "write a path and an attribute without spaces or quotes, e.g. flake = \".#app\"",
+                span,
+            ));
+        }
+        Ok(Some(v))
+    }
+
+    fn builder(
+        &mut self,
+        v: Option<Spanned<String>>,
+    ) -> Result<Option<Located<String>>, SpecError> {
+        let Some(v) = v else { return Ok(None) };
+        let v = self.string(v)?;
+        check_image_ref("builder", &v)?;
+        Ok(Some(v))
+    }
+
+    fn src(
+        &mut self,
+        v: Option<Spanned<Vec<Spanned<String>>>>,
+    ) -> Result<Option<Located<Vec<String>>>, SpecError> {
+        let Some(v) = v else { return Ok(None) };
+        let span: Span = v.span().into();
+        let items = v.into_inner();
+        if items.is_empty() {
+            return Err(invalid(
+                "src",
+                "is empty, so nix would see no flake",
+                "list the context paths the flake needs, e.g. src = [\"flake.nix\", \"flake.lock\", \"src\"], or drop `src` to use the whole context",
+                span,
+            ));
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let item = self.string(item)?;
+            out.push(context_path("src", &item)?);
+        }
+        Ok(Some(Located::new(out, span)))
+    }
+
+    fn nix(&mut self, raw: RawNix, inherit: &Nix) -> Result<Nix, SpecError> {
+        let mut options = inherit.options.clone();
+        for (k, v) in raw.options.unwrap_or_default() {
+            let span: Span = v.span().into();
+            let value = match v.into_inner() {
+                toml::Value::String(s) => self.string(Spanned::new(span.start..span.end, s))?.value,
+                toml::Value::Boolean(b) => b.to_string(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Array(items) => {
+                    let mut words = Vec::new();
+                    for item in items {
+                        match item {
+                            toml::Value::String(s) => {
+                                words.push(
+                                    self.string(Spanned::new(span.start..span.end, s))?.value,
+                                );
+                            }
+                            other => words.push(other.to_string()),
+                        }
+                    }
+                    words.join(" ")
+                }
+                other => {
+                    return Err(invalid(
+                        "nix.options",
+                        format!("`{k}` has a {} value", other.type_str()),
+                        "nix.conf values are strings, numbers, booleans or lists of strings",
+                        span,
+                    ));
+                }
+            };
+            let key_ok = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !key_ok || value.contains('\n') {
+                return Err(invalid(
+                    "nix.options",
+                    format!("`{k}` is not a nix.conf setting"),
+                    "write settings as in nix.conf, e.g. options = { substituters = \"file:///cache\" }",
+                    span,
+                ));
+            }
+            options.insert(k, Located::new(value, span));
+        }
+        Ok(Nix { options })
+    }
+
+    /// Checks `[image]`, each key falling back to `inherit` (the top level's
+    /// image for a target, the empty image for the top level).
+    fn image(&mut self, raw: RawImage, inherit: &Image) -> Result<Image, SpecError> {
+        let base = match raw.base {
+            Some(b) => {
+                let b = self.string(b)?;
+                if b.value == "scratch" {
+                    None
+                } else {
+                    check_image_ref("image.base", &b)?;
+                    Some(b)
+                }
+            }
+            None => inherit.base.clone(),
+        };
+        // `run` is shell: build args reach it as environment variables, as
+        // ARG does in a Dockerfile, so `${NAME}` is left to the shell.
+        let run = match raw.run {
+            Some(list) => {
+                let mut out = Vec::new();
+                for r in list {
+                    let r = Located::from(r);
+                    if r.value.trim().is_empty() {
+                        return Err(invalid(
+                            "image.run",
+                            "has an empty command",
+                            "remove it or write a shell command",
+                            r.at(),
+                        ));
+                    }
+                    out.push(r);
+                }
+                out
+            }
+            None => inherit.run.clone(),
+        };
+        let copy = match raw.copy {
+            Some(list) => list
+                .into_iter()
+                .map(|c| self.copy(c))
+                .collect::<Result<_, _>>()?,
+            None => inherit.copy.clone(),
+        };
+        let entrypoint = match raw.entrypoint {
+            Some(e) => Some(check_argv("image.entrypoint", self.strings(e)?)?),
+            None => inherit.entrypoint.clone(),
+        };
+        let cmd = match raw.cmd {
+            Some(c) => Some(self.strings(c)?),
+            None => inherit.cmd.clone(),
+        };
+        let mut env = inherit.env.clone();
+        for (k, v) in raw.env.unwrap_or_default() {
+            let v = self.string(v)?;
+            let name_ok = k
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !name_ok {
+                return Err(invalid(
+                    "image.env",
+                    format!("{k:?} is not a variable name"),
+                    "variable names are letters, digits and `_`, e.g. env = { TZ = \"UTC\" }",
+                    v.at(),
+                ));
+            }
+            env.insert(k, v);
+        }
+        let workdir = match raw.workdir {
+            Some(w) => {
+                let w = self.string(w)?;
+                if !w.value.starts_with('/') {
+                    return Err(invalid(
+                        "image.workdir",
+                        format!("{:?} is not an absolute path", w.value),
+                        "write an absolute path, e.g. workdir = \"/app\"",
+                        w.at(),
+                    ));
+                }
+                Some(w)
+            }
+            None => inherit.workdir.clone(),
+        };
+        let user = match raw.user {
+            Some(u) => Some(check_user(self.string(u)?)?),
+            None => inherit.user.clone(),
+        };
+        let mut labels = inherit.labels.clone();
+        for (k, v) in raw.labels.unwrap_or_default() {
+            let v = self.string(v)?;
+            if k.is_empty() {
+                return Err(invalid(
+                    "image.labels",
+                    "a label has an empty name",
+                    "write labels like { \"org.opencontainers.image.source\" = \"…\" }",
+                    v.at(),
+                ));
+            }
+            labels.insert(k, v);
+        }
+        let expose = match raw.expose {
+            Some(list) => list
+                .into_iter()
+                .map(|p| self.string(p).and_then(check_port))
+                .collect::<Result<_, _>>()?,
+            None => inherit.expose.clone(),
+        };
+        let layers = match raw.layers {
+            Some(l) => {
+                let span: Span = l.span().into();
+                let n = *l.get_ref();
+                match usize::try_from(n) {
+                    Ok(n @ 1..=MAX_LAYERS) => Some(Located::new(n, span)),
+                    _ => {
+                        return Err(invalid(
+                            "image.layers",
+                            format!("{n} is not a layer budget"),
+                            format!(
+                                "write a number from 1 (the whole closure in one layer) to {MAX_LAYERS}; the default is {DEFAULT_LAYERS}"
+                            ),
+                            span,
+                        ));
+                    }
+                }
+            }
+            None => inherit.layers.clone(),
+        };
+        Ok(Image {
+            base,
+            run,
+            copy,
+            entrypoint,
+            cmd,
+            env,
+            workdir,
+            user,
+            labels,
+            expose,
+            layers,
+        })
+    }
+
+    fn copy(&mut self, c: Spanned<RawCopy>) -> Result<Located<Copy>, SpecError> {
+        let span: Span = c.span().into();
+        let c = c.into_inner();
+        let src = self.string(c.src)?;
+        let src = context_path("image.copy.src", &src)?;
+        let dest = self.string(c.dest)?;
+        if !dest.value.starts_with('/') {
+            return Err(invalid(
+                "image.copy.dest",
+                format!("{:?} is not an absolute path", dest.value),
+                "write an absolute path; end it with `/` to copy into a directory",
+                dest.at(),
+            ));
+        }
+        let chown = match c.chown {
+            Some(o) => {
+                let o = self.string(o)?;
+                let ok = |p: &str| {
+                    !p.is_empty()
+                        && p.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+                };
+                let valid = match o.value.split_once(':') {
+                    Some((u, g)) => ok(u) && ok(g),
+                    None => ok(&o.value),
+                };
+                if !valid {
+                    return Err(invalid(
+                        "image.copy.chown",
+                        format!("{:?} is not an owner", o.value),
+                        "write \"user\", \"user:group\" or numeric ids, e.g. chown = \"1000:1000\"",
+                        o.at(),
+                    ));
+                }
+                Some(o.value)
+            }
+            None => None,
+        };
+        let mode = match c.mode {
+            Some(m) => {
+                let mspan: Span = m.span().into();
+                let n = match m.into_inner() {
+                    toml::Value::Integer(i) => u32::try_from(i).ok(),
+                    toml::Value::String(s) => {
+                        u32::from_str_radix(s.trim_start_matches("0o"), 8).ok()
+                    }
+                    _ => None,
+                };
+                match n {
+                    Some(n) if n <= 0o7777 => Some(n),
+                    _ => {
+                        return Err(invalid(
+                            "image.copy.mode",
+                            "is not a file mode",
+                            "write an octal mode, e.g. mode = \"0644\" or mode = 0o644",
+                            mspan,
+                        ));
+                    }
+                }
+            }
+            None => None,
+        };
+        Ok(Located::new(
+            Copy {
+                src,
+                dest: dest.value,
+                chown,
+                mode,
+            },
+            span,
+        ))
+    }
+}
+
+/// A relative path inside the build context, without `./` or a trailing `/`.
+fn context_path(key: &str, p: &Located<String>) -> Result<String, SpecError> {
+    let trimmed = p.value.trim_start_matches("./");
+    if trimmed.is_empty() || p.value.starts_with('/') || trimmed.split('/').any(|c| c == "..") {
+        return Err(invalid(
+            key,
+            format!("{:?} is not a path inside the build context", p.value),
+            "use relative paths without `..`, e.g. \"flake.nix\" or \"cmd\"",
+            p.at(),
+        ));
+    }
+    Ok(trimmed.trim_end_matches('/').to_owned())
 }
 
 fn check_image_ref(key: &str, v: &Located<String>) -> Result<(), SpecError> {
+    let name = v.value.split('@').next().unwrap_or_default();
     let bad = v.value.is_empty()
         || v.value.contains(char::is_whitespace)
         || v.value.contains("://")
-        || v.value
-            .chars()
-            .any(|c| c.is_ascii_uppercase() && !v.value.contains('@'));
+        || name.chars().any(|c| c.is_ascii_uppercase());
     if bad {
         return Err(invalid(
             key,
@@ -152,139 +587,7 @@ fn check_image_ref(key: &str, v: &Located<String>) -> Result<(), SpecError> {
     Ok(())
 }
 
-fn check_src(
-    v: Option<Spanned<Vec<Spanned<String>>>>,
-) -> Result<Option<Located<Vec<String>>>, SpecError> {
-    let Some(v) = v else { return Ok(None) };
-    let span: Span = v.span().into();
-    let items = v.into_inner();
-    if items.is_empty() {
-        return Err(invalid(
-            "src",
-            "is empty, so nix would see no flake",
-            "list the context paths the flake needs, e.g. src = [\"flake.nix\", \"flake.lock\", \"src\"], or drop `src` to use the whole context",
-            span,
-        ));
-    }
-    let mut out = Vec::with_capacity(items.len());
-    for item in items {
-        let item_span: Span = item.span().into();
-        let p = item.into_inner();
-        let trimmed = p.trim_start_matches("./");
-        if trimmed.is_empty() || p.starts_with('/') || trimmed.split('/').any(|c| c == "..") {
-            return Err(invalid(
-                "src",
-                format!("{p:?} is not a path inside the build context"),
-                "use relative paths without `..`, e.g. \"flake.nix\" or \"cmd\"",
-                item_span,
-            ));
-        }
-        out.push(trimmed.trim_end_matches('/').to_owned());
-    }
-    Ok(Some(Located::new(out, span)))
-}
-
-/// Checks `[image]`, each key falling back to `inherit` (the top level's
-/// image for a target, the empty image for the top level).
-fn check_image(raw: RawImage, inherit: &Image) -> Result<Image, SpecError> {
-    let base = match raw.base {
-        Some(b) => {
-            let b = Located::from(b);
-            if b.value == "scratch" {
-                None
-            } else {
-                check_image_ref("image.base", &b)?;
-                Some(b)
-            }
-        }
-        None => inherit.base.clone(),
-    };
-    let entrypoint = match raw.entrypoint {
-        Some(e) => Some(check_argv("image.entrypoint", e)?),
-        None => inherit.entrypoint.clone(),
-    };
-    let cmd = match raw.cmd {
-        Some(c) => Some(Located::from(c)),
-        None => inherit.cmd.clone(),
-    };
-    let mut env = inherit.env.clone();
-    for (k, v) in raw.env.unwrap_or_default() {
-        let v = Located::from(v);
-        if k.is_empty() || k.contains('=') || k.contains(char::is_whitespace) {
-            return Err(invalid(
-                "image.env",
-                format!("{k:?} is not a variable name"),
-                "variable names have no `=` or spaces, e.g. env = { TZ = \"UTC\" }",
-                v.at(),
-            ));
-        }
-        env.insert(k, v);
-    }
-    let workdir = match raw.workdir {
-        Some(w) => {
-            let w = Located::from(w);
-            if !w.value.starts_with('/') {
-                return Err(invalid(
-                    "image.workdir",
-                    format!("{:?} is not an absolute path", w.value),
-                    "write an absolute path, e.g. workdir = \"/app\"",
-                    w.at(),
-                ));
-            }
-            Some(w)
-        }
-        None => inherit.workdir.clone(),
-    };
-    let user = match raw.user {
-        Some(u) => Some(check_user(Located::from(u))?),
-        None => inherit.user.clone(),
-    };
-    let mut labels = inherit.labels.clone();
-    for (k, v) in raw.labels.unwrap_or_default() {
-        labels.insert(k, Located::from(v));
-    }
-    let expose = match raw.expose {
-        Some(list) => list
-            .into_iter()
-            .map(|p| check_port(Located::from(p)))
-            .collect::<Result<_, _>>()?,
-        None => inherit.expose.clone(),
-    };
-    let layers = match raw.layers {
-        Some(l) => {
-            let span: Span = l.span().into();
-            let n = *l.get_ref();
-            match usize::try_from(n) {
-                Ok(n @ 1..=MAX_LAYERS) => Some(Located::new(n, span)),
-                _ => {
-                    return Err(invalid(
-                        "image.layers",
-                        format!("{n} is not a layer budget"),
-                        format!(
-                            "write a number from 1 (the whole closure in one layer) to {MAX_LAYERS}; the default is {DEFAULT_LAYERS}"
-                        ),
-                        span,
-                    ));
-                }
-            }
-        }
-        None => inherit.layers.clone(),
-    };
-    Ok(Image {
-        base,
-        entrypoint,
-        cmd,
-        env,
-        workdir,
-        user,
-        labels,
-        expose,
-        layers,
-    })
-}
-
-fn check_argv(key: &str, v: Spanned<Vec<String>>) -> Result<Located<Vec<String>>, SpecError> {
-    let v = Located::from(v);
+fn check_argv(key: &str, v: Located<Vec<String>>) -> Result<Located<Vec<String>>, SpecError> {
     if v.value.first().is_none_or(|a| a.is_empty()) {
         return Err(invalid(
             key,
@@ -300,30 +603,15 @@ fn check_argv(key: &str, v: Spanned<Vec<String>>) -> Result<Located<Vec<String>>
 
 /// `name`, `name:uid`, `name:uid:gid`, `uid` or `uid:gid`.
 fn check_user(u: Located<String>) -> Result<Located<String>, SpecError> {
-    let parts: Vec<&str> = u.value.split(':').collect();
-    let name_ok = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 32
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
-            && !s.starts_with('-')
-    };
-    let id_ok = |s: &str| s.parse::<u32>().is_ok();
-    let ok = match parts.as_slice() {
-        [n] => name_ok(n),
-        [n, id] => name_ok(n) && id_ok(id),
-        [n, uid, gid] => name_ok(n) && !id_ok(n) && id_ok(uid) && id_ok(gid),
-        _ => false,
-    };
-    if !ok {
-        return Err(invalid(
+    match crate::image::User::parse(&u.value) {
+        Ok(_) => Ok(u),
+        Err(message) => Err(invalid(
             "image.user",
-            format!("{:?} is not a user", u.value),
+            message,
             "write \"name\", \"name:uid\", \"name:uid:gid\", \"uid\" or \"uid:gid\", e.g. user = \"app:1000\"",
             u.at(),
-        ));
+        )),
     }
-    Ok(u)
 }
 
 fn check_port(p: Located<String>) -> Result<Located<String>, SpecError> {

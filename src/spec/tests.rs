@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use super::*;
 
 const FULL: &str = r#"# syntax=local/nix-frontend:dev
@@ -23,7 +25,7 @@ entrypoint = ["bin/agent"]
 
 #[test]
 fn parses_every_key() {
-    let s = parse("Dockerfile", FULL).unwrap();
+    let s = parse("Dockerfile", FULL, &BTreeMap::new()).unwrap();
     assert!(!s.zero_config);
     assert_eq!(s.top.flake.value, ".#hello");
     assert_eq!(s.top.builder.value, "local/nix:test");
@@ -48,7 +50,7 @@ fn parses_every_key() {
 
 #[test]
 fn defaults() {
-    let s = parse("Dockerfile", "# syntax=x\n").unwrap();
+    let s = parse("Dockerfile", "# syntax=x\n", &BTreeMap::new()).unwrap();
     assert_eq!(s.top.flake.value, DEFAULT_FLAKE);
     assert_eq!(s.top.builder.value, DEFAULT_BUILDER);
     assert_eq!(s.top.flake.span, None);
@@ -56,7 +58,12 @@ fn defaults() {
 
 #[test]
 fn zero_config_flake() {
-    let s = parse("flake.nix", "# syntax=x\n{ outputs = _: {}; }\n").unwrap();
+    let s = parse(
+        "flake.nix",
+        "# syntax=x\n{ outputs = _: {}; }\n",
+        &BTreeMap::new(),
+    )
+    .unwrap();
     assert!(s.zero_config);
     assert_eq!(s.top.flake.value, ".#default");
 }
@@ -64,7 +71,7 @@ fn zero_config_flake() {
 #[test]
 fn unknown_key_names_key_and_line() {
     let text = "# syntax=x\nflake = \".#a\"\nflakes = \"x\"\n";
-    let e = parse("Dockerfile", text).unwrap_err();
+    let e = parse("Dockerfile", text, &BTreeMap::new()).unwrap_err();
     let (start, _) = e.span().unwrap().lines(text);
     assert_eq!(start.line, 3);
     assert!(e.to_string().contains("unknown key `flakes`"), "{e}");
@@ -73,14 +80,14 @@ fn unknown_key_names_key_and_line() {
 
 #[test]
 fn spans_point_at_values() {
-    let s = parse("Dockerfile", FULL).unwrap();
+    let s = parse("Dockerfile", FULL, &BTreeMap::new()).unwrap();
     let (start, _) = s.top.flake.span.unwrap().lines(FULL);
     assert_eq!(start.line, 2);
 }
 
 #[test]
 fn unknown_target_lists_known() {
-    let s = parse("Dockerfile", FULL).unwrap();
+    let s = parse("Dockerfile", FULL, &BTreeMap::new()).unwrap();
     let e = s.target(Some("nope")).unwrap_err();
     assert_eq!(e.hint(), "known targets: agent");
 }
