@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Build the Nix builder image local/nix:test without a registry, into the
-# engine named by the current DOCKER_HOST:
+# Build the test images without a registry, into the engine named by the
+# current DOCKER_HOST:
 #
-#   eval "$(scripts/engine.sh env KIND)" && scripts/nix-image.sh
+#   eval "$(scripts/engine.sh env KIND)" && scripts/nix-image.sh [nix|base|all]
 #
-# A trixie rootfs (nix-bin, busybox-static) is made once with mmdebstrap and
-# cached in the state dir, keyed on a hash of the recipe below; `docker import`
-# runs only if the engine lacks local/nix:test with that recipe's label.
+#   nix   local/nix:test, the Nix builder image (the default)
+#   base  local/debian:test, a plain Debian base with a shell and passwd tools
+#         (stands in for ubuntu:24.04 in the examples: nothing can be pulled)
+#
+# A trixie rootfs is made once with mmdebstrap and cached in the state dir,
+# keyed on a hash of its recipe; `docker import` runs only if the engine lacks
+# the image with that recipe's label.
 # Env: NIXFE_STATE (state dir), NIXFE_NIX_IMAGE (tag, default local/nix:test).
 set -euo pipefail
 
@@ -19,6 +23,8 @@ LABEL=org.nix-frontend.dev.recipe
 
 # ---- recipe: anything that changes the image belongs here (it is hashed) ----
 SUITE=trixie
+VARIANT=apt
+NAME=nix
 PACKAGES=nix-bin,ca-certificates,busybox-static
 # Fixed timestamps so the same package set gives the same tarball.
 EPOCH=1700000000
@@ -52,12 +58,21 @@ CHANGES=(
   'WORKDIR /'
   'CMD ["/bin/sh"]'
 )
+# The base image: minbase has the required packages (passwd, coreutils, …).
+use_base_recipe() {
+  IMAGE=local/debian:test
+  NAME=debian
+  VARIANT=minbase
+  PACKAGES=busybox-static
+  NIX_CONF=''
+  INIT_STORE='true'
+}
 # -----------------------------------------------------------------------------
 
 # Hash of the recipe (not of this file, so comments do not force a rebuild).
 # The mirror is not part of it: any mirror of the suite gives the same image.
 recipe_hash() {
-  printf '%s\n' v1 "$SUITE" "$PACKAGES" "$EPOCH" "$NIX_CONF" "$INIT_STORE" "${DPKG_OPTS[@]}" "${CHANGES[@]}" | short_hash
+  printf '%s\n' v1 "$SUITE" "$VARIANT" "$PACKAGES" "$EPOCH" "$NIX_CONF" "$INIT_STORE" "${DPKG_OPTS[@]}" "${CHANGES[@]}" | short_hash
 }
 
 build_rootfs() {
@@ -73,10 +88,13 @@ build_rootfs() {
   log "building $SUITE rootfs with mmdebstrap (from $mirror)"
   local t0=$SECONDS
   # shellcheck disable=SC2016  # "$1" in hooks is expanded by mmdebstrap
-  SOURCE_DATE_EPOCH=$EPOCH mmdebstrap --quiet --format=tar --variant=apt --include="$PACKAGES" \
-    "${dpkgopts[@]}" \
-    --customize-hook='mkdir -p "$1/etc/nix"' \
-    --customize-hook="upload $tmp/nix.conf /etc/nix/nix.conf" \
+  local hooks=()
+  if [[ -n $NIX_CONF ]]; then
+    # shellcheck disable=SC2016  # "$1" in hooks is expanded by mmdebstrap
+    hooks+=(--customize-hook='mkdir -p "$1/etc/nix"' --customize-hook="upload $tmp/nix.conf /etc/nix/nix.conf")
+  fi
+  SOURCE_DATE_EPOCH=$EPOCH mmdebstrap --quiet --format=tar --variant="$VARIANT" --include="$PACKAGES" \
+    "${dpkgopts[@]}" "${hooks[@]}" \
     --customize-hook="chroot \"\$1\" /bin/sh -c '$INIT_STORE'" \
     --customize-hook='rm -rf "$1"/var/cache/apt/*.bin "$1"/var/log/apt/* "$1"/var/log/dpkg.log' \
     "$SUITE" "$out.partial" "deb $mirror $SUITE main" >&2
@@ -84,7 +102,7 @@ build_rootfs() {
   log "rootfs built in $((SECONDS - t0))s: $out ($(du -h "$out" | cut -f1))"
 }
 
-main() {
+one_image() {
   [[ -n ${DOCKER_HOST:-} ]] || log "warning: DOCKER_HOST is not set; using the docker CLI's default engine"
   command -v docker >/dev/null || die "no docker CLI in PATH (eval \"\$(scripts/engine.sh env KIND)\" first)"
   local hash tar
@@ -98,11 +116,11 @@ main() {
   fi
 
   mkdir -p "$NIXFE_STATE/rootfs"
-  tar="$NIXFE_STATE/rootfs/nix-$SUITE-$hash.tar"
+  tar="$NIXFE_STATE/rootfs/$NAME-$SUITE-$hash.tar"
   exec {lock}>"$NIXFE_STATE/rootfs/lock"
   flock "$lock"
   if [[ ! -s $tar ]]; then
-    rm -f "$NIXFE_STATE"/rootfs/nix-*.tar "$NIXFE_STATE"/rootfs/nix-*.tar.partial
+    rm -f "$NIXFE_STATE/rootfs/$NAME-"*.tar "$NIXFE_STATE/rootfs/$NAME-"*.tar.partial
     build_rootfs "$tar"
   fi
   exec {lock}>&-
@@ -119,4 +137,9 @@ main() {
   if [[ -n $old && $old != "$new" ]]; then docker rmi "$old" >/dev/null 2>&1 || true; fi
 }
 
-main "$@"
+case ${1:-nix} in
+  nix) one_image ;;
+  base) use_base_recipe; one_image ;;
+  all) (one_image) && use_base_recipe && one_image ;;
+  *) die "usage: nix-image.sh [nix|base|all]" ;;
+esac

@@ -20,7 +20,7 @@ for kind in $kinds; do
   scripts/engine.sh start "$kind" >/dev/null
   (
     eval "$(scripts/engine.sh env "$kind")"
-    scripts/nix-image.sh
+    scripts/nix-image.sh all
     scripts/build-frontend.sh
   )
   if out=$(tests/e2e.sh "$kind" 2>&1); then :; fi

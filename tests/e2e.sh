@@ -17,6 +17,10 @@
 #   layer_budget          image.layers bounds the layer count (grouping small paths)
 #   clean_builds_same_id  two builds from an empty build cache give the same image ID
 #   source_date_epoch     SOURCE_DATE_EPOCH sets created and history times
+#   valkyrie_like         the blog's image as a spec: base + run + user + copy + --target agent
+#   scratch_keys          every [image] key on scratch, --build-arg, --label, bin/ fallback
+#   spec_errors           bad specs and options fail with the spec line (and nix's failure
+#                         points at the `flake` line)
 set -uo pipefail
 kind=${1:?usage: tests/e2e.sh KIND}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -183,8 +187,62 @@ source_date_epoch() {
   docker rmi -f nixfe-e2e-sde >/dev/null
 }
 
+valkyrie_like() {
+  local tag=nixfe-e2e-valkyrie out
+  cp -r "$top/examples/valkyrie-like" "$work/valkyrie"
+  build "$work/valkyrie" -t $tag || { say "build failed"; return 1; }
+  out=$(docker run --rm $tag) || { say "run failed"; return 1; }
+  grep -qx 'valkyrie: uid=1024 user=valnix pwd=/home/valnix tz=UTC' <<<"$out" || { say "got: $out"; return 1; }
+  grep -qx 'valkyrie: data valnix 644: rippkgs index 24.11 (stand-in for the sqlite file)' <<<"$out" || { say "got: $out"; return 1; }
+  [[ $(docker image inspect -f '{{json .Config.ExposedPorts}}' $tag) == '{"8080/tcp":{}}' ]] || { say "ports"; return 1; }
+  [[ $(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.source"}}' $tag) == https://example.org/valkyrie ]] || { say "label"; return 1; }
+  build "$work/valkyrie" --target agent -t $tag-agent || { say "--target agent failed"; return 1; }
+  out=$(docker run --rm $tag-agent)
+  grep -qx 'agent: uid=1024 user=valnix pwd=/home/valnix tz=UTC' <<<"$out" || { say "agent got: $out"; return 1; }
+  build "$work/valkyrie" --target nope -t $tag-nope && { say "unknown target built"; return 1; }
+  grep -q 'unknown target `nope`' "$work/last.log" && grep -q 'hint: known targets: agent' "$work/last.log" || { say "unknown target message"; return 1; }
+  docker rmi -f $tag $tag-agent >/dev/null
+}
+
+scratch_keys() {
+  local tag=nixfe-e2e-keys out
+  cp -r "$top/examples/valkyrie-like" "$work/keysctx"
+  build "$work/keysctx" -f "$top/tests/fixtures/keys.toml" -t $tag \
+    --build-arg ZONE=Europe/Test --label org.example.overridden=cli || { say "build failed"; return 1; }
+  out=$(docker run --rm $tag) || { say "run failed"; return 1; }
+  grep -qx 'agent: uid=4242 user=app pwd=/data tz=Europe/Test' <<<"$out" || { say "got: $out"; return 1; }
+  local cfg
+  cfg=$(docker image inspect -f '{{json .Config.Cmd}} {{json .Config.ExposedPorts}} {{.Config.User}} {{.Config.WorkingDir}} {{index .Config.Labels "org.example.kind"}} {{index .Config.Labels "org.example.overridden"}}' $tag)
+  [[ $cfg == '["--verbose"] {"53/udp":{},"9090/tcp":{}} 4242:4242 /data keys cli' ]] || { say "config: $cfg"; return 1; }
+  docker rmi -f $tag >/dev/null
+}
+
+# expect_failure NAME SPEC_TEXT PATTERN [docker build args…]: the build fails
+# and its output has PATTERN (grep -E).
+expect_failure() {
+  local name=$1 text=$2 pattern=$3; shift 3
+  mkdir -p "$work/err-$name"
+  cp -r "$work/hello/flake.nix" "$work/hello/src" "$work/err-$name/"
+  printf '%s\n' "$text" >"$work/err-$name/Dockerfile"
+  if build "$work/err-$name" -t nixfe-e2e-err "$@"; then say "$name: built"; return 1; fi
+  grep -qE -- "$pattern" "$work/last.log" || { say "$name: no match for $pattern"; return 1; }
+}
+
+spec_errors() {
+  local head='# syntax=local/nix-frontend:dev
+builder = "local/nix:test"'
+  expect_failure type "$head"$'\nflake = 3' 'Dockerfile line 3: `flake`: invalid type: integer `3`' || return 1
+  expect_failure user "$head"$'\n[image]\nuser = "a:b"' 'Dockerfile line 4: `image.user`: "b" is not a numeric id' || return 1
+  expect_failure arg "$head"$'\nflake = ".#${APP}"' 'Dockerfile line 3: `build arg`: `APP` is not defined' || return 1
+  expect_failure attr "$head"$'\nflake = ".#nope"' 'Dockerfile line 3: `flake` \.#nope: nix build failed' || return 1
+  grep -q "does not provide attribute" "$work/last.log" || { say "nix's own message missing"; return 1; }
+  expect_failure platform "$head" 'platform "linux/s390x" is not supported' --platform linux/s390x || return 1
+  grep -q 'hint: supported platforms: linux/amd64, linux/arm64' "$work/last.log" || { say "platform hint"; return 1; }
+}
+
 for t in example_runs closure_is_exact source_change noop_rebuild unknown_key \
-  app_change_layers layer_budget clean_builds_same_id source_date_epoch; do
+  app_change_layers layer_budget clean_builds_same_id source_date_epoch \
+  valkyrie_like scratch_keys spec_errors; do
   run_test "$t"
 done
 docker rmi -f "$tag" nixfe-e2e-bad >/dev/null 2>&1 || true

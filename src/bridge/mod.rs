@@ -55,6 +55,15 @@ pub enum Failure {
     /// own source ranges and vertex details).
     #[error("{}", .0.message())]
     Engine(tonic::Status),
+    /// `nix build` failed: the engine's error, placed at the `flake` line
+    /// (Docker 20.10 shows no snippet from the source map, so the line is
+    /// in the text too).
+    #[error("`flake` {flake}: nix build failed: {}", .status.message())]
+    NixBuild {
+        status: tonic::Status,
+        flake: String,
+        span: Option<spec::Span>,
+    },
 }
 
 impl From<tonic::Status> for Failure {
@@ -79,10 +88,14 @@ impl Failure {
                     Self::MissingCap { .. } => "use Docker 20.10 or newer with BuildKit enabled (DOCKER_BUILDKIT=1 or buildx)".into(),
                     Self::SpecRead { .. } => "pass the spec with -f, e.g. docker build -f nix-frontend.toml .".into(),
                     Self::MultiPlatform(_) => "build one --platform at a time".into(),
+                    Self::NixBuild { .. } => "the nix log above says why; `nix flake show` lists the flake's attributes".into(),
                     Self::Option(OptionError::Epoch(_)) => "pass seconds since 1970, e.g. --build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)".into(),
                     _ => String::new(),
                 },
-                span: None,
+                span: match other {
+                    Self::NixBuild { span, .. } => *span,
+                    _ => None,
+                },
             },
         }
     }
@@ -90,19 +103,23 @@ impl Failure {
     /// The `google.rpc.Status` for Return, with an `errdefs.Source` detail
     /// so `docker build` shows the spec line.
     pub fn to_status(&self, filename: &str, text: &str) -> gw::Status {
-        if let Self::Engine(s) = self {
-            // tonic keeps the server's encoded google.rpc.Status in details().
-            if let Ok(mut st) = gw::Status::decode(s.details()) {
-                if st.message.is_empty() {
-                    st.message = s.message().to_owned();
-                }
-                st.code = CODE_UNKNOWN;
-                return st;
+        let engine = match self {
+            Self::Engine(s) => Some((s, s.message().to_owned())),
+            Self::NixBuild { status, .. } => {
+                Some((status, self.diagnostic().render(filename, text)))
             }
+            _ => None,
+        };
+        if let Some((s, message)) = engine {
+            // tonic keeps the server's encoded google.rpc.Status in details();
+            // its details carry BuildKit's own source ranges and vertex.
+            let details = gw::Status::decode(s.details())
+                .map(|st| st.details)
+                .unwrap_or_default();
             return gw::Status {
                 code: CODE_UNKNOWN,
-                message: s.message().to_owned(),
-                details: Vec::new(),
+                message,
+                details,
             };
         }
         let d = self.diagnostic();
@@ -227,7 +244,14 @@ async fn build(
     let planned = started.elapsed();
 
     let nix_def = llb::nix_build(&plan, &emit);
-    let nix_ref = client.solve(nix_def, true, cache_imports.clone()).await?;
+    let nix_ref = client
+        .solve(nix_def, true, cache_imports.clone())
+        .await
+        .map_err(|status| Failure::NixBuild {
+            status,
+            flake: plan.nix.flake.value.clone(),
+            span: plan.nix.flake.span,
+        })?;
     // The ref is the nix step's output directory itself.
     let closure = client.read_file(&nix_ref, plan::CLOSURE_FILE).await?;
     let outputs = client.read_file(&nix_ref, plan::OUTPUTS_FILE).await?;
