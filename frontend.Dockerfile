@@ -14,13 +14,14 @@ RUN RUSTFLAGS="-C target-feature=+crt-static" \
 
 FROM scratch AS release
 COPY --from=build /nix-frontend /nix-frontend
-# The frontend needs no network; it declares no frontend caps it does not implement.
+# The frontend needs no network. It declares only the frontend caps it implements:
+# subrequests (--call outline|targets|check); not inputs (git/remote contexts) or contexts.
 LABEL moby.buildkit.frontend.network.none="true" \
-      moby.buildkit.frontend.caps=""
+      moby.buildkit.frontend.caps="moby.buildkit.frontend.subrequests"
 ENTRYPOINT ["/nix-frontend"]
 
 FROM scratch AS prebuilt
 COPY nix-frontend /nix-frontend
 LABEL moby.buildkit.frontend.network.none="true" \
-      moby.buildkit.frontend.caps=""
+      moby.buildkit.frontend.caps="moby.buildkit.frontend.subrequests"
 ENTRYPOINT ["/nix-frontend"]

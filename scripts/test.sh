@@ -3,7 +3,7 @@
 # engine kind (started here if needed; see scripts/engine.sh).
 #   scripts/test.sh                 every kind: 20.10, 26.1, 26.1-containerd
 #   NIXFE_KINDS="26.1" scripts/test.sh
-# The last line is "N passed, N failed" over the e2e tests of every kind.
+# The last line is "N passed, N failed, N skipped" over the e2e tests of every kind.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -14,7 +14,7 @@ cargo fmt --check
 cargo clippy -q --all-targets --locked -- -D warnings
 cargo test -q --locked
 
-passed=0 failed=0
+passed=0 failed=0 skipped=0
 for kind in $kinds; do
   echo "== engine $kind"
   scripts/engine.sh start "$kind" >/dev/null
@@ -25,15 +25,16 @@ for kind in $kinds; do
   )
   if out=$(tests/e2e.sh "$kind" 2>&1); then :; fi
   printf '%s\n' "$out"
-  line=$(grep -E '^e2e\(.*\): [0-9]+ passed, [0-9]+ failed$' <<<"$out" | tail -n1 || true)
+  line=$(grep -E '^e2e\(.*\): [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' <<<"$out" | tail -n1 || true)
   if [[ -z $line ]]; then
     echo "e2e($kind) did not finish" >&2
     failed=$((failed + 1))
     continue
   fi
   p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
-  f=$(sed -E 's/.*, ([0-9]+) failed$/\1/' <<<"$line")
-  passed=$((passed + p)) failed=$((failed + f))
+  f=$(sed -E 's/.*, ([0-9]+) failed.*/\1/' <<<"$line")
+  k=$(sed -E 's/.*, ([0-9]+) skipped$/\1/' <<<"$line")
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + k))
 done
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 ((failed == 0))

@@ -99,8 +99,8 @@ pub fn run(req: &Request) -> Result<Output, Diagnostic> {
     let emit = Emit {
         session: "debug-session".into(),
         context_name: "context".into(),
-        spec_filename: &req.filename,
-        spec_text: &req.text,
+        spec_filename: req.filename.clone(),
+        spec_text: req.text.clone(),
         no_cache: false,
         mergeop: req.mergeop,
     };

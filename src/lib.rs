@@ -15,3 +15,4 @@ pub mod llb;
 pub mod plan;
 pub mod proto;
 pub mod spec;
+pub mod subrequest;

@@ -171,6 +171,14 @@ impl Client {
         .await
     }
 
+    /// Shows a warning in the build output, attached to vertex `digest`.
+    pub async fn warn(&mut self, req: gw::WarnRequest) -> Result<(), tonic::Status> {
+        let _: gw::WarnResponse = self
+            .call("/moby.buildkit.v1.frontend.LLBBridge/Warn", req)
+            .await?;
+        Ok(())
+    }
+
     pub async fn finish(
         &mut self,
         outcome: Result<gw::Result, gw::Status>,

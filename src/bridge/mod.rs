@@ -18,6 +18,7 @@ use crate::llb::{self, Emit, Graph, Local};
 use crate::plan::{self, BaseUsers, BuildResult, ImageFacts, Inputs, PlanError, Platform};
 use crate::proto::gateway as gw;
 use crate::spec;
+use crate::subrequest;
 
 /// gRPC code Unknown: BuildKit prints the message once (other codes are
 /// repeated as prefixes).
@@ -51,6 +52,8 @@ pub enum Failure {
     SpecRead { filename: String, message: String },
     #[error("building for several platforms at once ({0}) is not supported yet")]
     MultiPlatform(String),
+    #[error("unsupported request {0}")]
+    UnknownRequest(String),
     /// An error from the engine, passed on as it came (it may carry BuildKit's
     /// own source ranges and vertex details).
     #[error("{}", .0.message())]
@@ -110,6 +113,14 @@ impl Failure {
             }
             _ => None,
         };
+        if let Self::UnknownRequest(_) = self {
+            // UNIMPLEMENTED tells clients the frontend lacks this request.
+            return gw::Status {
+                code: 12,
+                message: self.to_string(),
+                details: Vec::new(),
+            };
+        }
         if let Some((s, message)) = engine {
             // tonic keeps the server's encoded google.rpc.Status in details();
             // its details carry BuildKit's own source ranges and vertex.
@@ -155,10 +166,12 @@ fn source_detail(filename: &str, text: &str, start: usize, end: usize) -> gw::An
 struct SpecFile {
     name: String,
     text: String,
+    /// The op that loaded it: warnings attach to this vertex.
+    vertex: String,
 }
 
-/// Runs one frontend invocation: connect, build, Return. An error here means
-/// nothing could be returned to BuildKit at all.
+/// Runs one frontend invocation: connect, build (or answer a subrequest),
+/// Return. An error here means nothing could be returned to BuildKit at all.
 pub async fn run() -> Result<(), tonic::Status> {
     let opts = Options::from_env();
     let mut client = Client::connect_stdio().await.map_err(|e| {
@@ -168,8 +181,18 @@ pub async fn run() -> Result<(), tonic::Status> {
     let mut spec_file = SpecFile {
         name: opts.filename(),
         text: String::new(),
+        vertex: String::new(),
     };
-    let outcome = build(&mut client, &opts, &caps, &mut spec_file).await;
+    let mut session = Session {
+        client: &mut client,
+        opts: &opts,
+        caps: &caps,
+        started: std::time::Instant::now(),
+    };
+    let outcome = match opts.get("requestid").filter(|r| !r.is_empty()) {
+        Some(request) => session.subrequest(request, &mut spec_file).await,
+        None => session.build(&mut spec_file).await,
+    };
     let outcome = outcome.map_err(|f| {
         eprintln!("nix-frontend: {f}");
         f.to_status(&spec_file.name, &spec_file.text)
@@ -177,136 +200,278 @@ pub async fn run() -> Result<(), tonic::Status> {
     client.finish(outcome).await
 }
 
-async fn build(
-    client: &mut Client,
-    opts: &Options,
-    caps: &Caps,
-    spec_file: &mut SpecFile,
-) -> Result<gw::Result, Failure> {
-    let started = std::time::Instant::now();
-    for (cap, what) in REQUIRED_LLB_CAPS {
-        if !caps.llb.contains(cap) {
-            return Err(Failure::MissingCap { cap, what });
+/// One invocation's connection, options and caps.
+struct Session<'a> {
+    client: &'a mut Client,
+    opts: &'a Options,
+    caps: &'a Caps,
+    started: std::time::Instant,
+}
+
+/// What the nix step needs, planned from the spec and the fetched facts.
+struct Planned {
+    plan: plan::Plan,
+    emit: Emit,
+    cache_imports: Vec<gw::CacheOptionsEntry>,
+}
+
+impl Session<'_> {
+    async fn build(&mut self, spec_file: &mut SpecFile) -> Result<gw::Result, Failure> {
+        read_spec(self.client, self.opts, spec_file).await?;
+        let spec = spec::parse(&spec_file.name, &spec_file.text, &self.opts.build_args())?;
+        let planned = self.plan(&spec, spec_file).await?;
+        self.warn(&spec, spec_file).await;
+        let after_plan = self.started.elapsed();
+        let built = self.nix_step(&planned).await?;
+        let after_nix = self.started.elapsed();
+
+        let Planned {
+            plan,
+            emit,
+            cache_imports,
+        } = &planned;
+        // A named user on a non-scratch base: does the base (after `run`) have it?
+        let base_users = if plan.needs_base_users() {
+            let def = llb::base_users(plan, emit);
+            let base_ref = self.client.solve(def, true, cache_imports.clone()).await?;
+            let mut read = async |path: &str| {
+                self.client
+                    .read_file(&base_ref, path)
+                    .await
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default()
+            };
+            Some(BaseUsers {
+                passwd: read("etc/passwd").await,
+                group: read("etc/group").await,
+            })
+        } else {
+            None
+        };
+        let after_base = self.started.elapsed();
+        let image_plan = plan::image(plan, &built, base_users.as_ref())?;
+        let image_def = llb::image(plan, &image_plan, emit);
+        let own = after_plan + (self.started.elapsed() - after_base);
+        let image_ref = self
+            .client
+            .solve(image_def, false, cache_imports.clone())
+            .await?;
+        eprintln!(
+            "nix-frontend: timings: own work {own:?} (plan {after_plan:?}), nix step {:?}",
+            after_nix - after_plan
+        );
+        let mut metadata = BTreeMap::new();
+        metadata.insert(
+            "containerimage.config".to_owned(),
+            image_plan.config.to_bytes(),
+        );
+        Ok(gw::Result {
+            result: Some(gw::result::Kind::Ref(gw::Ref { id: image_ref })),
+            metadata,
+        })
+    }
+
+    /// Checks caps, resolves images and plans the nix step.
+    async fn plan(&mut self, spec: &spec::Spec, spec_file: &SpecFile) -> Result<Planned, Failure> {
+        let (client, opts, caps) = (&mut *self.client, self.opts, self.caps);
+        for (cap, what) in REQUIRED_LLB_CAPS {
+            if !caps.llb.contains(cap) {
+                return Err(Failure::MissingCap { cap, what });
+            }
+        }
+        let target = spec.target(opts.target().as_deref())?.clone();
+        let platforms = opts.platforms();
+        if platforms.len() > 1 {
+            return Err(Failure::MultiPlatform(platforms.join(",")));
+        }
+        let platform_name = platforms
+            .first()
+            .cloned()
+            .or_else(|| opts.worker_platform.clone())
+            .unwrap_or_else(|| "linux/amd64".to_owned());
+        let platform = Platform::parse(&platform_name).map_err(PlanError::from)?;
+        let pb_platform = llb::platform(&platform);
+
+        let mut builder = resolve(client, &target.builder.value, &pb_platform).await?;
+        builder.has_nix = image_has_nix(client, &builder, &pb_platform).await?;
+        let base = match &target.image.base {
+            Some(b) => Some(resolve(client, &b.value, &pb_platform).await?),
+            None => None,
+        };
+        let dockerignore = read_dockerignore(client, opts).await;
+        let inputs = Inputs {
+            spec_filename: spec_file.name.clone(),
+            target: opts.target(),
+            platform,
+            cache_ns: opts.cache_ns(),
+            epoch: opts.source_date_epoch()?,
+            builder,
+            base,
+            dockerignore,
+            labels: opts.labels(),
+            build_args: opts.build_args(),
+        };
+        let plan = plan::build(spec, &inputs)?;
+        let emit = Emit {
+            session: opts.session_id.clone(),
+            context_name: opts.context_local(),
+            spec_filename: spec_file.name.clone(),
+            spec_text: spec_file.text.clone(),
+            no_cache: opts.no_cache(),
+            mergeop: caps.llb.contains("mergeop"),
+        };
+        Ok(Planned {
+            plan,
+            emit,
+            cache_imports: opts.cache_imports()?,
+        })
+    }
+
+    /// Runs `nix build` and reads back what it reported.
+    async fn nix_step(&mut self, planned: &Planned) -> Result<BuildResult, Failure> {
+        let Planned {
+            plan,
+            emit,
+            cache_imports,
+        } = planned;
+        let nix_ref = self
+            .client
+            .solve(llb::nix_build(plan, emit), true, cache_imports.clone())
+            .await
+            .map_err(|status| Failure::NixBuild {
+                status,
+                flake: plan.nix.flake.value.clone(),
+                span: plan.nix.flake.span,
+            })?;
+        // The ref is the nix step's output directory itself.
+        let mut read = async |name: &str| self.client.read_file(&nix_ref, name).await;
+        let closure = read(plan::CLOSURE_FILE).await?;
+        let outputs = read(plan::OUTPUTS_FILE).await?;
+        let main_program = read(plan::MAIN_PROGRAM_FILE).await?;
+        let programs = read(plan::PROGRAMS_FILE).await?;
+        Ok(
+            BuildResult::parse(&closure, &outputs, &main_program, &programs)
+                .map_err(PlanError::from)?,
+        )
+    }
+
+    /// Shows the spec's lint warnings in a normal build, where the engine
+    /// has the Warn call (BuildKit v0.10+); a failed Warn is only logged.
+    async fn warn(&mut self, spec: &spec::Spec, spec_file: &SpecFile) {
+        if !self.caps.gateway.contains("gateway.warnings") {
+            return;
+        }
+        let Ok(target) = spec.target(self.opts.target().as_deref()) else {
+            return;
+        };
+        let text = &spec_file.text;
+        for w in subrequest::lint(spec, target, &self.opts.build_args(), None) {
+            let ranges = w
+                .span
+                .map(|s| {
+                    let (a, b) = s.lines(text);
+                    let pos = |line: usize| crate::proto::llb::Position {
+                        line: line as i32,
+                        character: 0,
+                    };
+                    vec![crate::proto::llb::Range {
+                        start: Some(pos(a.line)),
+                        end: Some(pos(b.line)),
+                    }]
+                })
+                .unwrap_or_default();
+            let req = gw::WarnRequest {
+                digest: spec_file.vertex.clone(),
+                level: 1,
+                short: format!("{}: {}", w.rule, w.detail).into_bytes(),
+                detail: vec![w.description.as_bytes().to_vec()],
+                url: String::new(),
+                info: Some(crate::proto::llb::SourceInfo {
+                    filename: spec_file.name.clone(),
+                    data: text.as_bytes().to_vec(),
+                    definition: None,
+                    language: "TOML".into(),
+                }),
+                ranges,
+            };
+            if let Err(e) = self.client.warn(req).await {
+                eprintln!("nix-frontend: warning not shown: {}", e.message());
+            }
         }
     }
-    spec_file.text = read_spec(client, opts, &spec_file.name).await?;
-    let build_args = opts.build_args();
-    let spec = spec::parse(&spec_file.name, &spec_file.text, &build_args)?;
-    let target = spec.target(opts.target().as_deref())?.clone();
 
-    let platforms = opts.platforms();
-    if platforms.len() > 1 {
-        return Err(Failure::MultiPlatform(platforms.join(",")));
-    }
-    let platform_name = platforms
-        .first()
-        .cloned()
-        .or_else(|| opts.worker_platform.clone())
-        .unwrap_or_else(|| "linux/amd64".to_owned());
-    let platform = Platform::parse(&platform_name).map_err(PlanError::from)?;
-    let pb_platform = crate::proto::llb::Platform {
-        architecture: platform.architecture.clone(),
-        os: platform.os.clone(),
-        variant: platform.variant.clone(),
-        ..Default::default()
-    };
-
-    let mut builder = resolve(client, &target.builder.value, &pb_platform).await?;
-    builder.has_nix = image_has_nix(client, &builder, &pb_platform).await?;
-    let base = match &target.image.base {
-        Some(b) => Some(resolve(client, &b.value, &pb_platform).await?),
-        None => None,
-    };
-    let dockerignore = read_dockerignore(client, opts).await;
-
-    let inputs = Inputs {
-        spec_filename: spec_file.name.clone(),
-        target: opts.target(),
-        platform,
-        cache_ns: opts.cache_ns(),
-        epoch: opts.source_date_epoch()?,
-        builder,
-        base,
-        dockerignore,
-        labels: opts.labels(),
-        build_args,
-    };
-    let plan = plan::build(&spec, &inputs)?;
-    let emit = Emit {
-        session: opts.session_id.clone(),
-        context_name: opts.context_local(),
-        spec_filename: &spec_file.name,
-        spec_text: &spec_file.text,
-        no_cache: opts.no_cache(),
-        mergeop: caps.llb.contains("mergeop"),
-    };
-    let cache_imports = opts.cache_imports()?;
-    let planned = started.elapsed();
-
-    let nix_def = llb::nix_build(&plan, &emit);
-    let nix_ref = client
-        .solve(nix_def, true, cache_imports.clone())
-        .await
-        .map_err(|status| Failure::NixBuild {
-            status,
-            flake: plan.nix.flake.value.clone(),
-            span: plan.nix.flake.span,
-        })?;
-    // The ref is the nix step's output directory itself.
-    let closure = client.read_file(&nix_ref, plan::CLOSURE_FILE).await?;
-    let outputs = client.read_file(&nix_ref, plan::OUTPUTS_FILE).await?;
-    let main_program = client.read_file(&nix_ref, plan::MAIN_PROGRAM_FILE).await?;
-    let programs = client.read_file(&nix_ref, plan::PROGRAMS_FILE).await?;
-    let after_nix = started.elapsed();
-
-    // A named user on a non-scratch base: does the base (after `run`) have it?
-    let base_users = if plan.needs_base_users() {
-        let base_ref = client
-            .solve(llb::base_users(&plan, &emit), true, cache_imports.clone())
-            .await?;
-        let read = async |client: &mut Client, path: &str| {
-            client
-                .read_file(&base_ref, path)
-                .await
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default()
+    /// `--call outline|targets|check` (and describe): an empty result whose
+    /// metadata is the answer.
+    async fn subrequest(
+        &mut self,
+        request: &str,
+        spec_file: &mut SpecFile,
+    ) -> Result<gw::Result, Failure> {
+        let answer = if request == subrequest::DESCRIBE {
+            subrequest::describe()
+        } else {
+            if ![subrequest::OUTLINE, subrequest::TARGETS, subrequest::LINT].contains(&request) {
+                return Err(Failure::UnknownRequest(request.to_owned()));
+            }
+            read_spec(self.client, self.opts, spec_file).await?;
+            let (name, text) = (spec_file.name.as_str(), spec_file.text.as_str());
+            let args = self.opts.build_args();
+            let target_name = self.opts.target();
+            match request {
+                subrequest::OUTLINE => {
+                    let spec = spec::parse_lenient(name, text)?;
+                    spec.target(target_name.as_deref())?;
+                    subrequest::outline(&spec, target_name.as_deref(), &args, text)
+                }
+                subrequest::TARGETS => subrequest::targets(&spec::parse_lenient(name, text)?, text),
+                _ => self.lint(spec_file).await,
+            }
         };
-        Some(BaseUsers {
-            passwd: read(client, "etc/passwd").await,
-            group: read(client, "etc/group").await,
+        Ok(gw::Result {
+            result: Some(gw::result::Kind::Ref(gw::Ref { id: String::new() })),
+            metadata: answer.metadata(),
         })
-    } else {
-        None
-    };
-    let after_base = started.elapsed();
+    }
 
-    let built = BuildResult::parse(&closure, &outputs, &main_program, &programs)
-        .map_err(PlanError::from)?;
-    let image_plan = plan::image(&plan, &built, base_users.as_ref())?;
-    let image_def = llb::image(&plan, &image_plan, &emit);
-    let before_final = started.elapsed();
-    let image_ref = client.solve(image_def, false, cache_imports).await?;
-    eprintln!(
-        "nix-frontend: timings: plan {:?}, nix step {:?}, image plan {:?} (own work {:?})",
-        planned,
-        after_nix - planned,
-        before_final - after_base,
-        planned + (before_final - after_base)
-    );
-
-    let mut metadata = BTreeMap::new();
-    metadata.insert(
-        "containerimage.config".to_owned(),
-        image_plan.config.to_bytes(),
-    );
-    Ok(gw::Result {
-        result: Some(gw::result::Kind::Ref(gw::Ref { id: image_ref })),
-        metadata,
-    })
+    /// The spec's warnings; when the spec is otherwise buildable, the nix
+    /// step runs (usually a cache hit) so the entrypoint can be checked too.
+    async fn lint(&mut self, spec_file: &SpecFile) -> subrequest::Answer {
+        let (name, text) = (spec_file.name.as_str(), spec_file.text.as_str());
+        let args = self.opts.build_args();
+        let failed = |e: &dyn std::fmt::Display| {
+            subrequest::lint_answer(&[], name, text, Some(e.to_string()))
+        };
+        let spec = match spec::parse_lenient(name, text) {
+            Ok(s) => s,
+            Err(e) => return failed(&Diagnostic::from(&e).render(name, text)),
+        };
+        let target = match spec.target(self.opts.target().as_deref()) {
+            Ok(t) => t.clone(),
+            Err(e) => return failed(&Diagnostic::from(&e).render(name, text)),
+        };
+        let mut warnings = subrequest::lint(&spec, &target, &args, None);
+        if warnings.is_empty() {
+            let built = match self.plan(&spec, spec_file).await {
+                Ok(planned) => self.nix_step(&planned).await,
+                Err(e) => Err(e),
+            };
+            match built {
+                Ok(b) => warnings = subrequest::lint(&spec, &target, &args, Some(&b.programs)),
+                Err(e) => return failed(&e.to_status(name, text).message),
+            }
+        }
+        subrequest::lint_answer(&warnings, name, text, None)
+    }
 }
 
 /// Reads the spec from the `dockerfile` local (only that one file moves).
-async fn read_spec(client: &mut Client, opts: &Options, filename: &str) -> Result<String, Failure> {
+async fn read_spec(
+    client: &mut Client,
+    opts: &Options,
+    spec_file: &mut SpecFile,
+) -> Result<(), Failure> {
+    let filename = spec_file.name.clone();
+    let filename = filename.as_str();
     let local = opts.dockerfile_local();
     let mut g = Graph::new();
     let src = g.local(
@@ -322,6 +487,7 @@ async fn read_spec(client: &mut Client, opts: &Options, filename: &str) -> Resul
         },
         &format!("[internal] load spec from {filename}"),
     );
+    spec_file.vertex = src.digest.clone();
     let def = g.finish(Some(&src), None);
     let failed = |s: tonic::Status| Failure::SpecRead {
         filename: filename.to_owned(),
@@ -329,10 +495,11 @@ async fn read_spec(client: &mut Client, opts: &Options, filename: &str) -> Resul
     };
     let r = client.solve(def, false, Vec::new()).await.map_err(failed)?;
     let bytes = client.read_file(&r, filename).await.map_err(failed)?;
-    String::from_utf8(bytes).map_err(|_| Failure::SpecRead {
+    spec_file.text = String::from_utf8(bytes).map_err(|_| Failure::SpecRead {
         filename: filename.to_owned(),
         message: "the file is not UTF-8 text".into(),
-    })
+    })?;
+    Ok(())
 }
 
 /// The context's `.dockerignore` patterns; none when it has no such file.

@@ -7,6 +7,7 @@ mod ops;
 
 pub use dump::dump;
 pub use graph::{Graph, Lines, Output, digests};
+pub use ops::platform;
 pub use ops::{Attrs, Exec, FileAction, Local, Mount};
 
 use crate::image::UserFiles;
@@ -17,20 +18,20 @@ use crate::spec::Span;
 /// Facts of this build that are not part of the plan: where the spec and
 /// context come from, and what the engine can do.
 #[derive(Clone, Debug)]
-pub struct Emit<'a> {
+pub struct Emit {
     pub session: String,
     /// The context's local name (`context` unless `contextkey` says otherwise).
     pub context_name: String,
-    pub spec_filename: &'a str,
-    pub spec_text: &'a str,
+    pub spec_filename: String,
+    pub spec_text: String,
     pub no_cache: bool,
     /// The engine's `mergeop` cap is enabled.
     pub mergeop: bool,
 }
 
-impl Emit<'_> {
+impl Emit {
     fn lines(&self, span: Option<Span>) -> Option<Lines> {
-        let (start, end) = span?.lines(self.spec_text);
+        let (start, end) = span?.lines(&self.spec_text);
         Some(Lines {
             start: start.line,
             end: end.line,
@@ -38,7 +39,7 @@ impl Emit<'_> {
     }
 
     fn source(&self) -> Option<(&str, &str)> {
-        Some((self.spec_filename, self.spec_text))
+        Some((&self.spec_filename, &self.spec_text))
     }
 }
 

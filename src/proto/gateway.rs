@@ -180,3 +180,25 @@ pub struct Any {
     #[prost(bytes = "vec", tag = "2")]
     pub value: Vec<u8>,
 }
+
+/// BuildKit v0.10+ (cap `gateway.warnings`).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct WarnRequest {
+    #[prost(string, tag = "1")]
+    pub digest: String,
+    #[prost(int64, tag = "2")]
+    pub level: i64,
+    #[prost(bytes = "vec", tag = "3")]
+    pub short: Vec<u8>,
+    #[prost(bytes = "vec", repeated, tag = "4")]
+    pub detail: Vec<Vec<u8>>,
+    #[prost(string, tag = "5")]
+    pub url: String,
+    #[prost(message, optional, tag = "6")]
+    pub info: Option<super::llb::SourceInfo>,
+    #[prost(message, repeated, tag = "7")]
+    pub ranges: Vec<super::llb::Range>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct WarnResponse {}

@@ -87,6 +87,8 @@ impl Spec {
     pub fn target(&self, name: Option<&str>) -> Result<&Target, SpecError> {
         match name {
             None | Some("") => Ok(&self.top),
+            // `--call targets` lists the top level as `default`.
+            Some("default") if !self.targets.contains_key("default") => Ok(&self.top),
             Some(name) => match self.targets.get(name) {
                 Some(t) => Ok(&t.value),
                 None => Err(SpecError::UnknownTarget {
@@ -122,8 +124,8 @@ pub fn parse(
     parse_with(filename, text, Some(args))
 }
 
-/// Parses a spec to describe it (subrequests): undefined build args expand
-/// to nothing instead of failing.
+/// Parses a spec to describe it (subrequests): `${NAME}` expands to `NAME`
+/// instead of needing a value.
 pub fn parse_lenient(filename: &str, text: &str) -> Result<Spec, SpecError> {
     parse_with(filename, text, None)
 }

@@ -66,8 +66,8 @@ struct RawNix {
 
 /// Build-arg expansion and the references it found.
 struct Ctx<'a> {
-    /// `None`: references to undefined args expand to "" (for subrequests,
-    /// which describe a spec without building it).
+    /// `None`: references expand to the arg's name (for subrequests, which
+    /// describe a spec without building it).
     args: Option<&'a BTreeMap<String, String>>,
     used: BTreeMap<String, Span>,
 }
@@ -208,7 +208,9 @@ impl Ctx<'_> {
                         span,
                     ));
                 }
-                None => {}
+                // Describing, not building: the name stands in for the value,
+                // so the rest of the spec can still be checked.
+                None => out.push_str(name),
             }
             rest = &body[end + 1..];
         }
