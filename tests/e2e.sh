@@ -4,7 +4,7 @@
 #
 # Usage: tests/e2e.sh KIND   (KIND: 20.10, 26.1 or 26.1-containerd)
 # Expects the engine started and the images loaded (scripts/test.sh does it).
-# Prints one line per test and a closing "e2e(KIND): N passed, N failed".
+# Prints one line per test and a closing "e2e(KIND): N passed, N failed, N skipped".
 #
 # Index of tests:
 #   example_runs          the example builds and `docker run` prints its greeting
@@ -23,56 +23,9 @@
 #                         points at the `flake` line)
 #   subrequests           buildx --print outline|targets|lint (26.1 kinds; buildx 0.13 has no --call)
 #   build_warnings        lint findings shown as warnings in a normal build (Warn: BuildKit 0.10+)
-set -uo pipefail
-kind=${1:?usage: tests/e2e.sh KIND}
-top=$(cd "$(dirname "$0")/.." && pwd)
-eval "$("$top/scripts/engine.sh" env "$kind")"
-# buildx adds a provenance attestation with build timestamps to the image
-# index on the containerd store, so the image ID would differ on every build.
-export BUILDX_NO_DEFAULT_ATTESTATIONS=1
-
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# shellcheck source=tests/e2e-lib.sh
+source "$(dirname "$0")/e2e-lib.sh"
 tag="nixfe-e2e-hello:${kind//./-}"
-passed=0 failed=0 skipped=0 failures=()
-
-say() { printf '  %s\n' "$*" >&2; }
-# build DIR [docker build args…]: plain docker build, log in $work/last.log.
-build() {
-  local dir=$1; shift
-  docker build --progress=plain "$@" "$dir" >"$work/last.log" 2>&1
-}
-# A test function returns non-zero on failure, after saying why; 77 means
-# it does not apply to this engine (reported as skipped, never as passed).
-run_test() {
-  local name=$1 rc=0
-  "$name" || rc=$?
-  if ((rc == 77)); then
-    skipped=$((skipped + 1)); printf 'skip %s (%s): %s\n' "$name" "$kind" "$(cat "$work/skip" 2>/dev/null)"
-  elif ((rc == 0)); then
-    passed=$((passed + 1)); printf 'ok   %s (%s)\n' "$name" "$kind"
-  else
-    failed=$((failed + 1)); failures+=("$name"); printf 'FAIL %s (%s)\n' "$name" "$kind"
-    sed 's/^/    | /' "$work/last.log" 2>/dev/null | tail -n 25 >&2
-  fi
-}
-# Top-level entries of /nix/store in an image, sorted, one per line.
-store_of() {
-  local cid
-  cid=$(docker create "$1" x) || return 1
-  docker export "$cid" | tar -t | sed -n 's#^nix/store/\([^/][^/]*\)/\{0,1\}$#\1#p' | sort -u
-  docker rm "$cid" >/dev/null
-}
-
-# Layer diffIDs of an image, one per line.
-diffids() { docker image inspect -f '{{range .RootFS.Layers}}{{println .}}{{end}}' "$1" | sed '/^$/d'; }
-# step_cached PATTERN: the step whose name matches was a cache hit in last.log.
-step_cached() {
-  local id
-  id=$(grep -m1 -E "^#[0-9]+ $1" "$work/last.log" | cut -d' ' -f1)
-  [[ -n $id ]] || { say "no step matching $1"; return 1; }
-  grep -qx "$id CACHED" "$work/last.log"
-}
 
 # A fresh copy of the example per run, with a greeting of its own, so that
 # "changed" and "unchanged" are about this run even on a warm engine.
@@ -246,8 +199,6 @@ builder = "local/nix:test"'
   grep -q 'hint: supported platforms: linux/amd64, linux/arm64' "$work/last.log" || { say "platform hint"; return 1; }
 }
 
-skip() { echo "$*" >"$work/skip"; return 77; }
-
 subrequests() {
   [[ $kind != 20.10 ]] || skip "Docker 20.10 has no buildx here" || return
   local out
@@ -274,11 +225,9 @@ build_warnings() {
   docker rmi -f nixfe-e2e-warn >/dev/null
 }
 
-for t in example_runs closure_is_exact source_change noop_rebuild unknown_key \
+rc=0
+run_all e2e example_runs closure_is_exact source_change noop_rebuild unknown_key \
   app_change_layers layer_budget clean_builds_same_id source_date_epoch \
-  valkyrie_like scratch_keys spec_errors subrequests build_warnings; do
-  run_test "$t"
-done
+  valkyrie_like scratch_keys spec_errors subrequests build_warnings || rc=$?
 docker rmi -f "$tag" nixfe-e2e-bad >/dev/null 2>&1 || true
-echo "e2e($kind): $passed passed, $failed failed, $skipped skipped"
-((failed == 0))
+exit $rc

@@ -68,6 +68,10 @@ pub fn dump(def: &pb::Definition) -> String {
                     let kind = if m.mount_type == pb::MountType::Cache as i32 {
                         let c = m.cache_opt.clone().unwrap_or_default();
                         format!("cache id={} sharing={}", c.id, c.sharing)
+                    } else if m.mount_type == pb::MountType::Secret as i32 {
+                        format!("secret id={}", m.secret_opt.clone().unwrap_or_default().id)
+                    } else if m.mount_type == pb::MountType::Ssh as i32 {
+                        format!("ssh id={}", m.ssh_opt.clone().unwrap_or_default().id)
                     } else if m.readonly {
                         "bind ro".to_owned()
                     } else {

@@ -11,7 +11,7 @@ pub use ops::platform;
 pub use ops::{Attrs, Exec, FileAction, Local, Mount};
 
 use crate::image::UserFiles;
-use crate::plan::{ImagePlan, OUT_DIR, Plan, SRC_DIR};
+use crate::plan::{CACHES_DIR, ImagePlan, OUT_DIR, Plan, SECRETS_DIR, SRC_DIR, SSH_SOCK};
 use crate::proto::llb as pb;
 use crate::spec::Span;
 
@@ -69,6 +69,48 @@ pub fn nix_build(plan: &Plan, emit: &Emit) -> pb::Definition {
         },
         "[context] load build context",
     );
+    let mut mounts = vec![
+        Mount::Bind {
+            dest: SRC_DIR.into(),
+            from: context,
+            selector: String::new(),
+        },
+        store_cache(plan, &builder),
+        Mount::Scratch {
+            dest: OUT_DIR.into(),
+        },
+    ];
+    if !plan.nix.binary_caches.is_empty() {
+        let caches = g.local(
+            &Local {
+                name: emit.context_name.clone(),
+                session: emit.session.clone(),
+                shared_key: emit.context_name.clone(),
+                include: plan.nix.binary_caches.clone(),
+                exclude: Vec::new(),
+                follow: Vec::new(),
+            },
+            "[context] load binary caches",
+        );
+        for (i, dir) in plan.nix.binary_caches.iter().enumerate() {
+            mounts.push(Mount::Bind {
+                dest: format!("{CACHES_DIR}/{i}"),
+                from: caches.clone(),
+                selector: dir.clone(),
+            });
+        }
+    }
+    for id in &plan.nix.secrets {
+        mounts.push(Mount::Secret {
+            dest: format!("{SECRETS_DIR}/{id}"),
+            id: id.clone(),
+        });
+    }
+    if plan.nix.ssh {
+        mounts.push(Mount::Ssh {
+            dest: SSH_SOCK.into(),
+        });
+    }
     let exec = Exec {
         args: vec!["/bin/sh".into(), "-c".into(), plan.nix.script.clone()],
         env: plan.nix.env.clone(),
@@ -78,17 +120,7 @@ pub fn nix_build(plan: &Plan, emit: &Emit) -> pb::Definition {
         // BuildKit mounts a root without an output read-only, and nix needs
         // /tmp and a home; the root's output is simply not used.
         root_output: true,
-        mounts: vec![
-            Mount::Bind {
-                dest: SRC_DIR.into(),
-                from: context,
-                selector: String::new(),
-            },
-            store_cache(plan, &builder),
-            Mount::Scratch {
-                dest: OUT_DIR.into(),
-            },
-        ],
+        mounts,
         network: pb::NetMode::Unset,
         platform: p,
     };

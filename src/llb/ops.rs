@@ -115,6 +115,30 @@ impl Graph {
                     output: 0, // numbered below
                     ..Default::default()
                 },
+                Mount::Secret { dest, id } => pb::Mount {
+                    input: -1,
+                    dest: dest.clone(),
+                    output: -1,
+                    mount_type: pb::MountType::Secret as i32,
+                    secret_opt: Some(pb::SecretOpt {
+                        id: id.clone(),
+                        mode: 0o400,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                Mount::Ssh { dest } => pb::Mount {
+                    input: -1,
+                    dest: dest.clone(),
+                    output: -1,
+                    mount_type: pb::MountType::Ssh as i32,
+                    ssh_opt: Some(pb::SecretOpt {
+                        id: "default".into(),
+                        mode: 0o600,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
             });
         }
         mounts.sort_by(|a, b| a.dest.cmp(&b.dest));
@@ -283,6 +307,10 @@ pub enum Mount {
     },
     /// An empty writable directory that becomes an output.
     Scratch { dest: String },
+    /// A `--secret` as a read-only file; nothing of it is in the LLB.
+    Secret { dest: String, id: String },
+    /// The client's `--ssh default` agent socket.
+    Ssh { dest: String },
 }
 
 /// Owner, mode and time of a file the frontend creates.

@@ -10,6 +10,7 @@ mod closure;
 mod layers;
 mod platform;
 mod reference;
+mod script;
 
 use std::collections::BTreeMap;
 
@@ -20,6 +21,7 @@ pub use closure::{BuildResult, ClosureError, StorePath, is_store_path};
 pub use layers::plan_layers;
 pub use platform::{Platform, UnsupportedPlatform};
 pub use reference::normalize as normalize_image_ref;
+pub use script::ROOTS_DIR;
 
 use crate::image::{self, ImageConfig, UserFiles};
 use crate::spec::{self, Located, Span};
@@ -38,7 +40,14 @@ const NIX_CONFIG: &str = "experimental-features = nix-command flakes\n\
 sandbox = false\n\
 build-users-group =\n\
 filter-syscalls = false\n\
-warn-dirty = false";
+warn-dirty = false\n\
+keep-outputs = true";
+
+/// Where the nix step mounts `nix.binary-caches` (context directories).
+pub const CACHES_DIR: &str = "/nix-frontend/caches";
+/// Where BuildKit secrets and the SSH agent appear in the nix step.
+pub const SECRETS_DIR: &str = "/run/secrets";
+pub const SSH_SOCK: &str = "/run/buildkit/ssh_agent.0";
 
 /// The facts about an image the bridge fetched with ResolveImageConfig.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -98,6 +107,11 @@ pub struct NixStep {
     pub context: ContextFilter,
     pub cache: StoreCache,
     pub script: String,
+    /// `--secret` ids mounted at `SECRETS_DIR/ID`.
+    pub secrets: Vec<String>,
+    pub ssh: bool,
+    /// Context directories mounted at `CACHES_DIR/N`.
+    pub binary_caches: Vec<String>,
 }
 
 /// Which context files the nix step sees.
@@ -220,6 +234,8 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
     let installable = format!("path:{flake_dir}#{attr}");
 
     let mut exclude = inputs.dockerignore.clone();
+    // Binary caches are mounted on their own, not copied into the flake source.
+    exclude.extend(target.nix.binary_caches.iter().map(|c| c.value.clone()));
     // The spec is packaging, not source: editing it must not rebuild with nix.
     // A zero-config spec is the flake itself and stays.
     if !spec.zero_config {
@@ -239,14 +255,72 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
             image: inputs.builder.name.clone(),
             message,
         })?;
+    let nix = &target.nix;
     let mut nix_config = NIX_CONFIG.to_owned();
-    for (k, v) in &target.nix.options {
+    for (i, _) in nix.binary_caches.iter().enumerate() {
+        // trusted: a cache from the build context is as trusted as the flake.
+        nix_config.push_str(&format!(
+            "\nextra-substituters = file://{CACHES_DIR}/{i}?trusted=1"
+        ));
+    }
+    for (k, v) in &nix.options {
         nix_config.push_str(&format!("\n{k} = {}", v.value));
     }
     let mut env = builder_config.env();
-    env.retain(|e| !e.starts_with("NIX_CONFIG="));
+    env.retain(|e| !e.starts_with("NIX_CONFIG=") && !e.starts_with("NIX_USER_CONF_FILES="));
     env.push(format!("NIX_CONFIG={nix_config}"));
+    if !nix.conf_secrets.is_empty() {
+        // Only the file names: the secret's content never enters the LLB.
+        let files: Vec<String> = nix
+            .conf_secrets
+            .iter()
+            .map(|s| format!("{SECRETS_DIR}/{}", s.value))
+            .collect();
+        env.push(format!("NIX_USER_CONF_FILES={}", files.join(":")));
+    }
+    if nix.ssh {
+        env.push(format!("SSH_AUTH_SOCK={SSH_SOCK}"));
+    }
     env.sort();
+    let mut secrets: Vec<String> = nix
+        .secrets
+        .iter()
+        .chain(&nix.conf_secrets)
+        .map(|s| s.value.clone())
+        .collect();
+    secrets.sort();
+    secrets.dedup();
+    let attr_name = attr.rsplit('.').next().unwrap_or(attr);
+    let root_key: String = format!(
+        "{}.{}.{attr_name}",
+        if inputs.cache_ns.is_empty() {
+            "default"
+        } else {
+            &inputs.cache_ns
+        },
+        inputs
+            .target
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .unwrap_or("default"),
+    )
+    .chars()
+    .map(|c| {
+        if c.is_ascii_alphanumeric() || "._-".contains(c) {
+            c
+        } else {
+            '_'
+        }
+    })
+    .collect();
+    let script = script::Script {
+        installable: &installable,
+        system,
+        root_key: &root_key,
+        max_size: spec.cache.max_size.as_ref().map(|m| m.value),
+        verify: spec.cache.verify,
+    }
+    .render();
 
     let nix = NixStep {
         builder: image_source(&inputs.builder),
@@ -258,7 +332,10 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
             id: cache_id(&inputs.cache_ns, &inputs.builder, system),
             seed_from_builder: inputs.builder.has_nix,
         },
-        script: nix_script(&installable, system),
+        script,
+        secrets,
+        ssh: nix.ssh,
+        binary_caches: nix.binary_caches.iter().map(|c| c.value.clone()).collect(),
     };
     let base_config = inputs
         .base
@@ -403,20 +480,6 @@ fn cache_id(ns: &str, builder: &ImageFacts, system: &str) -> String {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The nix step's shell script. It builds, then reports the closure graph,
-/// the output paths and `meta.mainProgram` into the output directory.
-fn nix_script(installable: &str, system: &str) -> String {
-    format!(
-        "set -eu\n\
-         mkdir -p /tmp/nix-frontend {OUT_DIR}\n\
-         nix build --print-build-logs --system {system} --out-link /tmp/nix-frontend/result '{installable}'\n\
-         nix path-info --json --recursive /tmp/nix-frontend/result > {OUT_DIR}/{CLOSURE_FILE}\n\
-         for r in /tmp/nix-frontend/result*; do readlink \"$r\"; done > {OUT_DIR}/{OUTPUTS_FILE}\n\
-         nix eval --json --system {system} '{installable}' --apply 'p: p.meta.mainProgram or null' > {OUT_DIR}/{MAIN_PROGRAM_FILE} 2>/dev/null || echo null > {OUT_DIR}/{MAIN_PROGRAM_FILE}\n\
-         ls -1 /tmp/nix-frontend/result/bin > {OUT_DIR}/{PROGRAMS_FILE} 2>/dev/null || : > {OUT_DIR}/{PROGRAMS_FILE}\n"
-    )
 }
 
 #[cfg(test)]

@@ -191,6 +191,9 @@ pub struct Mount {
     pub cache_opt: Option<CacheOpt>,
     #[prost(message, optional, tag = "21")]
     pub secret_opt: Option<SecretOpt>,
+    /// Same layout as `SecretOpt`.
+    #[prost(message, optional, tag = "22")]
+    pub ssh_opt: Option<SecretOpt>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]

@@ -31,6 +31,7 @@ pub struct Spec {
     pub targets: BTreeMap<String, Located<Target>>,
     /// Build args the spec refers to as `${NAME}`, with their first place.
     pub args: BTreeMap<String, Span>,
+    pub cache: Cache,
 }
 
 /// What to build and how to package it; the top level is the default target.
@@ -51,6 +52,25 @@ pub struct Target {
 pub struct Nix {
     /// Extra nix.conf settings, e.g. `substituters`.
     pub options: BTreeMap<String, Located<String>>,
+    /// `--secret` ids mounted at `/run/secrets/ID` in the nix step only.
+    pub secrets: Vec<Located<String>>,
+    /// `--secret` ids holding nix.conf lines (e.g. `access-tokens = …`),
+    /// mounted like `secrets` and read by nix as user config files.
+    pub conf_secrets: Vec<Located<String>>,
+    /// Forward the client's SSH agent (`--ssh default`) for `git+ssh` inputs.
+    pub ssh: bool,
+    /// Context directories holding binary caches (`nix copy --to file://…`),
+    /// used as substituters.
+    pub binary_caches: Vec<Located<String>>,
+}
+
+/// `[cache]`: the shared `/nix` store.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Cache {
+    /// Collect garbage when the store is larger (bytes).
+    pub max_size: Option<Located<u64>>,
+    /// Verify the whole store after each build.
+    pub verify: bool,
 }
 
 /// `[[image.copy]]`: a file or directory from the context into the image.
@@ -141,6 +161,7 @@ fn parse_with(
             top: Target::zero_config(),
             targets: BTreeMap::new(),
             args: BTreeMap::new(),
+            cache: Cache::default(),
         });
     }
     raw::parse(text, args)

@@ -6,8 +6,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    Copy, DEFAULT_BUILDER, DEFAULT_FLAKE, DEFAULT_LAYERS, Image, Located, MAX_LAYERS, Nix, Span,
-    Spec, SpecError, Target,
+    Cache, Copy, DEFAULT_BUILDER, DEFAULT_FLAKE, DEFAULT_LAYERS, Image, Located, MAX_LAYERS, Nix,
+    Span, Spec, SpecError, Target,
 };
 
 #[derive(Deserialize)]
@@ -18,6 +18,7 @@ struct RawSpec {
     src: Option<Spanned<Vec<Spanned<String>>>>,
     image: Option<RawImage>,
     nix: Option<RawNix>,
+    cache: Option<RawCache>,
     targets: Option<BTreeMap<String, Spanned<RawTarget>>>,
 }
 
@@ -60,8 +61,20 @@ struct RawCopy {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "kebab-case")]
 struct RawNix {
     options: Option<BTreeMap<String, Spanned<toml::Value>>>,
+    secrets: Option<Vec<Spanned<String>>>,
+    conf_secrets: Option<Vec<Spanned<String>>>,
+    ssh: Option<bool>,
+    binary_caches: Option<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawCache {
+    max_size: Option<Spanned<String>>,
+    verify: Option<bool>,
 }
 
 /// Build-arg expansion and the references it found.
@@ -93,6 +106,7 @@ pub(super) fn parse(
         image: cx.image(raw.image.unwrap_or_default(), &Image::default())?,
         nix: cx.nix(raw.nix.unwrap_or_default(), &Nix::default())?,
     };
+    let cache = check_cache(raw.cache.unwrap_or_default())?;
     let mut targets = BTreeMap::new();
     for (name, t) in raw.targets.unwrap_or_default() {
         let span: Span = t.span().into();
@@ -130,6 +144,7 @@ pub(super) fn parse(
         top,
         targets,
         args: cx.used,
+        cache,
     })
 }
 
@@ -338,7 +353,53 @@ impl Ctx<'_> {
             }
             options.insert(k, Located::new(value, span));
         }
-        Ok(Nix { options })
+        let mut ids = |list: Option<Vec<Spanned<String>>>,
+                       key: &str,
+                       inherit: &Vec<Located<String>>| {
+            let Some(list) = list else {
+                return Ok(inherit.clone());
+            };
+            list.into_iter()
+                .map(|id| {
+                    let id = self.string(id)?;
+                    let ok = !id.value.is_empty()
+                        && id.value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+                    if ok {
+                        Ok(id)
+                    } else {
+                        Err(invalid(
+                            key,
+                            format!("{:?} is not a secret id", id.value),
+                            "ids are letters, digits, `-`, `_` or `.`, as in docker build --secret id=netrc,src=…",
+                            id.at(),
+                        ))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let secrets = ids(raw.secrets, "nix.secrets", &inherit.secrets)?;
+        let conf_secrets = ids(raw.conf_secrets, "nix.conf-secrets", &inherit.conf_secrets)?;
+        let binary_caches = match raw.binary_caches {
+            Some(list) => list
+                .into_iter()
+                .map(|c| {
+                    let c = self.string(c)?;
+                    let path = context_path("nix.binary-caches", &c)?;
+                    Ok(Located {
+                        value: path,
+                        span: c.span,
+                    })
+                })
+                .collect::<Result<Vec<_>, SpecError>>()?,
+            None => inherit.binary_caches.clone(),
+        };
+        Ok(Nix {
+            options,
+            secrets,
+            conf_secrets,
+            ssh: raw.ssh.unwrap_or(inherit.ssh),
+            binary_caches,
+        })
     }
 
     /// Checks `[image]`, each key falling back to `inherit` (the top level's
@@ -556,6 +617,55 @@ impl Ctx<'_> {
             span,
         ))
     }
+}
+
+fn check_cache(raw: RawCache) -> Result<Cache, SpecError> {
+    let max_size = match raw.max_size {
+        Some(m) => {
+            let span: Span = m.span().into();
+            match parse_size(m.get_ref()) {
+                Some(n) if n >= 1 << 20 => Some(Located::new(n, span)),
+                _ => {
+                    return Err(invalid(
+                        "cache.max-size",
+                        format!("{:?} is not a size of at least 1MiB", m.get_ref()),
+                        "write a size like \"500MB\" or \"2GiB\" (K, M, G, T: powers of 1000; Ki, Mi, Gi, Ti: of 1024)",
+                        span,
+                    ));
+                }
+            }
+        }
+        None => None,
+    };
+    Ok(Cache {
+        max_size,
+        verify: raw.verify.unwrap_or(false),
+    })
+}
+
+/// `500MB`, `2GiB`, `1.5G`, `1048576`: bytes.
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let num: f64 = num.parse().ok()?;
+    let unit = unit.trim().trim_end_matches('B').trim_end_matches('b');
+    let scale: f64 = match unit {
+        "" => 1.0,
+        "K" | "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "Ki" => 1024.0,
+        "Mi" => 1024.0 * 1024.0,
+        "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "Ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = num * scale;
+    (bytes.is_finite() && bytes >= 0.0 && bytes < 1e18).then_some(bytes as u64)
 }
 
 /// A relative path inside the build context, without `./` or a trailing `/`.

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# End-to-end tests of the /nix store cache and of secrets, against a real
+# engine (see tests/e2e.sh for the setup they expect).
+#
+# Usage: tests/cache.sh KIND
+#
+# Index of tests:
+#   builder_change        a new builder image gets a fresh store; the old one is kept
+#   concurrent_builds     8 builds at once (two projects) succeed; the store verifies after
+#   interrupted_build     a client killed during `nix build` leaves a store the next build uses
+#   gc_budget             cache.max-size keeps the store under budget over 20 builds with
+#                         changing dependencies; a no-change rebuild builds nothing
+#   secrets_stay_out      --secret reaches the nix step only: not in layers, config or LLB
+#   binary_cache_context  a file:// binary cache in the context substitutes instead of building
+# shellcheck source=tests/e2e-lib.sh
+source "$(dirname "$0")/e2e-lib.sh"
+
+stamp=$(date +%s%N)
+fixture() { # fixture DIR: a fresh copy of the cachework flake
+  cp -r "$top/tests/fixtures/cachework" "$1"
+  echo "$stamp" >"$1/src/stamp"
+}
+fixture "$work/cw"
+# spec FILE FLAKE [extra TOML]: a spec for the cachework flake.
+spec() {
+  printf '# syntax=local/nix-frontend:dev\nflake = "%s"\nbuilder = "%s"\n%s\n' "$2" "${BUILDER:-local/nix:test}" "${3:-}" >"$1"
+}
+# A namespace of this run's own: a fresh, empty store for tests that need one.
+ns() { echo "--build-arg=BUILDKIT_CACHE_MOUNT_NS=test-$1-$stamp"; }
+
+builder_change() {
+  build "$work/cw" -t nixfe-cache-app || { say "first build failed"; return 1; }
+  # A builder of this run's own (the label makes its config new).
+  printf 'FROM local/nix:test\nLABEL org.nix-frontend.test=alt-%s\n' "$stamp" |
+    docker build -q -t local/nix:alt - >/dev/null || { say "cannot make local/nix:alt"; return 1; }
+  BUILDER=local/nix:alt spec "$work/alt.toml" ".#app"
+  build "$work/cw" -f "$work/alt.toml" -t nixfe-cache-alt || { say "build with the new builder failed"; return 1; }
+  grep -q 'toolchain: building' "$work/last.log" || { say "new builder reused the old store"; return 1; }
+  [[ $(docker run --rm nixfe-cache-alt) == "grow 1"* ]] || { say "image from the new builder is wrong"; return 1; }
+  # Back to the first builder: its store is intact, nothing is rebuilt.
+  build "$work/cw" -t nixfe-cache-app --no-cache || { say "rebuild with the first builder failed"; return 1; }
+  ! grep -q "building '" "$work/last.log" || { say "the first builder's store lost its paths"; return 1; }
+  docker rmi -f nixfe-cache-alt local/nix:alt >/dev/null
+}
+
+concurrent_builds() {
+  local i pids=() dir
+  for i in 1 2 3 4; do
+    dir="$work/par-hello-$i"; cp -r "$top/examples/hello" "$dir"
+    echo "parallel hello $i $stamp" >"$dir/src/greeting.txt"
+    docker build -q -t "nixfe-par-hello-$i" "$dir" >"$work/par-hello-$i.log" 2>&1 &
+    pids+=($!)
+    dir="$work/par-cw-$i"; fixture "$dir"; echo "par$i-$stamp" >"$dir/src/version"
+    docker build -q -t "nixfe-par-cw-$i" "$dir" >"$work/par-cw-$i.log" 2>&1 &
+    pids+=($!)
+  done
+  local bad=0
+  for i in "${pids[@]}"; do wait "$i" || bad=$((bad + 1)); done
+  ((bad == 0)) || { cat "$work"/par-*.log >"$work/last.log"; say "$bad of 8 builds failed"; return 1; }
+  for i in 1 2 3 4; do
+    [[ $(docker run --rm "nixfe-par-hello-$i") == "parallel hello $i $stamp" ]] || { say "hello $i wrong"; return 1; }
+    [[ $(docker run --rm "nixfe-par-cw-$i") == "grow par$i-$stamp"* ]] || { say "cachework $i wrong"; return 1; }
+    docker rmi -f "nixfe-par-hello-$i" "nixfe-par-cw-$i" >/dev/null
+  done
+  # Both projects share one store (same builder and namespace): verify all of it.
+  spec "$work/verify.toml" ".#app" $'[cache]\nverify = true'
+  build "$work/cw" -f "$work/verify.toml" --no-cache -t nixfe-cache-verify || { say "verify build failed"; return 1; }
+  grep -q 'nix-frontend: store verified' "$work/last.log" || { say "store did not verify"; return 1; }
+  docker rmi -f nixfe-cache-verify >/dev/null
+}
+
+interrupted_build() {
+  spec "$work/slow.toml" ".#slow"
+  setsid docker build --progress=plain -f "$work/slow.toml" "$work/cw" >"$work/slow.log" 2>&1 &
+  local pid=$! waited=0
+  until grep -q 'slow: started' "$work/slow.log"; do
+    sleep 1; waited=$((waited + 1))
+    ((waited < 120)) || { cp "$work/slow.log" "$work/last.log"; kill -9 -- -"$pid"; say "slow build never started"; return 1; }
+  done
+  kill -9 -- -"$pid"; wait "$pid" 2>/dev/null
+  # The next build takes the store's lock once BuildKit has cancelled the
+  # killed one; it must succeed and leave a store that verifies.
+  spec "$work/after.toml" ".#app" $'[cache]\nverify = true'
+  echo "after-kill-$stamp" >"$work/cw/src/version"
+  timeout 300 docker build --progress=plain -f "$work/after.toml" -t nixfe-cache-after "$work/cw" >"$work/last.log" 2>&1 ||
+    { say "build after the interruption failed"; return 1; }
+  grep -q 'nix-frontend: store verified' "$work/last.log" || { say "store did not verify"; return 1; }
+  [[ $(docker run --rm nixfe-cache-after) == "grow after-kill-$stamp"* ]] || { say "wrong image"; return 1; }
+  docker rmi -f nixfe-cache-after >/dev/null
+}
+
+gc_budget() {
+  local budget=$((24 * 1000 * 1000)) i size max=0 collected=0
+  spec "$work/gc.toml" ".#app" $'[cache]\nmax-size = "24MB"'
+  for i in $(seq 1 20); do
+    echo "gc-$i-$stamp" >"$work/cw/src/version"
+    build "$work/cw" -f "$work/gc.toml" "$(ns gc)" -t nixfe-cache-gc || { say "build $i failed"; return 1; }
+    size=$(sed -n 's/.*nix-frontend: store is \([0-9]*\) bytes (budget.*/\1/p' "$work/last.log" | tail -n1)
+    [[ -n $size ]] || { say "build $i reported no store size"; return 1; }
+    ((size <= budget)) || { say "build $i: store is $size bytes, over $budget"; return 1; }
+    ((size > max)) && max=$size
+    grep -q 'collecting garbage' "$work/last.log" && collected=$((collected + 1))
+  done
+  ((collected > 0)) || { say "20 builds never needed a collection: the test proves nothing"; return 1; }
+  [[ $(docker run --rm nixfe-cache-gc) == "grow gc-20-$stamp"* ]] || { say "wrong image"; return 1; }
+  # The last build's roots survived: a forced rebuild builds nothing.
+  build "$work/cw" -f "$work/gc.toml" "$(ns gc)" --no-cache -t nixfe-cache-gc || { say "no-change rebuild failed"; return 1; }
+  ! grep -q "building '" "$work/last.log" || { say "no-change rebuild built something"; return 1; }
+  say "store peaked at $max bytes of $budget; $collected collections in 20 builds"
+  docker rmi -f nixfe-cache-gc >/dev/null
+}
+
+secrets_stay_out() {
+  local netrc=machine-example-org-login-u-password-NETRC$stamp tokens=TOKEN$stamp
+  printf 'machine example.org login u password %s\n' "NETRC$stamp" >"$work/netrc"
+  printf 'access-tokens = example.org=%s\n' "$tokens" >"$work/tokens"
+  spec "$work/secret.toml" ".#probe" $'[nix]\nsecrets = ["netrc"]\nconf-secrets = ["tokens"]\noptions = { netrc-file = "/run/secrets/netrc" }'
+  build "$work/cw" -f "$work/secret.toml" -t nixfe-cache-secret \
+    --secret "id=netrc,src=$work/netrc" --secret "id=tokens,src=$work/tokens" || { say "build failed"; return 1; }
+  local want got
+  want=$(sha256sum "$work/netrc" | cut -c1-16)
+  got=$(docker run --rm nixfe-cache-secret)
+  [[ $got == "probe netrc=$want ssh=no" ]] || { say "the nix step did not see the secret: $got"; return 1; }
+  # Nowhere in the image: files, config, history; nor in the LLB.
+  local cid
+  cid=$(docker create nixfe-cache-secret x)
+  docker export "$cid" >"$work/fs.tar"; docker rm "$cid" >/dev/null
+  docker image inspect nixfe-cache-secret >"$work/inspect.json"
+  docker history --no-trunc nixfe-cache-secret >"$work/history.txt"
+  "$top/target/x86_64-unknown-linux-gnu/release/nix-frontend" llb "$work/secret.toml" --raw "$work/def.pb" >"$work/llb.txt"
+  local f
+  for f in fs.tar inspect.json history.txt llb.txt def.pb last.log; do
+    if grep -aq -e "NETRC$stamp" -e "$tokens" "$work/$f"; then say "a secret value is in $f"; return 1; fi
+  done
+  grep -q 'secret id=netrc' "$work/llb.txt" || { say "the LLB has no secret mount"; return 1; }
+  docker rmi -f nixfe-cache-secret >/dev/null
+}
+
+binary_cache_context() {
+  local dir="$work/bc"
+  fixture "$dir"; echo "bc-$stamp" >"$dir/src/version"
+  # Fill a binary cache with the library, as a CI job or a colleague would.
+  docker run --rm --network none -v "$dir:/src" local/nix:test sh -c \
+    'nix build --out-link /tmp/l path:/src#growlib && nix copy --to file:///src/nix-cache /tmp/l' >"$work/last.log" 2>&1 ||
+    { say "cannot fill the binary cache"; return 1; }
+  spec "$dir/Dockerfile" ".#app" $'[nix]\nbinary-caches = ["nix-cache"]'
+  build "$dir" "$(ns bc)" -t nixfe-cache-bc || { say "build failed"; return 1; }
+  grep -qE "copying path '/nix/store/[a-z0-9]+-growlib' from 'file:///nix-frontend/caches/0" "$work/last.log" ||
+    { say "growlib was not substituted from the context cache"; return 1; }
+  ! grep -q "building '/nix/store/[a-z0-9]*-growlib.drv'" "$work/last.log" || { say "growlib was built"; return 1; }
+  [[ $(docker run --rm nixfe-cache-bc) == "grow bc-$stamp"* ]] || { say "wrong image"; return 1; }
+  docker rmi -f nixfe-cache-bc >/dev/null
+}
+
+run_all cache builder_change concurrent_builds interrupted_build gc_budget secrets_stay_out binary_cache_context
