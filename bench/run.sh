@@ -1,0 +1,280 @@
+#!/usr/bin/env bash
+# Benchmark: nix-frontend against the Dockerfile approach it replaces.
+#
+#   bench/run.sh [KIND]          workload bench/workload on engine KIND
+#   bench/run.sh --wide [KIND]   workload bench/wide (a few hundred small store paths)
+#   WORKLOAD=wide bench/run.sh   the same
+#
+# KIND: 26.1-containerd (default), 26.1 or 20.10 (see scripts/engine.sh; the
+# engine is started and local/nix:test, local/nix-frontend:dev loaded if needed).
+# Three approaches, each from an empty build cache, on a fresh copy of the
+# workload (so runs are repeatable):
+#   dockerfile        bench/dockerfile.Dockerfile        the blog's first Dockerfile
+#   dockerfile+cache  bench/dockerfile-cache.Dockerfile  the blog's final one (/nix cache mount)
+#   nix-frontend      bench/nix-frontend.Dockerfile      `# syntax=local/nix-frontend:dev`
+# Scenarios, each the wall time of one `docker build`:
+#   1 cold (after `docker builder prune -af`), 2 edit src/app-message,
+#   3 append a comment to flake.nix, 4 edit src/liba-version, 5 no-op.
+# Then a second clean build (prune, original sources) to compare image IDs.
+# Sizes are uncompressed layer tar bytes, measured from `docker save`
+# (gzip blobs are decompressed); MB = 10^6 bytes.
+#
+# It prunes the engine's build cache, so run it where nobody else builds
+# meanwhile; a WARNING under the table names other clients seen during the run.
+# The markdown table goes to stdout, progress and notes to stderr.
+# BENCH_KEEP=1 keeps the temp dir with every build log.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+top=$(cd "$here/.." && pwd)
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}" >&2; exit 2; }
+
+workload=${WORKLOAD:-workload}
+kind=""
+while (($#)); do
+  case $1 in
+    --wide) workload=wide ;;
+    -h | --help) usage ;;
+    -*) die "unknown option $1" ;;
+    *) [[ -z $kind ]] || usage; kind=$1 ;;
+  esac
+  shift
+done
+kind=${kind:-26.1-containerd}
+[[ -f $here/$workload/flake.nix ]] || die "no workload bench/$workload"
+
+# ------------------------------------------------------------------ engine
+"$top/scripts/engine.sh" start "$kind" >/dev/null
+eval "$("$top/scripts/engine.sh" env "$kind")"
+# buildx adds a provenance attestation with build timestamps otherwise.
+export BUILDX_NO_DEFAULT_ATTESTATIONS=1
+export DOCKER_BUILDKIT=1
+"$top/scripts/nix-image.sh" >&2
+"$top/scripts/build-frontend.sh" >&2
+engine_version=$(docker version -f '{{.Server.Version}}')
+store=$(docker info -f '{{.Driver}}' 2>/dev/null || echo '?')
+
+work=$(mktemp -d)
+if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+  trap 'log "kept $work"' EXIT
+else
+  trap 'rm -rf "$work"' EXIT
+fi
+mkdir -p "$work/logs"
+cp -a "$here/$workload" "$work/pristine"
+ctx="$work/ctx"
+reset_ctx() { rm -rf "$ctx"; cp -a "$work/pristine" "$ctx"; }
+
+# Scenario edits (fixed contents: every run does the same builds).
+edit_app() { echo "app message v2" >"$ctx/src/app-message"; }
+edit_flake() { printf '# an unrelated edit: a comment appended by bench/run.sh\n' >>"$ctx/flake.nix"; }
+edit_lib() { echo "1.1.0" >"$ctx/src/liba-version"; }
+
+# ------------------------------------------------------------------ measuring
+plural() { if [[ $1 == 1 ]]; then echo layer; else echo layers; fi; }
+mb() { awk -v b="$1" 'BEGIN { printf "%.3f", b / 1e6 }'; }
+
+# layer_sizes TAG: "diffID bytes" per layer, bytes of the uncompressed layer tar.
+layer_sizes() {
+  local d l magic sum size
+  d=$(mktemp -d -p "$work")
+  docker save "$1" | tar -x -C "$d"
+  # manifest.json (both save formats): [{"Config":…,"RepoTags":…,"Layers":["…",…]}]
+  for l in $(grep -o '"Layers":\[[^]]*\]' "$d/manifest.json" | head -n1 | grep -o '"[^"]*"' | sed '1d; s/"//g'); do
+    magic=$(head -c4 "$d/$l" | od -An -tx1 | tr -d ' \n')
+    case $magic in
+      1f8b*) sum=$(gzip -dc <"$d/$l" | sha256sum); size=$(gzip -dc <"$d/$l" | wc -c) ;;
+      28b52ffd) die "zstd layer blob in $1: not supported" ;;
+      *) sum=$(sha256sum <"$d/$l"); size=$(wc -c <"$d/$l") ;;
+    esac
+    printf 'sha256:%s %s\n' "${sum%% *}" "$size"
+  done
+  rm -rf "$d"
+}
+diffids() { docker image inspect -f '{{range .RootFS.Layers}}{{println .}}{{end}}' "$1" | sed '/^$/d'; }
+image_id() { docker image inspect -f '{{.Id}}' "$1"; }
+
+# image_bytes TAG: sum of its uncompressed layers (checked against its diffIDs).
+image_bytes() {
+  local sizes want got
+  sizes=$(layer_sizes "$1")
+  want=$(diffids "$1"); got=$(cut -d' ' -f1 <<<"$sizes")
+  [[ $want == "$got" ]] || die "$1: layers from docker save do not match its diffIDs"
+  awk '{ s += $2 } END { print s + 0 }' <<<"$sizes"
+}
+# new_bytes TAG OLD_DIFFIDS: bytes of the layers of TAG whose diffID is not in OLD_DIFFIDS.
+new_bytes() {
+  local sizes
+  sizes=$(layer_sizes "$1")
+  [[ $(diffids "$1") == "$(cut -d' ' -f1 <<<"$sizes")" ]] || die "$1: layers from docker save do not match its diffIDs"
+  awk 'NR == FNR { old[$1] = 1; next } !($1 in old) { s += $2; n++ } END { printf "%d %d\n", s + 0, n + 0 }' \
+    <(printf '%s\n' "$2") - <<<"$sizes"
+}
+
+# shellcheck disable=SC2154 # approach, slug, file, tag: set by the main loop
+# build NAME: one timed `docker build` of the current approach on $ctx; sets
+# secs ("FAIL" when it fails) and checks that the image prints the current message.
+build() {
+  local name=$1 logf t0 t1 out want
+  logf="$work/logs/$slug-$name.log"
+  t0=$(date +%s.%N)
+  if docker build --progress=plain -f "$here/$file" -t "$tag" "$ctx" >"$logf" 2>&1; then
+    t1=$(date +%s.%N)
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+  else
+    secs=FAIL
+    log "$approach, $name: docker build FAILED (log: $logf)"
+    tail -n 25 "$logf" | sed 's/^/    | /' >&2
+    return 0
+  fi
+  built_ids+=("$(image_id "$tag")")
+  local built n
+  built=$(grep -o "building '/nix/store/[^']*\.drv'" "$logf" | sed "s#.*/[a-z0-9]\{32\}-##; s#\.drv'##" | sort -u || true)
+  n=$(grep -c . <<<"$built" || true)
+  if ((n > 8)); then built="$n derivations ($(grep -v '^mod-' <<<"$built" | tr '\n' ' ')...)"; fi
+  log "$approach, $name: ${secs}s; nix built: $(tr '\n' ' ' <<<"${built:-nothing}")"
+  want=$(cat "$ctx/src/app-message")
+  out=$(docker run --rm --label nixfe-bench=1 "$tag" 2>&1 | head -n1) || true
+  if [[ $out != "$want" ]]; then
+    log "$approach, $name: the image prints '$out', want '$want'"
+    secs="$secs (wrong output)"
+  fi
+}
+
+# ------------------------------------------------------------------ closure (the oracle: nix itself)
+t_start=$(date +%s)
+reset_ctx
+log "workload $workload: measuring its runtime closure with nix in local/nix:test"
+read -r closure_bytes app_bytes closure_paths < <(
+  docker run --rm --label nixfe-bench=1 --network none -v "$ctx:/src:ro" local/nix:test sh -c '
+    nix build --out-link /tmp/r path:/src#default >/dev/null 2>&1 || exit 1
+    c=$(nix path-info -S /tmp/r 2>/dev/null | awk "{ print \$2 }")
+    a=$(nix path-info -s /tmp/r 2>/dev/null | awk "{ print \$2 }")
+    n=$(nix path-info -r /tmp/r 2>/dev/null | wc -l)
+    echo "$c $a $n"'
+) || die "nix build of the workload failed"
+log "closure: $closure_paths paths, $(mb "$closure_bytes") MB; app path $app_bytes bytes"
+
+# ------------------------------------------------------------------ the runs
+approaches=("dockerfile" "dockerfile+cache" "nix-frontend")
+files=("dockerfile.Dockerfile" "dockerfile-cache.Dockerfile" "nix-frontend.Dockerfile")
+declare -A row img_b app_new tsec
+built_ids=()
+rows=()
+names=("cold" "app change" "flake.nix edit" "lib bump" "no-op")
+for i in 0 1 2; do
+  approach=${approaches[$i]} file=${files[$i]}
+  slug=${approach//+/-}
+  tag="nixfe-bench-$slug:$workload"
+  log "== $approach"
+  reset_ctx
+  docker builder prune -af >/dev/null
+
+  build 1-cold; tsec[$approach,0]=$secs
+  first_id=none img=0 before=""
+  if [[ $secs != FAIL ]]; then
+    first_id=$(image_id "$tag")
+    before=$(diffids "$tag")
+    img=$(image_bytes "$tag")
+  fi
+
+  edit_app; build 2-app-change; tsec[$approach,1]=$secs
+  app_cell=FAIL app_new[$approach]=-1
+  if [[ $secs != FAIL && -n $before ]]; then
+    read -r nb nl < <(new_bytes "$tag" "$before")
+    app_new[$approach]=$nb app_cell="$(mb "$nb") ($nl $(plural "$nl"))"
+  fi
+
+  edit_flake; build 3-flake-edit; tsec[$approach,2]=$secs
+  before=$(diffids "$tag" 2>/dev/null || true)
+  edit_lib; build 4-lib-bump; tsec[$approach,3]=$secs
+  lib_cell=FAIL
+  if [[ $secs != FAIL && -n $before ]]; then
+    read -r nb nl < <(new_bytes "$tag" "$before")
+    lib_cell="$(mb "$nb") ($nl $(plural "$nl"))"
+  fi
+
+  build 5-noop; tsec[$approach,4]=$secs
+
+  # The second clean build: original sources, empty build cache.
+  reset_ctx
+  docker builder prune -af >/dev/null
+  build 6-clean-rebuild
+  second_id=$(image_id "$tag" 2>/dev/null || echo none)
+  if [[ $secs == FAIL || $first_id == none ]]; then same=FAIL
+  elif [[ $first_id == "$second_id" ]]; then same=yes
+  else same=no; fi
+  log "$approach: image IDs of the two clean builds: $first_id $second_id"
+
+  img_b[$approach]=$img
+  row[$approach]="| $approach | ${tsec[$approach,0]} | ${tsec[$approach,1]} | ${tsec[$approach,2]} | ${tsec[$approach,3]} | ${tsec[$approach,4]} | $(mb "$img") | $app_cell | $lib_cell | $same |"
+  rows+=("$approach")
+done
+
+# ------------------------------------------------------------------ report
+# Other clients of this engine (tests, another benchmark) disturb timings, and
+# a `docker builder prune` of theirs empties our caches mid-run. Builds and
+# prunes leave no events, but their containers and image removals do.
+foreign=$(docker events --since "$t_start" --until "$(date +%s)" --filter type=container --filter type=image \
+  --format '{{.Type}} {{.Action}} {{index .Actor.Attributes "name"}} {{index .Actor.Attributes "image"}} {{index .Actor.Attributes "nixfe-bench"}}' |
+  awk '($1 == "container" && $2 == "create" && $5 != "1") ||
+       ($1 == "image" && $2 != "save" && $3 !~ /^nixfe-bench-/)' | sort | uniq -c | sort -rn || true)
+echo "| approach | cold s | app change s | flake.nix edit s | lib bump s | no-op s | image MB | new MB after app change | new MB after lib bump | same ID on clean rebuild |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+for a in "${rows[@]}"; do echo "${row[$a]}"; done
+echo
+echo "Engine $kind (Docker $engine_version, storage driver $store), $(date -u +%Y-%m-%d), workload bench/$workload:" \
+  "runtime closure $closure_paths paths, $(mb "$closure_bytes") MB (nix path-info -S); app path $app_bytes bytes." \
+  "Sizes: uncompressed layer tars, MB = 10^6 bytes."
+
+# Drop the images of the intermediate scenarios (left dangling by the retags);
+# the last image of each approach keeps its tag nixfe-bench-APPROACH:WORKLOAD.
+keep=$(for a in "${approaches[@]}"; do image_id "nixfe-bench-${a//+/-}:$workload" 2>/dev/null || true; done)
+for id in $(printf '%s\n' "${built_ids[@]}" | sort -u); do
+  grep -qx "$id" <<<"$keep" && continue
+  [[ $(docker image inspect -f '{{len .RepoTags}}' "$id" 2>/dev/null) == 0 ]] || continue
+  docker rmi "$id" >/dev/null 2>&1 || true
+done
+
+if [[ -n $foreign ]]; then
+  echo
+  echo "WARNING: other clients used this engine during the run, so timings and cache hits may be disturbed:" \
+    "$(awk '{ $1 = $1 "x"; print }' <<<"$foreign" | head -n 6 | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
+  log "other clients used the engine during the run:"
+  while read -r line; do log "  $line"; done <<<"$foreign"
+fi
+
+# Targets for nix-frontend.
+limit=$((app_bytes + 65536))
+verdict() { if (($1)); then echo met; else echo MISSED; fi; }
+fe_app=${app_new[nix-frontend]} fe_img=${img_b[nix-frontend]}
+echo
+echo "Targets (nix-frontend):"
+if ((fe_app < 0)); then
+  echo "- new bytes after app change ≤ app path + 64 KiB: not measured (a build failed)"
+else
+  echo "- new bytes after app change ≤ app path + 64 KiB: $fe_app ≤ $limit: $(verdict "$((fe_app <= limit))")"
+fi
+img_limit=$(awk -v c="$closure_bytes" 'BEGIN { printf "%d", c * 1.01 }')
+if ((fe_img == 0)); then
+  echo "- image ≤ closure + 1 %: not measured (the cold build failed)"
+else
+  echo "- image ≤ closure + 1 %: $fe_img ≤ $img_limit bytes: $(verdict "$((fe_img <= img_limit))")"
+fi
+slower=()
+for k in 0 1 2 3 4; do
+  f=${tsec[nix-frontend,$k]} c=${tsec[dockerfile+cache,$k]}
+  if [[ $f == FAIL* || $f == *wrong* ]]; then
+    slower+=("${names[$k]} ($f)")
+  elif [[ $c != FAIL* ]] && awk -v a="${f%% *}" -v b="${c%% *}" 'BEGIN { exit !(a > b) }'; then
+    slower+=("${names[$k]} ($f s > $c s)")
+  fi
+done
+if ((${#slower[@]})); then
+  echo "- every scenario ≤ dockerfile+cache: MISSED: $(printf '%s; ' "${slower[@]}" | sed 's/; $//')"
+else
+  echo "- every scenario ≤ dockerfile+cache: met"
+fi
