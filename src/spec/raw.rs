@@ -665,7 +665,7 @@ fn parse_size(s: &str) -> Option<u64> {
         _ => return None,
     };
     let bytes = num * scale;
-    (bytes.is_finite() && bytes >= 0.0 && bytes < 1e18).then_some(bytes as u64)
+    (0.0..1e18).contains(&bytes).then_some(bytes as u64)
 }
 
 /// A relative path inside the build context, without `./` or a trailing `/`.
