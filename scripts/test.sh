@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# All tests: lints, unit and golden tests, then the end-to-end tests on each
-# engine kind (started here if needed; see scripts/engine.sh).
+# All tests: lints, unit and golden tests, then the end-to-end suites
+# (tests/e2e.sh, tests/cache.sh) on each engine kind (started here if needed;
+# see scripts/engine.sh).
 #   scripts/test.sh                 every kind: 20.10, 26.1, 26.1-containerd
 #   NIXFE_KINDS="26.1" scripts/test.sh
 # The last line is "N passed, N failed, N skipped" over the e2e tests of every kind.
@@ -23,18 +24,20 @@ for kind in $kinds; do
     scripts/nix-image.sh all
     scripts/build-frontend.sh
   )
-  if out=$(tests/e2e.sh "$kind" 2>&1); then :; fi
-  printf '%s\n' "$out"
-  line=$(grep -E '^e2e\(.*\): [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' <<<"$out" | tail -n1 || true)
-  if [[ -z $line ]]; then
-    echo "e2e($kind) did not finish" >&2
-    failed=$((failed + 1))
-    continue
-  fi
-  p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
-  f=$(sed -E 's/.*, ([0-9]+) failed.*/\1/' <<<"$line")
-  k=$(sed -E 's/.*, ([0-9]+) skipped$/\1/' <<<"$line")
-  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + k))
+  for suite in e2e cache; do
+    out=$(tests/$suite.sh "$kind" 2>&1) || true
+    printf '%s\n' "$out"
+    line=$(grep -E "^$suite\(.*\): [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$" <<<"$out" | tail -n1 || true)
+    if [[ -z $line ]]; then
+      echo "$suite($kind) did not finish" >&2
+      failed=$((failed + 1))
+      continue
+    fi
+    p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
+    f=$(sed -E 's/.*, ([0-9]+) failed.*/\1/' <<<"$line")
+    k=$(sed -E 's/.*, ([0-9]+) skipped$/\1/' <<<"$line")
+    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + k))
+  done
 done
 echo "$passed passed, $failed failed, $skipped skipped"
 ((failed == 0))

@@ -103,6 +103,7 @@ pub fn run(req: &Request) -> Result<Output, Diagnostic> {
         spec_text: req.text.clone(),
         no_cache: false,
         mergeop: req.mergeop,
+        attempt: 0,
     };
     let nix = llb::nix_build(&plan, &emit);
     let final_image = llb::image(&plan, &image_plan, &emit);

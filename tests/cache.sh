@@ -12,6 +12,8 @@
 #                         changing dependencies; a no-change rebuild builds nothing
 #   secrets_stay_out      --secret reaches the nix step only: not in layers, config or LLB
 #   binary_cache_context  a file:// binary cache in the context substitutes instead of building
+#   store_pruned          the store cache pruned under a cached nix step: the build notices
+#                         the missing paths and runs nix again instead of failing
 # shellcheck source=tests/e2e-lib.sh
 source "$(dirname "$0")/e2e-lib.sh"
 
@@ -152,4 +154,21 @@ binary_cache_context() {
   docker rmi -f nixfe-cache-bc >/dev/null
 }
 
-run_all cache builder_change concurrent_builds interrupted_build gc_budget secrets_stay_out binary_cache_context
+store_pruned() {
+  local n=$(ns pruned)
+  echo "pruned-$stamp" >"$work/cw/src/version"
+  build "$work/cw" "$n" -t nixfe-cache-pruned || { say "first build failed"; return 1; }
+  docker builder prune -f --filter type=exec.cachemount >/dev/null || { say "cannot prune cache mounts"; return 1; }
+  # New layer ops over the same (cached) nix step, whose paths are gone now.
+  # (The spec keeps its name: it is left out of what nix sees, so the nix
+  # step stays a cache hit.)
+  spec "$work/cw/Dockerfile" ".#app" $'[image]\nlayers = 2'
+  build "$work/cw" "$n" -t nixfe-cache-pruned || { say "build after the prune failed"; return 1; }
+  spec "$work/cw/Dockerfile" ".#app"
+  grep -q 'is missing from the /nix store cache' "$work/last.log" || { say "the prune was not noticed: the test proves nothing"; return 1; }
+  grep -q 'toolchain: building' "$work/last.log" || { say "nix did not run again"; return 1; }
+  [[ $(docker run --rm nixfe-cache-pruned) == "grow pruned-$stamp" ]] || { say "wrong image"; return 1; }
+  docker rmi -f nixfe-cache-pruned >/dev/null
+}
+
+run_all cache builder_change concurrent_builds interrupted_build gc_budget secrets_stay_out binary_cache_context store_pruned

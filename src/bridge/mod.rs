@@ -209,6 +209,7 @@ struct Session<'a> {
 }
 
 /// What the nix step needs, planned from the spec and the fetched facts.
+#[derive(Clone)]
 struct Planned {
     plan: plan::Plan,
     emit: Emit,
@@ -252,10 +253,34 @@ impl Session<'_> {
         let image_plan = plan::image(plan, &built, base_users.as_ref())?;
         let image_def = llb::image(plan, &image_plan, emit);
         let own = after_plan + (self.started.elapsed() - after_base);
-        let image_ref = self
+        // Evaluated now (not lazily at export), so a failure reaches us here.
+        let image_ref = match self
             .client
-            .solve(image_def, false, cache_imports.clone())
-            .await?;
+            .solve(image_def, true, cache_imports.clone())
+            .await
+        {
+            Ok(r) => r,
+            // The nix step was a cache hit but its store paths are gone (the
+            // store cache was pruned since): run nix again, then the image.
+            Err(s)
+                if s.message()
+                    .contains(&format!("exit code: {}", llb::STORE_PATH_MISSING)) =>
+            {
+                eprintln!(
+                    "nix-frontend: the /nix store cache lost paths of a cached build; building again"
+                );
+                let mut again = planned.clone();
+                again.emit.no_cache = true;
+                again.emit.attempt = 1;
+                let built = self.nix_step(&again).await?;
+                let image_plan = plan::image(plan, &built, base_users.as_ref())?;
+                let image_def = llb::image(plan, &image_plan, &again.emit);
+                self.client
+                    .solve(image_def, true, cache_imports.clone())
+                    .await?
+            }
+            Err(s) => return Err(s.into()),
+        };
         eprintln!(
             "nix-frontend: timings: own work {own:?} (plan {after_plan:?}), nix step {:?}",
             after_nix - after_plan
@@ -319,6 +344,7 @@ impl Session<'_> {
             spec_text: spec_file.text.clone(),
             no_cache: opts.no_cache(),
             mergeop: caps.llb.contains("mergeop"),
+            attempt: 0,
         };
         Ok(Planned {
             plan,

@@ -27,6 +27,9 @@ pub struct Emit {
     pub no_cache: bool,
     /// The engine's `mergeop` cap is enabled.
     pub mergeop: bool,
+    /// 0, or the number of the retry after the store cache lost paths: a
+    /// retry's layer ops must be new vertices, not the failed ones again.
+    pub attempt: u32,
 }
 
 impl Emit {
@@ -43,11 +46,16 @@ impl Emit {
     }
 }
 
+/// Exit code of a layer op whose store path is gone from the store cache:
+/// the cache was pruned after the (cached) nix step built it.
+pub const STORE_PATH_MISSING: i32 = 75;
+
 /// The script of a layer op: copy the listed store paths out of the store
 /// cache with their times and modes, then fix the times of the directories
 /// we create. `$1` is the epoch, the rest are store paths.
 const LAYER_SCRIPT: &str = "set -eu\n\
 epoch=$1; shift\n\
+for p; do [ -e \"$p\" ] || { echo \"nix-frontend: $p is missing from the /nix store cache\" >&2; exit 75; }; done\n\
 mkdir -p /out/nix/store\n\
 cp -a \"$@\" /out/nix/store/\n\
 touch -h -d \"@$epoch\" /out/nix/store /out/nix\n";
@@ -191,9 +199,13 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> pb::Definition {
             plan.epoch.to_string(),
         ];
         args.extend(paths.iter().cloned());
+        let mut env = plan.nix.env.clone();
+        if emit.attempt > 0 {
+            env.push(format!("NIX_FRONTEND_ATTEMPT={}", emit.attempt));
+        }
         let exec = Exec {
             args,
-            env: plan.nix.env.clone(),
+            env,
             cwd: "/".into(),
             user: String::new(),
             root: builder.clone(),

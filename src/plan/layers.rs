@@ -10,6 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::closure::StorePath;
 
+/// Paths smaller than this (NAR bytes) share one layer.
+pub const SMALL_PATH: u64 = 256 * 1024;
+
 /// Splits `closure` into at most `budget` layers (at least one).
 pub fn plan_layers(closure: &[StorePath], outputs: &[String], budget: usize) -> Vec<Vec<String>> {
     let budget = budget.max(1);
@@ -34,8 +37,22 @@ pub fn plan_layers(closure: &[StorePath], outputs: &[String], budget: usize) -> 
         key(a).cmp(&key(b)).then_with(|| a.path.cmp(&b.path))
     });
 
-    let own_layers = usize::from(!own.is_empty());
-    let room = budget - own_layers;
+    // Tiny paths gain nothing from a layer of their own (a container start
+    // to copy them, tar overhead, one more blob): they share one layer,
+    // placed just below the flake's own outputs.
+    let small: Vec<String> = {
+        let mut v: Vec<String> = deps
+            .iter()
+            .filter(|p| p.nar_size < SMALL_PATH)
+            .map(|p| p.path.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    deps.retain(|p| p.nar_size >= SMALL_PATH);
+
+    let own_layers = usize::from(!own.is_empty()) + usize::from(!small.is_empty());
+    let room = budget.saturating_sub(own_layers).max(1);
     let mut layers: Vec<Vec<String>> = Vec::new();
     if deps.len() > room {
         // Too many paths: the largest keep a layer each, the rest share one.
@@ -60,6 +77,7 @@ pub fn plan_layers(closure: &[StorePath], outputs: &[String], budget: usize) -> 
         deps.retain(|p| solo.contains(p.path.as_str()));
     }
     layers.extend(deps.iter().map(|p| vec![p.path.clone()]));
+    layers.push(small);
     if !own.is_empty() {
         layers.push(own);
     }
@@ -106,6 +124,8 @@ fn dependency_counts(closure: &[StorePath]) -> BTreeMap<&str, usize> {
 mod tests {
     use super::*;
 
+    const K: u64 = 1024;
+
     fn sp(path: &str, size: u64, refs: &[&str]) -> StorePath {
         StorePath {
             path: path.to_owned(),
@@ -116,14 +136,14 @@ mod tests {
 
     fn closure() -> Vec<StorePath> {
         vec![
-            sp("/nix/store/aaa-busybox", 1000, &[]),
+            sp("/nix/store/aaa-busybox", 1000 * K, &[]),
             sp(
                 "/nix/store/bbb-hello",
-                10,
+                10 * K,
                 &["/nix/store/aaa-busybox", "/nix/store/ccc-greeting"],
             ),
-            sp("/nix/store/ccc-greeting", 5, &["/nix/store/ddd-lib"]),
-            sp("/nix/store/ddd-lib", 50, &[]),
+            sp("/nix/store/ccc-greeting", 500 * K, &["/nix/store/ddd-lib"]),
+            sp("/nix/store/ddd-lib", 5000 * K, &[]),
         ]
     }
 
@@ -149,18 +169,30 @@ mod tests {
     }
 
     #[test]
-    fn small_paths_are_grouped_within_budget() {
+    fn paths_share_a_layer_beyond_the_budget() {
         let l = plan_layers(&closure(), &["/nix/store/bbb-hello".into()], 3);
         assert_eq!(l.len(), 3);
-        // busybox is the largest and keeps its own layer; lib and greeting share one.
+        // lib is the largest and keeps its own layer; busybox and greeting share one.
         assert_eq!(
             l[0],
             vec![
-                "/nix/store/ccc-greeting".to_owned(),
-                "/nix/store/ddd-lib".to_owned()
+                "/nix/store/aaa-busybox".to_owned(),
+                "/nix/store/ccc-greeting".to_owned()
             ]
         );
-        assert_eq!(l[1], vec!["/nix/store/aaa-busybox".to_owned()]);
+        assert_eq!(l[1], vec!["/nix/store/ddd-lib".to_owned()]);
         assert_eq!(l[2], vec!["/nix/store/bbb-hello".to_owned()]);
+    }
+
+    #[test]
+    fn tiny_paths_share_one_layer_below_the_outputs() {
+        let mut c = closure();
+        for i in 0..300 {
+            c.push(sp(&format!("/nix/store/{i:03}-module"), K, &[]));
+        }
+        let l = plan_layers(&c, &["/nix/store/bbb-hello".into()], 60);
+        assert_eq!(l.len(), 5, "busybox, greeting, lib, the tiny ones, hello");
+        assert_eq!(l[3].len(), 300);
+        assert_eq!(l[4], vec!["/nix/store/bbb-hello".to_owned()]);
     }
 }
