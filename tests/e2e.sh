@@ -190,13 +190,13 @@ expect_failure() {
 spec_errors() {
   local head='# syntax=local/nix-frontend:dev
 builder = "local/nix:test"'
-  expect_failure type "$head"$'\nflake = 3' 'Dockerfile line 3: `flake`: invalid type: integer `3`' || return 1
+  expect_failure type "$head"$'\nflake = 3' 'Dockerfile line 3: `flake`: expected a string, found integer `3`' || return 1
   expect_failure user "$head"$'\n[image]\nuser = "a:b"' 'Dockerfile line 4: `image.user`: "b" is not a numeric id' || return 1
-  expect_failure arg "$head"$'\nflake = ".#${APP}"' 'Dockerfile line 3: `build arg`: `APP` is not defined' || return 1
+  expect_failure arg "$head"$'\nflake = ".#${APP}"' 'Dockerfile line 3: `flake`: build arg `APP` is not defined' || return 1
   expect_failure attr "$head"$'\nflake = ".#nope"' 'Dockerfile line 3: `flake` \.#nope: nix build failed' || return 1
   grep -q "does not provide attribute" "$work/last.log" || { say "nix's own message missing"; return 1; }
-  expect_failure platform "$head" 'platform "linux/s390x" is not supported' --platform linux/s390x || return 1
-  grep -q 'hint: supported platforms: linux/amd64, linux/arm64' "$work/last.log" || { say "platform hint"; return 1; }
+  expect_failure platform "$head" '`--platform`: "linux/s390x" is not supported' --platform linux/s390x || return 1
+  grep -q 'hint: write OS/ARCH: linux/amd64, linux/arm64' "$work/last.log" || { say "platform hint"; return 1; }
 }
 
 subrequests() {

@@ -31,8 +31,12 @@ impl User {
                 && n.chars()
                     .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
         };
-        if !s.split(':').take(1).all(name_ok) {
-            return Err(format!("{s:?} is not a user name"));
+        let first = s.split(':').next().unwrap_or_default();
+        if first.len() > 32 {
+            return Err(format!("user name {first:?} is longer than 32 characters"));
+        }
+        if !name_ok(first) {
+            return Err(format!("{first:?} is not a user name"));
         }
         let parts: Vec<&str> = s.split(':').collect();
         let id = |p: &str| {

@@ -16,13 +16,13 @@ const SUPPORTED: [(&str, &str); 2] = [
 ];
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-#[error("platform {0:?} is not supported")]
+#[error("`--platform`: {0:?} is not supported")]
 pub struct UnsupportedPlatform(pub String);
 
 impl UnsupportedPlatform {
     pub fn hint(&self) -> String {
         let list: Vec<&str> = SUPPORTED.iter().map(|(p, _)| *p).collect();
-        format!("supported platforms: {}", list.join(", "))
+        format!("write OS/ARCH: {}", list.join(", "))
     }
 }
 
@@ -83,8 +83,11 @@ mod tests {
             Some("aarch64-linux")
         );
         let err = Platform::parse("linux/s390x").unwrap_err();
-        assert_eq!(err.to_string(), "platform \"linux/s390x\" is not supported");
-        assert_eq!(err.hint(), "supported platforms: linux/amd64, linux/arm64");
+        assert_eq!(
+            err.to_string(),
+            "`--platform`: \"linux/s390x\" is not supported"
+        );
+        assert_eq!(err.hint(), "write OS/ARCH: linux/amd64, linux/arm64");
         assert!(Platform::parse("amd64").is_err());
     }
 }

@@ -79,6 +79,7 @@ struct RawCache {
 
 /// Build-arg expansion and the references it found.
 struct Ctx<'a> {
+    text: &'a str,
     /// `None`: references expand to the arg's name (for subrequests, which
     /// describe a spec without building it).
     args: Option<&'a BTreeMap<String, String>>,
@@ -91,6 +92,7 @@ pub(super) fn parse(
 ) -> Result<Spec, SpecError> {
     let raw: RawSpec = toml::from_str(text).map_err(|e| SpecError::from_toml(&e, text))?;
     let mut cx = Ctx {
+        text,
         args,
         used: BTreeMap::new(),
     };
@@ -169,6 +171,11 @@ fn unquotable(s: &str) -> bool {
 }
 
 impl Ctx<'_> {
+    /// The spec key a value belongs to, for messages about build args.
+    fn key(&self, span: Span) -> String {
+        super::error::key_at(self.text, span).unwrap_or_else(|| "build arg".to_owned())
+    }
+
     /// Expands `${NAME}` from build args; `$${` is a literal `${`.
     fn string(&mut self, v: Spanned<String>) -> Result<Located<String>, SpecError> {
         let span: Span = v.span().into();
@@ -190,7 +197,7 @@ impl Ctx<'_> {
             };
             let Some(end) = body.find('}') else {
                 return Err(invalid(
-                    "build arg",
+                    &self.key(span),
                     format!("unclosed `${{` in {raw:?}"),
                     "write ${NAME}, or $${ for a literal ${",
                     span,
@@ -204,7 +211,7 @@ impl Ctx<'_> {
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
                 return Err(invalid(
-                    "build arg",
+                    &self.key(span),
                     format!("`${{{name}}}` is not a build arg reference"),
                     "build arg names are letters, digits and `_`, e.g. ${VERSION}",
                     span,
@@ -215,8 +222,8 @@ impl Ctx<'_> {
                 Some(Some(value)) => out.push_str(value),
                 Some(None) => {
                     return Err(invalid(
-                        "build arg",
-                        format!("`{name}` is not defined"),
+                        &self.key(span),
+                        format!("build arg `{name}` is not defined"),
                         format!(
                             "pass --build-arg {name}=VALUE, or write $${{{name}}} for the literal text"
                         ),
@@ -267,7 +274,7 @@ impl Ctx<'_> {
                 span,
             ));
         }
-        if attr.is_empty() || unquotable(&v.value) {
+        if attr.is_empty() || attr.contains('#') || unquotable(&v.value) {
             return Err(invalid(
                 "flake",
                 format!("{:?} is not a usable installable", v.value),
@@ -343,7 +350,15 @@ impl Ctx<'_> {
                 }
             };
             let key_ok = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-            if !key_ok || value.contains('\n') {
+            if value.contains('\n') {
+                return Err(invalid(
+                    "nix.options",
+                    format!("the value of `{k}` spans several lines"),
+                    "write it on one line, or as a list of strings",
+                    span,
+                ));
+            }
+            if !key_ok {
                 return Err(invalid(
                     "nix.options",
                     format!("`{k}` is not a nix.conf setting"),
@@ -586,10 +601,17 @@ impl Ctx<'_> {
         let mode = match c.mode {
             Some(m) => {
                 let mspan: Span = m.span().into();
+                // An integer must be written in octal (0o644): 644 in decimal
+                // is the sticky bit and r-----r--, never what was meant.
+                let written = self
+                    .text
+                    .get(mspan.start..mspan.end)
+                    .unwrap_or_default()
+                    .to_owned();
                 let n = match m.into_inner() {
-                    toml::Value::Integer(i) => u32::try_from(i).ok(),
-                    toml::Value::String(s) => {
-                        u32::from_str_radix(s.trim_start_matches("0o"), 8).ok()
+                    toml::Value::Integer(i) if written.starts_with("0o") => u32::try_from(i).ok(),
+                    toml::Value::String(s) if !s.is_empty() && s.chars().all(|c| c.is_digit(8)) => {
+                        u32::from_str_radix(&s, 8).ok()
                     }
                     _ => None,
                 };
@@ -598,7 +620,7 @@ impl Ctx<'_> {
                     _ => {
                         return Err(invalid(
                             "image.copy.mode",
-                            "is not a file mode",
+                            format!("{written} is not an octal file mode"),
                             "write an octal mode, e.g. mode = \"0644\" or mode = 0o644",
                             mspan,
                         ));
@@ -684,9 +706,14 @@ fn context_path(key: &str, p: &Located<String>) -> Result<String, SpecError> {
 
 fn check_image_ref(key: &str, v: &Located<String>) -> Result<(), SpecError> {
     let name = v.value.split('@').next().unwrap_or_default();
+    let last = name.rsplit('/').next().unwrap_or_default();
     let bad = v.value.is_empty()
         || v.value.contains(char::is_whitespace)
         || v.value.contains("://")
+        || name.contains("//")
+        || name.starts_with(['-', '/', '.', ':'])
+        || name.ends_with([':', '/'])
+        || last.starts_with(':')
         || name.chars().any(|c| c.is_ascii_uppercase());
     if bad {
         return Err(invalid(
@@ -728,7 +755,8 @@ fn check_user(u: Located<String>) -> Result<Located<String>, SpecError> {
 
 fn check_port(p: Located<String>) -> Result<Located<String>, SpecError> {
     let (port, proto) = p.value.split_once('/').unwrap_or((&p.value, "tcp"));
-    let port_ok = port.parse::<u16>().is_ok_and(|n| n > 0);
+    let port_ok =
+        port.chars().all(|c| c.is_ascii_digit()) && port.parse::<u16>().is_ok_and(|n| n > 0);
     if !port_ok || !matches!(proto, "tcp" | "udp" | "sctp") {
         return Err(invalid(
             "image.expose",
