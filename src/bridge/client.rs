@@ -20,6 +20,8 @@ const MAX_MESSAGE: usize = 64 << 20;
 
 pub struct Client {
     grpc: tonic::client::Grpc<Channel>,
+    /// Time spent waiting on BuildKit, to tell the frontend's own work apart.
+    pub waited: std::time::Duration,
 }
 
 /// The caps the engine reported as enabled.
@@ -51,7 +53,10 @@ impl Client {
             .connect_with_connector(connector)
             .await?;
         let grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE);
-        Ok(Self { grpc })
+        Ok(Self {
+            grpc,
+            waited: std::time::Duration::ZERO,
+        })
     }
 
     async fn call<Req, Resp>(
@@ -69,11 +74,10 @@ impl Client {
             .map_err(|e| tonic::Status::unavailable(format!("buildkit connection: {e}")))?;
         let path = PathAndQuery::from_static(method);
         let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
-        Ok(self
-            .grpc
-            .unary(tonic::Request::new(req), path, codec)
-            .await?
-            .into_inner())
+        let started = std::time::Instant::now();
+        let reply = self.grpc.unary(tonic::Request::new(req), path, codec).await;
+        self.waited += started.elapsed();
+        Ok(reply?.into_inner())
     }
 
     pub async fn ping(&mut self) -> Result<Caps, tonic::Status> {

@@ -222,9 +222,7 @@ impl Session<'_> {
         let spec = spec::parse(&spec_file.name, &spec_file.text, &self.opts.build_args())?;
         let planned = self.plan(&spec, spec_file).await?;
         self.warn(&spec, spec_file).await;
-        let after_plan = self.started.elapsed();
         let built = self.nix_step(&planned).await?;
-        let after_nix = self.started.elapsed();
 
         let Planned {
             plan,
@@ -249,10 +247,8 @@ impl Session<'_> {
         } else {
             None
         };
-        let after_base = self.started.elapsed();
         let image_plan = plan::image(plan, &built, base_users.as_ref())?;
         let image_def = llb::image(plan, &image_plan, emit);
-        let own = after_plan + (self.started.elapsed() - after_base);
         // Evaluated now (not lazily at export), so a failure reaches us here.
         let image_ref = match self
             .client
@@ -281,9 +277,11 @@ impl Session<'_> {
             }
             Err(s) => return Err(s.into()),
         };
+        let total = self.started.elapsed();
         eprintln!(
-            "nix-frontend: timings: own work {own:?} (plan {after_plan:?}), nix step {:?}",
-            after_nix - after_plan
+            "nix-frontend: timings: total {total:?}, waiting on BuildKit {:?}, own work {:?}",
+            self.client.waited,
+            total.saturating_sub(self.client.waited)
         );
         let mut metadata = BTreeMap::new();
         metadata.insert(

@@ -209,7 +209,9 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> pb::Definition {
             cwd: "/".into(),
             user: String::new(),
             root: builder.clone(),
-            root_output: true,
+            // Read-only: the copy writes only to /out, and BuildKit need not
+            // make and keep a snapshot of the root for every layer.
+            root_output: false,
             mounts: vec![
                 store_cache(plan, &builder),
                 Mount::Scratch {
@@ -224,7 +226,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> pb::Definition {
         if emit.no_cache {
             g.ignore_cache(&out[0].digest);
         }
-        parts.extend(out.into_iter().nth(1));
+        parts.extend(out.into_iter().next());
     }
 
     let mut result = if emit.mergeop {
