@@ -183,7 +183,9 @@ pub async fn run() -> Result<(), tonic::Status> {
         text: String::new(),
         vertex: String::new(),
     };
+    let waited_before = client.waited;
     let mut session = Session {
+        waited_before,
         client: &mut client,
         opts: &opts,
         caps: &caps,
@@ -206,6 +208,8 @@ struct Session<'a> {
     opts: &'a Options,
     caps: &'a Caps,
     started: std::time::Instant,
+    /// BuildKit time already spent before `started` (connecting, Ping).
+    waited_before: std::time::Duration,
 }
 
 /// What the nix step needs, planned from the spec and the fetched facts.
@@ -278,10 +282,10 @@ impl Session<'_> {
             Err(s) => return Err(s.into()),
         };
         let total = self.started.elapsed();
+        let waited = self.client.waited.saturating_sub(self.waited_before);
         eprintln!(
-            "nix-frontend: timings: total {total:?}, waiting on BuildKit {:?}, own work {:?}",
-            self.client.waited,
-            total.saturating_sub(self.client.waited)
+            "nix-frontend: timings: total {total:?}, waiting on BuildKit {waited:?}, own work {:?}",
+            total.saturating_sub(waited)
         );
         let mut metadata = BTreeMap::new();
         metadata.insert(
