@@ -11,8 +11,15 @@ use std::path::{Path, PathBuf};
 
 use nix_frontend::debug;
 
-/// (golden name, spec path, build args, MergeOp)
-const SPECS: &[(&str, &str, &[(&str, &str)], bool)] = &[
+/// A golden case: its name, the spec, the build args, whether MergeOp is on.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    bool,
+);
+
+const SPECS: &[Case] = &[
     ("hello", "examples/hello/Dockerfile", &[], false),
     ("hello-mergeop", "examples/hello/Dockerfile", &[], true),
     (
