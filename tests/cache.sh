@@ -11,6 +11,7 @@
 #   gc_budget             cache.max-size keeps the store under budget over 20 builds with
 #                         changing dependencies; a no-change rebuild builds nothing
 #   secrets_stay_out      --secret reaches the nix step only: not in layers, config or LLB
+#   ssh_forwarded         nix.ssh with --ssh default puts the client's agent socket in the nix step
 #   binary_cache_context  a file:// binary cache in the context substitutes instead of building
 #   store_pruned          the store cache pruned under a cached nix step: the build notices
 #                         the missing paths and runs nix again instead of failing
@@ -138,6 +139,22 @@ secrets_stay_out() {
   docker rmi -f nixfe-cache-secret >/dev/null
 }
 
+ssh_forwarded() {
+  command -v ssh-agent >/dev/null || skip "no ssh-agent on this machine" || return
+  local dir="$work/ssh" out rc=0
+  fixture "$dir"; echo "$stamp-ssh" >"$dir/src/stamp"
+  spec "$dir/Dockerfile" ".#probe" $'[nix]\nssh = true'
+  eval "$(ssh-agent -s)" >/dev/null
+  build "$dir" --ssh default -t nixfe-cache-ssh || rc=$?
+  ssh-agent -k >/dev/null
+  ((rc == 0)) || { say "build with --ssh default failed"; return 1; }
+  out=$(docker run --rm nixfe-cache-ssh)
+  [[ $out == "probe netrc=none ssh=yes" ]] || { say "the nix step saw no agent: $out"; return 1; }
+  grep -q 'ssh id=default' < <("$top/target/x86_64-unknown-linux-gnu/release/nix-frontend" llb "$dir/Dockerfile") ||
+    { say "the LLB has no ssh mount"; return 1; }
+  docker rmi -f nixfe-cache-ssh >/dev/null
+}
+
 binary_cache_context() {
   local dir="$work/bc"
   fixture "$dir"; echo "bc-$stamp" >"$dir/src/version"
@@ -178,4 +195,4 @@ store_pruned() {
   docker rmi -f nixfe-cache-pruned >/dev/null
 }
 
-run_all cache builder_change concurrent_builds interrupted_build gc_budget secrets_stay_out binary_cache_context store_pruned
+run_all cache builder_change concurrent_builds interrupted_build gc_budget secrets_stay_out ssh_forwarded binary_cache_context store_pruned
