@@ -152,7 +152,7 @@ valkyrie_like() {
   build "$work/valkyrie" -t $tag || { say "build failed"; return 1; }
   out=$(docker run --rm $tag) || { say "run failed"; return 1; }
   grep -qx 'valkyrie: uid=1024 user=valnix pwd=/home/valnix tz=UTC' <<<"$out" || { say "got: $out"; return 1; }
-  grep -qx 'valkyrie: data valnix 644: rippkgs index 24.11 (stand-in for the sqlite file)' <<<"$out" || { say "got: $out"; return 1; }
+  grep -qx 'valkyrie: data valnix 640: rippkgs index 24.11 (stand-in for the sqlite file)' <<<"$out" || { say "got: $out"; return 1; }
   [[ $(docker image inspect -f '{{json .Config.ExposedPorts}}' $tag) == '{"8080/tcp":{}}' ]] || { say "ports"; return 1; }
   [[ $(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.source"}}' $tag) == https://example.org/valkyrie ]] || { say "label"; return 1; }
   build "$work/valkyrie" --target agent -t $tag-agent || { say "--target agent failed"; return 1; }
