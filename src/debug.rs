@@ -70,8 +70,13 @@ fn offline_closure(plan: &Plan) -> BuildResult {
 }
 
 pub fn run(req: &Request) -> Result<Output, Diagnostic> {
-    let spec =
-        spec::parse(&req.filename, &req.text, &req.build_args).map_err(|e| Diagnostic::from(&e))?;
+    let spec = spec::parse_for_target(
+        &req.filename,
+        &req.text,
+        &req.build_args,
+        req.target.as_deref(),
+    )
+    .map_err(|e| Diagnostic::from(&e))?;
     let target = spec
         .target(req.target.as_deref())
         .map_err(|e| Diagnostic::from(&e))?
@@ -104,6 +109,7 @@ pub fn run(req: &Request) -> Result<Output, Diagnostic> {
         no_cache: false,
         mergeop: req.mergeop,
         attempt: 0,
+        rerun_nix: false,
     };
     let nix = llb::nix_build(&plan, &emit);
     let final_image = llb::image(&plan, &image_plan, &emit);

@@ -182,14 +182,7 @@ pub fn lint(
         }
     }
     if let Some(src) = &target.src {
-        let flake_dir = target
-            .flake
-            .value
-            .split('#')
-            .next()
-            .unwrap_or(".")
-            .trim_start_matches("./")
-            .trim_start_matches('.');
+        let (flake_dir, _) = target.flake_parts();
         let flake_file = if flake_dir.is_empty() {
             "flake.nix".to_owned()
         } else {

@@ -160,12 +160,13 @@ impl Client {
         &mut self,
         reference: &str,
         platform: &Platform,
+        resolve_mode: &str,
         log_name: &str,
     ) -> Result<gw::ResolveImageConfigResponse, tonic::Status> {
         let req = gw::ResolveImageConfigRequest {
             r#ref: reference.to_owned(),
             platform: Some(platform.clone()),
-            resolve_mode: "default".to_owned(),
+            resolve_mode: resolve_mode.to_owned(),
             log_name: log_name.to_owned(),
         };
         self.call(

@@ -54,6 +54,13 @@ pub enum Failure {
     MultiPlatform(String),
     #[error("unsupported request {0}")]
     UnknownRequest(String),
+    #[error("`{key}`: cannot use image {image:?}: {message}")]
+    Resolve {
+        key: &'static str,
+        image: String,
+        message: String,
+        span: Option<spec::Span>,
+    },
     /// An error from the engine, passed on as it came (it may carry BuildKit's
     /// own source ranges and vertex details).
     #[error("{}", .0.message())]
@@ -91,12 +98,19 @@ impl Failure {
                     Self::MissingCap { .. } => "use Docker 20.10 or newer with BuildKit enabled (DOCKER_BUILDKIT=1 or buildx)".into(),
                     Self::SpecRead { .. } => "pass the spec with -f, e.g. docker build -f nix-frontend.toml .".into(),
                     Self::MultiPlatform(_) => "build one --platform at a time".into(),
+                    Self::NixBuild { status, .. } if status.message().contains("secret") => {
+                        "pass every id in nix.secrets and nix.conf-secrets, e.g. docker build --secret id=netrc,src=$HOME/.netrc".into()
+                    }
+                    Self::NixBuild { status, .. } if status.message().to_lowercase().contains("ssh") => {
+                        "nix.ssh needs docker build --ssh default (with an ssh-agent running)".into()
+                    }
                     Self::NixBuild { .. } => "the nix log above says why; `nix flake show` lists the flake's attributes".into(),
+                    Self::Resolve { .. } => "build or pull the image first (docker image ls shows what the engine has), or fix its name".into(),
                     Self::Option(OptionError::Epoch(_)) => "pass seconds since 1970, e.g. --build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)".into(),
                     _ => String::new(),
                 },
                 span: match other {
-                    Self::NixBuild { span, .. } => *span,
+                    Self::NixBuild { span, .. } | Self::Resolve { span, .. } => *span,
                     _ => None,
                 },
             },
@@ -223,7 +237,12 @@ struct Planned {
 impl Session<'_> {
     async fn build(&mut self, spec_file: &mut SpecFile) -> Result<gw::Result, Failure> {
         read_spec(self.client, self.opts, spec_file).await?;
-        let spec = spec::parse(&spec_file.name, &spec_file.text, &self.opts.build_args())?;
+        let spec = spec::parse_for_target(
+            &spec_file.name,
+            &spec_file.text,
+            &self.opts.build_args(),
+            self.opts.target().as_deref(),
+        )?;
         let planned = self.plan(&spec, spec_file).await?;
         self.warn(&spec, spec_file).await;
         let built = self.nix_step(&planned).await?;
@@ -270,7 +289,7 @@ impl Session<'_> {
                     "nix-frontend: the /nix store cache lost paths of a cached build; building again"
                 );
                 let mut again = planned.clone();
-                again.emit.no_cache = true;
+                again.emit.rerun_nix = true;
                 again.emit.attempt = 1;
                 let built = self.nix_step(&again).await?;
                 let image_plan = plan::image(plan, &built, base_users.as_ref())?;
@@ -319,10 +338,11 @@ impl Session<'_> {
         let platform = Platform::parse(&platform_name).map_err(PlanError::from)?;
         let pb_platform = llb::platform(&platform);
 
-        let mut builder = resolve(client, &target.builder.value, &pb_platform).await?;
+        let mode = opts.resolve_mode();
+        let mut builder = resolve(client, "builder", &target.builder, &pb_platform, &mode).await?;
         builder.has_nix = image_has_nix(client, &builder, &pb_platform).await?;
         let base = match &target.image.base {
-            Some(b) => Some(resolve(client, &b.value, &pb_platform).await?),
+            Some(b) => Some(resolve(client, "image.base", b, &pb_platform, &mode).await?),
             None => None,
         };
         let dockerignore = read_dockerignore(client, opts).await;
@@ -340,13 +360,14 @@ impl Session<'_> {
         };
         let plan = plan::build(spec, &inputs)?;
         let emit = Emit {
-            session: opts.session_id.clone(),
+            session: opts.session_for(&opts.context_local()),
             context_name: opts.context_local(),
             spec_filename: spec_file.name.clone(),
             spec_text: spec_file.text.clone(),
             no_cache: opts.no_cache(),
             mergeop: caps.llb.contains("mergeop"),
             attempt: 0,
+            rerun_nix: false,
         };
         Ok(Planned {
             plan,
@@ -479,9 +500,14 @@ impl Session<'_> {
         };
         let mut warnings = subrequest::lint(&spec, &target, &args, None);
         if warnings.is_empty() {
-            let built = match self.plan(&spec, spec_file).await {
-                Ok(planned) => self.nix_step(&planned).await,
-                Err(e) => Err(e),
+            // Every arg is defined: build what a build would, with the values.
+            let strict = spec::parse_for_target(name, text, &args, self.opts.target().as_deref());
+            let built = match strict {
+                Ok(spec) => match self.plan(&spec, spec_file).await {
+                    Ok(planned) => self.nix_step(&planned).await,
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e.into()),
             };
             match built {
                 Ok(b) => warnings = subrequest::lint(&spec, &target, &args, Some(&b.programs)),
@@ -505,9 +531,7 @@ async fn read_spec(
     let src = g.local(
         &Local {
             name: local.clone(),
-            session: opts
-                .get(&format!("local-sessionid:{local}"))
-                .map_or_else(|| opts.session_id.clone(), str::to_owned),
+            session: opts.session_for(&local),
             shared_key: local,
             include: vec![filename.to_owned()],
             exclude: Vec::new(),
@@ -537,7 +561,7 @@ async fn read_dockerignore(client: &mut Client, opts: &Options) -> Vec<String> {
     let src = g.local(
         &Local {
             name: local.clone(),
-            session: opts.session_id.clone(),
+            session: opts.session_for(&local),
             shared_key: format!("{local}-.dockerignore"),
             include: vec![".dockerignore".into()],
             exclude: Vec::new(),
@@ -560,19 +584,30 @@ async fn read_dockerignore(client: &mut Client, opts: &Options) -> Vec<String> {
         .collect()
 }
 
+/// ResolveImageConfig for the image a spec key names; a failure names the key.
 async fn resolve(
     client: &mut Client,
-    name: &str,
+    key: &'static str,
+    image: &spec::Located<String>,
     platform: &crate::proto::llb::Platform,
+    mode: &str,
 ) -> Result<ImageFacts, Failure> {
+    let name = image.value.as_str();
     let normalized = plan::normalize_image_ref(name);
     let resp = client
         .resolve_image_config(
             &normalized,
             platform,
+            mode,
             &format!("[internal] load metadata for {name}"),
         )
-        .await?;
+        .await
+        .map_err(|status| Failure::Resolve {
+            key,
+            image: name.to_owned(),
+            message: status.message().to_owned(),
+            span: image.span,
+        })?;
     Ok(ImageFacts {
         name: name.to_owned(),
         digest: resp.digest,

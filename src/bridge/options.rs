@@ -8,6 +8,9 @@ use serde_json::Value;
 
 use crate::proto::gateway::CacheOptionsEntry;
 
+/// 9999-12-31T23:59:59Z: image configs carry four-digit years.
+const MAX_EPOCH: i64 = 253_402_300_799;
+
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Options {
     opts: BTreeMap<String, String>,
@@ -65,6 +68,22 @@ impl Options {
             .to_owned()
     }
 
+    /// `image-resolve-mode` (`--pull` sends `pull`); dockerd's `default`
+    /// prefers a local image.
+    pub fn resolve_mode(&self) -> String {
+        match self.get("image-resolve-mode") {
+            Some(m @ ("pull" | "local" | "default")) => m.to_owned(),
+            _ => "default".to_owned(),
+        }
+    }
+
+    /// The session that serves local `name` (BuildKit v0.16+ can route one
+    /// local through another session).
+    pub fn session_for(&self, name: &str) -> String {
+        self.get(&format!("local-sessionid:{name}"))
+            .map_or_else(|| self.session_id.clone(), str::to_owned)
+    }
+
     pub fn context_local(&self) -> String {
         self.get("contextkey")
             .filter(|s| !s.is_empty())
@@ -120,7 +139,7 @@ impl Options {
             Some(v) => v
                 .parse::<i64>()
                 .ok()
-                .filter(|n| *n >= 0)
+                .filter(|n| (0..=MAX_EPOCH).contains(n))
                 .ok_or_else(|| OptionError::Epoch(v.to_owned())),
         }
     }

@@ -134,6 +134,15 @@ pub fn assemble(
             "comment": "nix-frontend",
         }));
     }
+    // One per `image.copy` (each is a layer), so the exporter invents none
+    // with its own time.
+    for c in &spec.copy {
+        history.push(json!({
+            "created": created,
+            "created_by": format!("COPY {} {}", c.value.src, c.value.dest),
+            "comment": "nix-frontend",
+        }));
+    }
     root.insert("history".into(), Value::Array(history));
     let diff_ids = root
         .get("rootfs")
@@ -199,16 +208,18 @@ pub fn assemble(
         c.insert("Cmd".into(), json!(resolve_argv(&cmd.value, out)));
     }
 
+    // The spec's env first, then the package's bin in front of PATH, so a
+    // PATH the spec sets still finds the package's programs.
     let mut env = strings(c.get("Env"));
+    for (k, v) in &spec.env {
+        set_env(&mut env, k, &v.value);
+    }
     let path = env
         .iter()
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH)
         .to_owned();
     set_env(&mut env, "PATH", &format!("{out}/bin:{path}"));
-    for (k, v) in &spec.env {
-        set_env(&mut env, k, &v.value);
-    }
     c.insert("Env".into(), json!(env));
 
     if let Some(w) = &spec.workdir {
@@ -273,10 +284,29 @@ pub fn user_files(plan: &Plan, base: Option<&BaseUsers>) -> Result<Option<UserFi
     }
     let empty = BaseUsers::default();
     let base = base.unwrap_or(&empty);
-    let known = |file: &str, name: &str| file.lines().any(|l| l.split(':').next() == Some(name));
+    let uid_of = |name: &str| {
+        base.passwd
+            .lines()
+            .find(|l| l.split(':').next() == Some(name))
+            .map(|l| l.split(':').nth(2).and_then(|u| u.parse::<u32>().ok()))
+    };
     match &user.name {
-        Some(name) if !known(&base.passwd, name) => Ok(user.files(Some(base))),
-        _ => Ok(None),
+        Some(name) => match uid_of(name) {
+            None => Ok(user.files(Some(base))),
+            // The base has the name: a different uid in the spec is a conflict.
+            Some(existing) if user.uid.is_some() && existing != user.uid => Err(PlanError::Image {
+                key: "image.user",
+                message: format!(
+                    "the base already has user `{name}` with uid {}, not {}",
+                    existing.map_or_else(|| "?".to_owned(), |u| u.to_string()),
+                    user.uid.unwrap_or_default()
+                ),
+                hint: format!("write user = \"{name}\" to use the base's, or choose another name"),
+                span: u.span,
+            }),
+            Some(_) => Ok(None),
+        },
+        None => Ok(None),
     }
 }
 

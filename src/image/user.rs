@@ -83,8 +83,10 @@ impl User {
     /// `name:uid` cannot be passed through; on scratch, where we write the
     /// passwd file ourselves, the numeric form needs no lookup at all.
     pub fn config_value(&self, on_scratch: bool) -> String {
-        match &self.name {
-            Some(name) if !on_scratch => name.clone(),
+        match (&self.name, self.uid, self.gid) {
+            (Some(name), _, _) if !on_scratch => name.clone(),
+            // A bare uid keeps Docker's meaning (group from passwd, else 0).
+            (None, Some(uid), None) if !on_scratch => uid.to_string(),
             _ => {
                 let uid = self.uid.unwrap_or(DEFAULT_UID);
                 format!("{uid}:{}", self.gid.unwrap_or(uid))
@@ -97,7 +99,22 @@ impl User {
     /// users without a name need nothing.
     pub fn files(&self, base: Option<&BaseUsers>) -> Option<UserFiles> {
         let name = self.name.as_ref()?;
-        let uid = self.uid.unwrap_or(DEFAULT_UID);
+        // Without a uid: the first id from 1000 up that the base uses
+        // neither as a uid nor as a gid (ubuntu:24.04 has 1000 taken).
+        let taken = |file: Option<&str>, id: u32| {
+            file.is_some_and(|f| {
+                f.lines()
+                    .any(|l| l.split(':').nth(2) == Some(id.to_string().as_str()))
+            })
+        };
+        let uid = self.uid.unwrap_or_else(|| {
+            (DEFAULT_UID..)
+                .find(|id| {
+                    !taken(base.map(|b| b.passwd.as_str()), *id)
+                        && !taken(base.map(|b| b.group.as_str()), *id)
+                })
+                .unwrap_or(DEFAULT_UID)
+        });
         let gid = self.gid.unwrap_or(uid);
         let home = format!("/home/{name}");
         let (mut passwd, mut group) = match base {
@@ -113,11 +130,7 @@ impl User {
             }
         }
         passwd.push_str(&format!("{name}:x:{uid}:{gid}::{home}:/bin/sh\n"));
-        let gid_text = gid.to_string();
-        if !group
-            .lines()
-            .any(|l| l.split(':').nth(2) == Some(gid_text.as_str()))
-        {
+        if !taken(Some(&group), gid) {
             group.push_str(&format!("{name}:x:{gid}:\n"));
         }
         Some(UserFiles {
@@ -157,6 +170,19 @@ mod tests {
         assert_eq!(f.uid, 1000);
         assert_eq!(f.home, "/home/app");
         assert!(f.passwd.ends_with("app:x:1000:1000::/home/app:/bin/sh\n"));
+    }
+
+    #[test]
+    fn picks_a_free_id_on_a_base() {
+        let base = BaseUsers {
+            passwd: "root:x:0:0::/root:/bin/sh\nubuntu:x:1000:1000::/home/ubuntu:/bin/bash\n"
+                .into(),
+            group: "root:x:0:\nubuntu:x:1000:\n".into(),
+        };
+        let f = User::parse("app").unwrap().files(Some(&base)).unwrap();
+        assert_eq!((f.uid, f.gid), (1001, 1001));
+        assert!(f.group.ends_with("app:x:1001:\n"));
+        assert_eq!(User::parse("1234").unwrap().config_value(false), "1234");
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub struct Emit {
     /// 0, or the number of the retry after the store cache lost paths: a
     /// retry's layer ops must be new vertices, not the failed ones again.
     pub attempt: u32,
+    /// Run the nix step again even if BuildKit has it cached (that retry).
+    pub rerun_nix: bool,
 }
 
 impl Emit {
@@ -55,7 +57,7 @@ pub const STORE_PATH_MISSING: i32 = 75;
 /// we create. `$1` is the epoch, the rest are store paths.
 const LAYER_SCRIPT: &str = "set -eu\n\
 epoch=$1; shift\n\
-for p; do [ -e \"$p\" ] || { echo \"nix-frontend: $p is missing from the /nix store cache\" >&2; exit 75; }; done\n\
+for p; do [ -e \"$p\" ] || [ -L \"$p\" ] || { echo \"nix-frontend: $p is missing from the /nix store cache\" >&2; exit 75; }; done\n\
 mkdir -p /out/nix/store\n\
 cp -a \"$@\" /out/nix/store/\n\
 touch -h -d \"@$epoch\" /out/nix/store /out/nix\n";
@@ -134,7 +136,7 @@ pub fn nix_build(plan: &Plan, emit: &Emit) -> pb::Definition {
     };
     let name = format!("[nix] build {} ({})", plan.nix.flake.value, plan.system);
     let out = g.exec(&exec, &name, emit.lines(plan.nix.flake.span));
-    if emit.no_cache {
+    if emit.no_cache || emit.rerun_nix {
         g.ignore_cache(&out[1].digest);
     }
     g.finish(out.get(1), emit.source())
@@ -199,7 +201,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> pb::Definition {
             plan.epoch.to_string(),
         ];
         args.extend(paths.iter().cloned());
-        let mut env = plan.nix.env.clone();
+        let mut env = plan.nix.builder_env.clone();
         if emit.attempt > 0 {
             env.push(format!("NIX_FRONTEND_ATTEMPT={}", emit.attempt));
         }

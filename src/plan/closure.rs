@@ -36,6 +36,8 @@ pub enum ClosureError {
     NoOutputs,
     #[error("store path {0:?} is not under /nix/store")]
     NotInStore(String),
+    #[error("output {0} is missing from the closure nix reported")]
+    OutputNotInClosure(String),
 }
 
 #[derive(Deserialize)]
@@ -95,6 +97,12 @@ impl BuildResult {
         }
         if let Some(bad) = outputs.iter().find(|p| !is_store_path(p)) {
             return Err(ClosureError::NotInStore(bad.clone()));
+        }
+        if let Some(missing) = outputs
+            .iter()
+            .find(|o| !closure.iter().any(|p| &p.path == *o))
+        {
+            return Err(ClosureError::OutputNotInClosure(missing.clone()));
         }
         let main_program = serde_json::from_slice::<Option<String>>(main_program)
             .ok()

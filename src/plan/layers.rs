@@ -40,19 +40,27 @@ pub fn plan_layers(closure: &[StorePath], outputs: &[String], budget: usize) -> 
     // Tiny paths gain nothing from a layer of their own (a container start
     // to copy them, tar overhead, one more blob): they share one layer,
     // placed just below the flake's own outputs.
-    let small: Vec<String> = {
+    let own_layer = usize::from(!own.is_empty());
+    // ...unless the budget has no room for a layer of their own next to the
+    // outputs and the other dependencies: then they are grouped with those.
+    let small_fits =
+        budget >= own_layer + 1 + usize::from(deps.iter().any(|p| p.nar_size >= SMALL_PATH));
+    let small: Vec<String> = if small_fits {
         let mut v: Vec<String> = deps
             .iter()
             .filter(|p| p.nar_size < SMALL_PATH)
             .map(|p| p.path.clone())
             .collect();
         v.sort();
+        deps.retain(|p| p.nar_size >= SMALL_PATH);
         v
+    } else {
+        Vec::new()
     };
-    deps.retain(|p| p.nar_size >= SMALL_PATH);
 
-    let own_layers = usize::from(!own.is_empty()) + usize::from(!small.is_empty());
-    let room = budget.saturating_sub(own_layers).max(1);
+    let room = budget
+        .saturating_sub(own_layer + usize::from(!small.is_empty()))
+        .max(1);
     let mut layers: Vec<Vec<String>> = Vec::new();
     if deps.len() > room {
         // Too many paths: the largest keep a layer each, the rest share one.
@@ -182,6 +190,21 @@ mod tests {
         );
         assert_eq!(l[1], vec!["/nix/store/ddd-lib".to_owned()]);
         assert_eq!(l[2], vec!["/nix/store/bbb-hello".to_owned()]);
+    }
+
+    #[test]
+    fn budget_holds_with_tiny_paths() {
+        let mut c = closure();
+        c.push(sp("/nix/store/eee-tiny", K, &[]));
+        for budget in 1..6 {
+            let l = plan_layers(&c, &["/nix/store/bbb-hello".into()], budget);
+            assert!(l.len() <= budget, "budget {budget}: {l:?}");
+            assert_eq!(
+                l.iter().map(Vec::len).sum::<usize>(),
+                5,
+                "budget {budget}: every path once"
+            );
+        }
     }
 
     #[test]

@@ -100,6 +100,9 @@ pub struct NixStep {
     /// `docker-image://` reference of the builder, pinned by digest if known.
     pub builder: String,
     pub env: Vec<String>,
+    /// The builder image's own environment: what the layer ops run with, so
+    /// that nix settings do not reach (and invalidate) them.
+    pub builder_env: Vec<String>,
     /// The flake as written, for progress names and source maps.
     pub flake: Located<String>,
     /// What nix is asked to build, e.g. `path:/src#default`.
@@ -220,12 +223,7 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
         .nix_system()
         .ok_or_else(|| UnsupportedPlatform(inputs.platform.to_string()))?;
 
-    let (flake_path, attr) = target
-        .flake
-        .value
-        .split_once('#')
-        .unwrap_or((&target.flake.value, "default"));
-    let sub = flake_path.trim_start_matches('.').trim_matches('/');
+    let (sub, attr) = target.flake_parts();
     let flake_dir = if sub.is_empty() {
         SRC_DIR.to_owned()
     } else {
@@ -266,7 +264,8 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
     for (k, v) in &nix.options {
         nix_config.push_str(&format!("\n{k} = {}", v.value));
     }
-    let mut env = builder_config.env();
+    let builder_env = builder_config.env();
+    let mut env = builder_env.clone();
     env.retain(|e| !e.starts_with("NIX_CONFIG=") && !e.starts_with("NIX_USER_CONF_FILES="));
     env.push(format!("NIX_CONFIG={nix_config}"));
     if !nix.conf_secrets.is_empty() {
@@ -325,6 +324,7 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
     let nix = NixStep {
         builder: image_source(&inputs.builder),
         env,
+        builder_env,
         flake: target.flake.clone(),
         installable: installable.clone(),
         context,
@@ -402,8 +402,11 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
 fn run_env(base: &[String], args: &BTreeMap<String, String>, command: &str) -> Vec<String> {
     let mut env = base.to_vec();
     for (k, v) in args {
-        let mentioned =
-            command.contains(&format!("${k}")) || command.contains(&format!("${{{k}}}"));
+        let mentioned = command.contains(&format!("${{{k}}}"))
+            || command.match_indices(&format!("${k}")).any(|(i, m)| {
+                // `$FOO` mentions FOO, `$FOOBAR` does not.
+                !command[i + m.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            });
         if mentioned {
             env.retain(|e| e.split_once('=').is_none_or(|(n, _)| n != k));
             env.push(format!("{k}={v}"));

@@ -33,7 +33,7 @@ impl Script<'_> {
             "set -eu\n\
              mkdir -p /tmp/nix-frontend {OUT_DIR}\n\
              nix build --print-build-logs --system {system} --out-link /tmp/nix-frontend/result '{installable}'\n\
-             nix path-info --json --recursive /tmp/nix-frontend/result > {OUT_DIR}/{CLOSURE_FILE}\n\
+             nix path-info --json --recursive /tmp/nix-frontend/result* > {OUT_DIR}/{CLOSURE_FILE}\n\
              for r in /tmp/nix-frontend/result*; do readlink \"$r\"; done > {OUT_DIR}/{OUTPUTS_FILE}\n\
              nix eval --json --system {system} '{installable}' --apply 'p: p.meta.mainProgram or null' > {OUT_DIR}/{MAIN_PROGRAM_FILE} 2>/dev/null || echo null > {OUT_DIR}/{MAIN_PROGRAM_FILE}\n\
              ls -1 /tmp/nix-frontend/result/bin > {OUT_DIR}/{PROGRAMS_FILE} 2>/dev/null || : > {OUT_DIR}/{PROGRAMS_FILE}\n\
@@ -43,7 +43,7 @@ impl Script<'_> {
              mkdir -p \"$roots\"\n\
              stamp=$(date +%s%N)\n\
              for r in /tmp/nix-frontend/result*; do ln -sfn \"$(readlink \"$r\")\" \"$roots/$stamp-out${{r#/tmp/nix-frontend/result}}\"; done\n\
-             ln -sfn \"$(nix path-info --derivation --system {system} '{installable}')\" \"$roots/$stamp-drv\"\n"
+             ln -sfn \"$(nix-store --query --deriver \"$(readlink /tmp/nix-frontend/result)\")\" \"$roots/$stamp-drv\"\n"
         );
         if let Some(max) = self.max_size {
             s.push_str(&format!(

@@ -121,6 +121,20 @@ impl Spec {
 }
 
 impl Target {
+    /// The flake's directory in the context (`""` = its root) and the
+    /// attribute: `./sub#app` → (`sub`, `app`), `.` → (`""`, `default`).
+    pub fn flake_parts(&self) -> (&str, &str) {
+        let (path, attr) = self
+            .flake
+            .value
+            .split_once('#')
+            .unwrap_or((&self.flake.value, "default"));
+        (
+            path.strip_prefix('.').unwrap_or(path).trim_matches('/'),
+            attr,
+        )
+    }
+
     fn zero_config() -> Self {
         Self {
             description: None,
@@ -141,7 +155,23 @@ pub fn parse(
     text: &str,
     args: &BTreeMap<String, String>,
 ) -> Result<Spec, SpecError> {
-    parse_with(filename, text, Some(args))
+    parse_with(filename, text, Some((args, None)))
+}
+
+/// Like [`parse`] for a build of `target` (`None` = the top level): the
+/// build args of other `[targets.NAME]` tables need no value, as a
+/// Dockerfile's other stages need none.
+pub fn parse_for_target(
+    filename: &str,
+    text: &str,
+    args: &BTreeMap<String, String>,
+    target: Option<&str>,
+) -> Result<Spec, SpecError> {
+    parse_with(
+        filename,
+        text,
+        Some((args, Some(target.unwrap_or_default()))),
+    )
 }
 
 /// Parses a spec to describe it (subrequests): `${NAME}` expands to `NAME`
@@ -150,10 +180,12 @@ pub fn parse_lenient(filename: &str, text: &str) -> Result<Spec, SpecError> {
     parse_with(filename, text, None)
 }
 
+/// `strict`: the args, and which target must have them all (`None`: every
+/// target; `Some("")`: only the top level).
 fn parse_with(
     filename: &str,
     text: &str,
-    args: Option<&BTreeMap<String, String>>,
+    strict: Option<(&BTreeMap<String, String>, Option<&str>)>,
 ) -> Result<Spec, SpecError> {
     if filename.ends_with(".nix") {
         return Ok(Spec {
@@ -164,7 +196,7 @@ fn parse_with(
             cache: Cache::default(),
         });
     }
-    raw::parse(text, args)
+    raw::parse(text, strict)
 }
 
 #[cfg(test)]

@@ -88,8 +88,10 @@ struct Ctx<'a> {
 
 pub(super) fn parse(
     text: &str,
-    args: Option<&BTreeMap<String, String>>,
+    strict: Option<(&BTreeMap<String, String>, Option<&str>)>,
 ) -> Result<Spec, SpecError> {
+    let args = strict.map(|(a, _)| a);
+    let only_target = strict.and_then(|(_, t)| t);
     let raw: RawSpec = toml::from_str(text).map_err(|e| SpecError::from_toml(&e, text))?;
     let mut cx = Ctx {
         text,
@@ -125,6 +127,11 @@ pub(super) fn parse(
                 span,
             ));
         }
+        // Another target than the one being built: its args need no value.
+        let strict_args = cx.args;
+        if only_target.is_some_and(|t| t != name) {
+            cx.args = None;
+        }
         let target = Target {
             description: t
                 .description
@@ -139,6 +146,7 @@ pub(super) fn parse(
             image: cx.image(t.image.unwrap_or_default(), &top.image)?,
             nix: cx.nix(t.nix.unwrap_or_default(), &top.nix)?,
         };
+        cx.args = strict_args;
         targets.insert(name, Located::new(target, span));
     }
     Ok(Spec {
