@@ -285,9 +285,10 @@ impl Session<'_> {
                 if s.message()
                     .contains(&format!("exit code: {}", llb::STORE_PATH_MISSING)) =>
             {
-                eprintln!(
-                    "nix-frontend: the /nix store cache lost paths of a cached build; building again"
-                );
+                let short = "StoreCachePruned: the /nix store cache lost paths of a cached nix step; running nix again";
+                let detail =
+                    "the build cache was pruned while the nix step's result was still cached";
+                self.warning(spec_file, short, detail, None).await;
                 let mut again = planned.clone();
                 again.emit.rerun_nix = true;
                 again.emit.attempt = 1;
@@ -407,45 +408,58 @@ impl Session<'_> {
     /// Shows the spec's lint warnings in a normal build, where the engine
     /// has the Warn call (BuildKit v0.10+); a failed Warn is only logged.
     async fn warn(&mut self, spec: &spec::Spec, spec_file: &SpecFile) {
-        if !self.caps.gateway.contains("gateway.warnings") {
-            return;
-        }
         let Ok(target) = spec.target(self.opts.target().as_deref()) else {
             return;
         };
-        let text = &spec_file.text;
         for w in subrequest::lint(spec, target, &self.opts.build_args(), None) {
-            let ranges = w
-                .span
-                .map(|s| {
-                    let (a, b) = s.lines(text);
-                    let pos = |line: usize| crate::proto::llb::Position {
-                        line: line as i32,
-                        character: 0,
-                    };
-                    vec![crate::proto::llb::Range {
-                        start: Some(pos(a.line)),
-                        end: Some(pos(b.line)),
-                    }]
-                })
-                .unwrap_or_default();
-            let req = gw::WarnRequest {
-                digest: spec_file.vertex.clone(),
-                level: 1,
-                short: format!("{}: {}", w.rule, w.detail).into_bytes(),
-                detail: vec![w.description.as_bytes().to_vec()],
-                url: String::new(),
-                info: Some(crate::proto::llb::SourceInfo {
-                    filename: spec_file.name.clone(),
-                    data: text.as_bytes().to_vec(),
-                    definition: None,
-                    language: "TOML".into(),
-                }),
-                ranges,
-            };
-            if let Err(e) = self.client.warn(req).await {
-                eprintln!("nix-frontend: warning not shown: {}", e.message());
-            }
+            let short = format!("{}: {}", w.rule, w.detail);
+            self.warning(spec_file, &short, w.description, w.span).await;
+        }
+    }
+
+    /// One warning in the build output, attached to the spec's vertex; on
+    /// engines without the Warn call (BuildKit before v0.10) only logged.
+    async fn warning(
+        &mut self,
+        spec_file: &SpecFile,
+        short: &str,
+        detail: &str,
+        span: Option<spec::Span>,
+    ) {
+        if !self.caps.gateway.contains("gateway.warnings") {
+            eprintln!("nix-frontend: {short}");
+            return;
+        }
+        let text = &spec_file.text;
+        let ranges = span
+            .map(|s| {
+                let (a, b) = s.lines(text);
+                let pos = |line: usize| crate::proto::llb::Position {
+                    line: line as i32,
+                    character: 0,
+                };
+                vec![crate::proto::llb::Range {
+                    start: Some(pos(a.line)),
+                    end: Some(pos(b.line)),
+                }]
+            })
+            .unwrap_or_default();
+        let req = gw::WarnRequest {
+            digest: spec_file.vertex.clone(),
+            level: 1,
+            short: short.as_bytes().to_vec(),
+            detail: vec![detail.as_bytes().to_vec()],
+            url: String::new(),
+            info: Some(crate::proto::llb::SourceInfo {
+                filename: spec_file.name.clone(),
+                data: text.as_bytes().to_vec(),
+                definition: None,
+                language: "TOML".into(),
+            }),
+            ranges,
+        };
+        if let Err(e) = self.client.warn(req).await {
+            eprintln!("nix-frontend: warning not shown: {}", e.message());
         }
     }
 

@@ -119,15 +119,7 @@ pub fn assemble(
         }));
     }
     for layer in layers {
-        let names: Vec<&str> = layer
-            .iter()
-            .map(|p| p.rsplit('/').next().unwrap_or(p))
-            .collect();
-        let shown = if names.len() > 3 {
-            format!("{} and {} more", names[..3].join(" "), names.len() - 3)
-        } else {
-            names.join(" ")
-        };
+        let shown = crate::plan::describe_layer(layer);
         history.push(json!({
             "created": created,
             "created_by": format!("nix-frontend: {shown}"),

@@ -223,7 +223,11 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> pb::Definition {
             network: pb::NetMode::None,
             platform: p.clone(),
         };
-        let name = format!("[image] layer {}/{n}: {}", k + 1, layer_title(paths));
+        let name = format!(
+            "[image] layer {}/{n}: {}",
+            k + 1,
+            crate::plan::describe_layer(paths)
+        );
         let out = g.exec(&exec, &name, None);
         if emit.no_cache {
             g.ignore_cache(&out[0].digest);
@@ -358,21 +362,6 @@ fn user_layer(g: &mut Graph, u: &UserFiles, ts: i64) -> Output {
     ];
     let name = u.home.rsplit('/').next().unwrap_or_default();
     g.file(None, &actions, &format!("[image] user {name}"), None)
-}
-
-fn layer_title(paths: &[String]) -> String {
-    let names: Vec<&str> = paths
-        .iter()
-        .map(|p| {
-            let base = p.rsplit('/').next().unwrap_or(p);
-            base.split_once('-').map_or(base, |(_, n)| n)
-        })
-        .collect();
-    if names.len() > 3 {
-        format!("{} +{} more", names[..3].join(" "), names.len() - 3)
-    } else {
-        names.join(" ")
-    }
 }
 
 #[cfg(test)]

@@ -93,6 +93,16 @@ pub fn plan_layers(closure: &[StorePath], outputs: &[String], budget: usize) -> 
     layers
 }
 
+/// A layer as people read it: its packages' names, at most three.
+pub fn describe_layer(paths: &[String]) -> String {
+    let names: Vec<&str> = paths.iter().map(|p| name_of(p)).collect();
+    if names.len() > 3 {
+        format!("{} +{} more", names[..3].join(" "), names.len() - 3)
+    } else {
+        names.join(" ")
+    }
+}
+
 /// The package name of a store path, without its hash: stable across
 /// versions of the same package, unlike the full path.
 fn name_of(path: &str) -> &str {

@@ -18,7 +18,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 pub use closure::{BuildResult, ClosureError, StorePath, is_store_path};
-pub use layers::plan_layers;
+pub use layers::{describe_layer, plan_layers};
 pub use platform::{Platform, UnsupportedPlatform};
 pub use reference::normalize as normalize_image_ref;
 pub use script::ROOTS_DIR;
