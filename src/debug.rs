@@ -44,8 +44,8 @@ fn offline_image(name: &str) -> ImageFacts {
     }
 }
 
-/// Stand-in for what nix would build: one output holding `bin/<attr>`,
-/// depending on one library.
+/// Stand-in for what nix would build: one output holding `bin/<attr>` (or the
+/// spec's `bin/X` entrypoint), depending on one library.
 fn offline_closure(plan: &Plan) -> BuildResult {
     let attr = plan.nix.installable.rsplit('#').next().unwrap_or("default");
     let out = format!("/nix/store/00000000000000000000000000000000-{attr}");
@@ -65,7 +65,15 @@ fn offline_closure(plan: &Plan) -> BuildResult {
         ],
         outputs: vec![out],
         main_program: Some(attr.to_owned()),
-        programs: vec![attr.to_owned()],
+        // The spec's `bin/X` entrypoint is taken to exist.
+        programs: plan
+            .image
+            .spec
+            .entrypoint
+            .as_ref()
+            .and_then(|e| e.value.first())
+            .and_then(|p| p.strip_prefix("bin/"))
+            .map_or_else(|| vec![attr.to_owned()], |p| vec![p.to_owned()]),
     }
 }
 

@@ -195,6 +195,8 @@ builder = "local/nix:test"'
   expect_failure arg "$head"$'\nflake = ".#${APP}"' 'Dockerfile line 3: `flake`: build arg `APP` is not defined' || return 1
   expect_failure attr "$head"$'\nflake = ".#nope"' 'Dockerfile line 3: `flake` \.#nope: nix build failed' || return 1
   grep -q "does not provide attribute" "$work/last.log" || { say "nix's own message missing"; return 1; }
+  expect_failure entrypoint "$head"$'\n[image]\nentrypoint = ["bin/nope"]' 'Dockerfile line 4: `image.entrypoint`: bin/nope is not a program of /nix/store/[a-z0-9]+-hello' || return 1
+  grep -q 'hint: it has: hello' "$work/last.log" || { say "entrypoint hint"; return 1; }
   expect_failure platform "$head" '`--platform`: "linux/s390x" is not supported' --platform linux/s390x || return 1
   grep -q 'hint: write OS/ARCH: linux/amd64, linux/arm64' "$work/last.log" || { say "platform hint"; return 1; }
 }
@@ -215,6 +217,10 @@ subrequests() {
   grep -q 'UserIsRoot: user "admin:0" has uid 0: the container runs as root (line 6)' <<<"$out" || { say "lint: $out"; return 1; }
   out=$(docker buildx build --print lint "$work/valkyrie" 2>&1) || true
   grep -q 'Check complete, no warnings found.' <<<"$out" || { say "clean lint: $out"; return 1; }
+  # The entrypoint check builds (the cached nix step) and looks in bin/.
+  sed 's#entrypoint = \["bin/valkyrie"\]#entrypoint = ["bin/valkyre"]#' "$work/valkyrie/Dockerfile" >"$work/typo.toml"
+  out=$(docker buildx build --print lint -f "$work/typo.toml" "$work/valkyrie" 2>&1) || true
+  grep -q 'EntrypointNotFound: bin/valkyre is not in the package.s bin/ (valkyrie) (line 11)' <<<"$out" || { say "entrypoint lint: $out"; return 1; }
 }
 
 build_warnings() {

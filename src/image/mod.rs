@@ -146,6 +146,24 @@ pub fn assemble(
         json!({"type": "layers", "diff_ids": diff_ids}),
     );
 
+    // `bin/X` names a program of the package: one it lacks would give an
+    // image that cannot start.
+    if let Some(e) = &spec.entrypoint
+        && let Some(prog) = e.value.first().and_then(|p| p.strip_prefix("bin/"))
+        && !built.programs.iter().any(|p| p == prog)
+    {
+        let have = if built.programs.is_empty() {
+            "it has no bin/".to_owned()
+        } else {
+            format!("it has: {}", built.programs.join(", "))
+        };
+        return Err(PlanError::Image {
+            key: "image.entrypoint",
+            message: format!("bin/{prog} is not a program of {out}"),
+            hint: format!("{have}; or give an absolute path for a program of the base"),
+            span: e.span,
+        });
+    }
     let c = cfg.config_mut();
     // The spec's, else meta.mainProgram, else the one program in bin/.
     let entrypoint = match (
