@@ -79,12 +79,7 @@ pub fn assemble(
     layers: &[Vec<String>],
     users: Option<&UserFiles>,
 ) -> Result<ImageConfig, PlanError> {
-    let base_name = plan.image.base.clone().unwrap_or_else(|| "scratch".into());
-    let mut cfg =
-        ImageConfig::parse(&plan.image.base_config).map_err(|message| PlanError::BaseConfig {
-            image: base_name,
-            message,
-        })?;
+    let mut cfg = plan.image.base_config.clone();
     let spec = &plan.image.spec;
     let out = built.main_output();
     let created = rfc3339(plan.epoch);

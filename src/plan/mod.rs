@@ -137,8 +137,9 @@ pub struct StoreCache {
 pub struct ImageSettings {
     /// `docker-image://` reference of the base; `None` = scratch.
     pub base: Option<String>,
+    /// The base's config as resolved (empty on scratch).
     #[serde(skip)]
-    pub base_config: Vec<u8>,
+    pub base_config: ImageConfig,
     pub spec: spec::Image,
     pub labels: BTreeMap<String, String>,
     /// `image.run`, in order, each with the environment it runs with.
@@ -337,12 +338,12 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
         ssh: nix.ssh,
         binary_caches: nix.binary_caches.iter().map(|c| c.value.clone()).collect(),
     };
-    let base_config = inputs
+    let base_raw = inputs
         .base
         .as_ref()
         .map(|b| b.config.clone())
         .unwrap_or_default();
-    let base_cfg = ImageConfig::parse(&base_config).map_err(|message| PlanError::BaseConfig {
+    let base_cfg = ImageConfig::parse(&base_raw).map_err(|message| PlanError::BaseConfig {
         image: target
             .image
             .base
@@ -382,7 +383,7 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
         .collect();
     let image = ImageSettings {
         base: inputs.base.as_ref().map(image_source),
-        base_config,
+        base_config: base_cfg,
         spec: target.image.clone(),
         labels: inputs.labels.clone(),
         run,
