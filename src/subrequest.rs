@@ -204,14 +204,14 @@ pub fn lint(
         }
     }
     if let Some(u) = &target.image.user
-        && let Ok(user) = crate::image::User::parse(&u.value)
+        && let user = &u.value
         && user.uid == Some(0)
         && user.name.as_deref().is_some_and(|n| n != "root")
     {
         w.push(Warning {
             rule: "UserIsRoot",
             description: "a named user with uid 0 is root under another name",
-            detail: format!("user {:?} has uid 0: the container runs as root", u.value),
+            detail: format!("user \"{}\" has uid 0: the container runs as root", u.value),
             span: u.span,
         });
     }

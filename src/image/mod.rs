@@ -9,7 +9,7 @@ mod user;
 
 use serde_json::{Map, Value, json};
 
-pub use user::{User, UserFiles};
+pub use user::UserFiles;
 
 use crate::plan::{BaseUsers, BuildResult, Plan, PlanError};
 
@@ -231,15 +231,9 @@ pub fn assemble(
         c.insert("WorkingDir".into(), json!(w.value));
     }
     if let Some(u) = &spec.user {
-        let user = User::parse(&u.value).map_err(|m| PlanError::Image {
-            key: "image.user",
-            message: m,
-            hint: "write \"name\", \"name:uid\", \"name:uid:gid\", \"uid\" or \"uid:gid\"".into(),
-            span: u.span,
-        })?;
         c.insert(
             "User".into(),
-            json!(user.config_value(plan.image.base.is_none())),
+            json!(u.value.config_value(plan.image.base.is_none())),
         );
     }
     let labels = c.entry("Labels").or_insert_with(|| json!({}));
@@ -278,12 +272,7 @@ pub fn user_files(plan: &Plan, base: Option<&BaseUsers>) -> Result<Option<UserFi
     let Some(u) = &plan.image.spec.user else {
         return Ok(None);
     };
-    let user = User::parse(&u.value).map_err(|m| PlanError::Image {
-        key: "image.user",
-        message: m,
-        hint: "write \"name\", \"name:uid\", \"name:uid:gid\", \"uid\" or \"uid:gid\"".into(),
-        span: u.span,
-    })?;
+    let user = &u.value;
     if plan.image.base.is_none() {
         return Ok(user.files(None));
     }

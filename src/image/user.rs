@@ -1,16 +1,11 @@
-//! The spec's `user`: `name`, `name:uid`, `name:uid:gid`, `uid` or `uid:gid`.
+//! What the spec's `user` means for the image: the config's `User`, and the
+//! passwd and group files that make a named user exist.
 
 use crate::plan::BaseUsers;
+pub use crate::spec::User;
 
 /// The uid a named user gets when the spec gives none.
 const DEFAULT_UID: u32 = 1000;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct User {
-    pub name: Option<String>,
-    pub uid: Option<u32>,
-    pub gid: Option<u32>,
-}
 
 /// `/etc/passwd`, `/etc/group` and a home directory, with fixed contents.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -23,62 +18,6 @@ pub struct UserFiles {
 }
 
 impl User {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let name_ok = |n: &str| {
-            !n.is_empty()
-                && n.len() <= 32
-                && !n.starts_with('-')
-                && n.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
-        };
-        let first = s.split(':').next().unwrap_or_default();
-        if first.len() > 32 {
-            return Err(format!("user name {first:?} is longer than 32 characters"));
-        }
-        if !name_ok(first) {
-            return Err(format!("{first:?} is not a user name"));
-        }
-        let parts: Vec<&str> = s.split(':').collect();
-        let id = |p: &str| {
-            p.parse::<u32>()
-                .map_err(|_| format!("{p:?} is not a numeric id"))
-        };
-        let bad = || format!("{s:?} is not a user");
-        match parts.as_slice() {
-            [""] => Err(bad()),
-            [n] => Ok(match n.parse::<u32>() {
-                Ok(uid) => Self {
-                    name: None,
-                    uid: Some(uid),
-                    gid: None,
-                },
-                Err(_) => Self {
-                    name: Some((*n).to_owned()),
-                    uid: None,
-                    gid: None,
-                },
-            }),
-            [n, second] => match n.parse::<u32>() {
-                Ok(uid) => Ok(Self {
-                    name: None,
-                    uid: Some(uid),
-                    gid: Some(id(second)?),
-                }),
-                Err(_) => Ok(Self {
-                    name: Some((*n).to_owned()),
-                    uid: Some(id(second)?),
-                    gid: None,
-                }),
-            },
-            [n, uid, gid] if n.parse::<u32>().is_err() && !n.is_empty() => Ok(Self {
-                name: Some((*n).to_owned()),
-                uid: Some(id(uid)?),
-                gid: Some(id(gid)?),
-            }),
-            _ => Err(bad()),
-        }
-    }
-
     /// The config's `User`. Docker reads `a:b` as user and *group*, so
     /// `name:uid` cannot be passed through; on scratch, where we write the
     /// passwd file ourselves, the numeric form needs no lookup at all.

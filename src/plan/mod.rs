@@ -426,7 +426,7 @@ impl Plan {
                 .spec
                 .user
                 .as_ref()
-                .is_some_and(|u| image::User::parse(&u.value).is_ok_and(|u| u.name.is_some()))
+                .is_some_and(|u| u.value.name.is_some())
     }
 }
 

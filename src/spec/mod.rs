@@ -7,11 +7,13 @@
 mod error;
 mod raw;
 mod span;
+mod user;
 
 use std::collections::BTreeMap;
 
 pub use error::SpecError;
 pub use span::{LineCol, Located, Span};
+pub use user::User;
 
 /// The builder image used when the spec names none. A tag the frontend pins;
 /// the cache id uses the resolved digest or config, never this tag.
@@ -95,7 +97,7 @@ pub struct Image {
     pub cmd: Option<Located<Vec<String>>>,
     pub env: BTreeMap<String, Located<String>>,
     pub workdir: Option<Located<String>>,
-    pub user: Option<Located<String>>,
+    pub user: Option<Located<User>>,
     pub labels: BTreeMap<String, Located<String>>,
     pub expose: Vec<Located<String>>,
     /// How many layers the frontend's own files may take (`None` = default).

@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use super::{
     Cache, Copy, DEFAULT_BUILDER, DEFAULT_FLAKE, DEFAULT_LAYERS, Image, Located, MAX_LAYERS, Nix,
-    Span, Spec, SpecError, Target,
+    Span, Spec, SpecError, Target, User,
 };
 
 #[derive(Deserialize)]
@@ -749,9 +749,12 @@ fn check_argv(key: &str, v: Located<Vec<String>>) -> Result<Located<Vec<String>>
 }
 
 /// `name`, `name:uid`, `name:uid:gid`, `uid` or `uid:gid`.
-fn check_user(u: Located<String>) -> Result<Located<String>, SpecError> {
-    match crate::image::User::parse(&u.value) {
-        Ok(_) => Ok(u),
+fn check_user(u: Located<String>) -> Result<Located<User>, SpecError> {
+    match User::parse(&u.value) {
+        Ok(user) => Ok(Located {
+            value: user,
+            span: u.span,
+        }),
         Err(message) => Err(invalid(
             "image.user",
             message,
