@@ -80,11 +80,11 @@ impl BuildResult {
                 .collect(),
             PathInfo::Listed(list) => list
                 .into_iter()
-                .map(|i| {
-                    let path = i.path.clone().unwrap_or_default();
-                    store_path(path, i)
+                .map(|i| match i.path.clone() {
+                    Some(path) => Ok(store_path(path, i)),
+                    None => Err(ClosureError::Json("an entry has no `path`".into())),
                 })
-                .collect(),
+                .collect::<Result<_, _>>()?,
         };
         closure.sort_by(|a, b| a.path.cmp(&b.path));
         closure.dedup_by(|a, b| a.path == b.path);

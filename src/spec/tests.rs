@@ -41,7 +41,10 @@ fn parses_every_key() {
     assert_eq!(agent.flake.value, ".#agent");
     // Inherited from the top level.
     assert_eq!(agent.builder.value, "local/nix:test");
-    assert_eq!(agent.image.user.as_ref().unwrap().value.to_string(), "app:1000");
+    assert_eq!(
+        agent.image.user.as_ref().unwrap().value.to_string(),
+        "app:1000"
+    );
     assert_eq!(
         agent.image.entrypoint.as_ref().unwrap().value,
         ["bin/agent"]
