@@ -8,7 +8,7 @@
 #
 # KIND is one of:
 #   20.10             bookworm docker.io (20.10.24); its own CLI builds with DOCKER_BUILDKIT=1
-#   26.1              trixie docker.io/docker-cli/containerd/docker-buildx (26.1.5, buildx 0.13.1),
+#   26.1              trixie packages docker.io, docker-cli, containerd, docker-buildx (26.1.5, buildx 0.13.1),
 #                     unpacked into the state dir; classic overlay2 image store
 #   26.1-containerd   same binaries, containerd image store (containerd-snapshotter)
 #

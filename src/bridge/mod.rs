@@ -461,11 +461,11 @@ async fn resolve(
     platform: &crate::proto::llb::Platform,
     mode: &str,
 ) -> Result<ImageFacts, Failure> {
+    // BuildKit normalizes the name itself, as it does for image sources.
     let name = image.value.as_str();
-    let normalized = plan::normalize_image_ref(name);
     let resp = client
         .resolve_image_config(
-            &normalized,
+            name,
             platform,
             mode,
             &format!("[internal] load metadata for {name}"),

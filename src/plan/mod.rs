@@ -9,7 +9,6 @@
 mod closure;
 mod layers;
 mod platform;
-mod reference;
 mod script;
 
 use std::collections::BTreeMap;
@@ -20,7 +19,6 @@ use sha2::{Digest, Sha256};
 pub use closure::{BuildResult, ClosureError, StorePath, is_store_path};
 pub use layers::{describe_layer, plan_layers};
 pub use platform::{Platform, UnsupportedPlatform};
-pub use reference::normalize as normalize_image_ref;
 pub use script::ROOTS_DIR;
 
 use crate::image::{self, ImageConfig, UserFiles};
@@ -457,10 +455,11 @@ pub fn image(
     })
 }
 
-/// `docker-image://<normalized>[@digest]`: a digest pins the image exactly;
-/// without one (local images on dockerd) the name is all there is.
+/// `docker-image://<name>[@digest]`: a digest pins the image exactly;
+/// without one (local images on dockerd) the name is all there is. The name
+/// stays as written: BuildKit normalizes it (registry, `library/`, `:latest`).
 pub fn image_source(facts: &ImageFacts) -> String {
-    let name = normalize_image_ref(&facts.name);
+    let name = &facts.name;
     if facts.digest.is_empty() || name.contains('@') {
         format!("docker-image://{name}")
     } else {

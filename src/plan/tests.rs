@@ -42,7 +42,7 @@ fn nix_step_from_spec() {
             .starts_with("nix-frontend/store/default/config-")
     );
     assert!(plan.nix.cache.id.ends_with("/x86_64-linux"));
-    assert_eq!(plan.nix.builder, "docker-image://docker.io/local/nix:test");
+    assert_eq!(plan.nix.builder, "docker-image://local/nix:test");
 }
 
 #[test]
@@ -57,10 +57,7 @@ fn cache_id_follows_builder_namespace_and_platform() {
     pinned.builder.digest = "sha256:abc".into();
     let c = build(&spec, &pinned).unwrap();
     assert!(c.nix.cache.id.contains("sha256-abc"));
-    assert_eq!(
-        c.nix.builder,
-        "docker-image://docker.io/local/nix:test@sha256:abc"
-    );
+    assert_eq!(c.nix.builder, "docker-image://local/nix:test@sha256:abc");
     let mut ns = inputs();
     ns.cache_ns = "proj".into();
     assert!(
