@@ -38,6 +38,7 @@ pub struct Output {
 fn offline_image(name: &str) -> ImageFacts {
     ImageFacts {
         name: name.to_owned(),
+        resolved: String::new(),
         digest: String::new(),
         config: b"{}".to_vec(),
         has_nix: true,

@@ -227,7 +227,7 @@ build_warnings() {
   [[ $kind != 20.10 ]] || skip "BuildKit 0.8 (Docker 20.10) has no Warn call" || return
   printf '# syntax=local/nix-frontend:dev\nflake = ".#agent"\nbuilder = "local/nix:test"\nsrc = ["flake.nix", "cmd"]\n[image]\nuser = "admin:0"\n' >"$work/warn.toml"
   build "$work/valkyrie" -f "$work/warn.toml" -t nixfe-e2e-warn || { say "build failed"; return 1; }
-  grep -q 'WARN: UserIsRoot: user "admin:0" has uid 0: the container runs as root' "$work/last.log" || { say "no warning"; return 1; }
+  grep -q 'UserIsRoot: user "admin:0" has uid 0: the container runs as root' "$work/last.log" || { say "no warning"; return 1; }
   docker rmi -f nixfe-e2e-warn >/dev/null
 }
 

@@ -479,6 +479,7 @@ async fn resolve(
         })?;
     Ok(ImageFacts {
         name: name.to_owned(),
+        resolved: resp.r#ref,
         digest: resp.digest,
         config: resp.config,
         has_nix: false,

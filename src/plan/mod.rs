@@ -52,6 +52,8 @@ pub const SSH_SOCK: &str = "/run/buildkit/ssh_agent.0";
 pub struct ImageFacts {
     /// As written in the spec.
     pub name: String,
+    /// As BuildKit normalized it (BuildKit v0.12+; else the name as written).
+    pub resolved: String,
     /// Empty when the engine has the image only locally (dockerd does that).
     pub digest: String,
     /// The raw image config JSON.
@@ -457,9 +459,14 @@ pub fn image(
 
 /// `docker-image://<name>[@digest]`: a digest pins the image exactly;
 /// without one (local images on dockerd) the name is all there is. The name
-/// stays as written: BuildKit normalizes it (registry, `library/`, `:latest`).
+/// is BuildKit's own normalized form when it gave one, since a short name
+/// with a digest is not read the same way by every image store.
 pub fn image_source(facts: &ImageFacts) -> String {
-    let name = &facts.name;
+    let name = if facts.resolved.is_empty() {
+        &facts.name
+    } else {
+        &facts.resolved
+    };
     if facts.digest.is_empty() || name.contains('@') {
         format!("docker-image://{name}")
     } else {

@@ -9,6 +9,7 @@ fn inputs() -> Inputs {
         epoch: 0,
         builder: ImageFacts {
             name: "local/nix:test".into(),
+            resolved: String::new(),
             digest: String::new(),
             config: br#"{"config":{"Env":["PATH=/usr/bin:/bin"]}}"#.to_vec(),
             has_nix: true,

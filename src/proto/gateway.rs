@@ -49,6 +49,9 @@ pub struct ResolveImageConfigResponse {
     pub digest: String,
     #[prost(bytes = "vec", tag = "2")]
     pub config: Vec<u8>,
+    /// BuildKit v0.12+: the reference as BuildKit normalized it.
+    #[prost(string, tag = "3")]
+    pub r#ref: String,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]
