@@ -287,17 +287,7 @@ impl Session<'_> {
         }
         let text = &spec_file.text;
         let ranges = span
-            .map(|s| {
-                let (a, b) = s.lines(text);
-                let pos = |line: usize| crate::proto::llb::Position {
-                    line: line as i32,
-                    character: 0,
-                };
-                vec![crate::proto::llb::Range {
-                    start: Some(pos(a.line)),
-                    end: Some(pos(b.line)),
-                }]
-            })
+            .map(|s| vec![llb::Lines::of(s, text).into()])
             .unwrap_or_default();
         let req = gw::WarnRequest {
             digest: spec_file.vertex.clone(),

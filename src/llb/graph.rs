@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::plan::hex;
 use crate::proto::llb as pb;
+use crate::spec::Span;
 
 /// One output of an op: what another op takes as an input.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -21,6 +22,31 @@ pub struct Output {
 pub struct Lines {
     pub start: usize,
     pub end: usize,
+}
+
+impl Lines {
+    /// The lines `span` covers in `text`.
+    pub fn of(span: Span, text: &str) -> Self {
+        let (start, end) = span.lines(text);
+        Self {
+            start: start.line,
+            end: end.line,
+        }
+    }
+}
+
+/// BuildKit's form: 1-based lines, column 0.
+impl From<Lines> for pb::Range {
+    fn from(l: Lines) -> Self {
+        let pos = |line: usize| pb::Position {
+            line: line as i32,
+            character: 0,
+        };
+        Self {
+            start: Some(pos(l.start)),
+            end: Some(pos(l.end)),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -90,19 +116,7 @@ impl Graph {
                     .locations
                     .iter()
                     .map(|(digest, lines)| {
-                        let ranges = lines
-                            .iter()
-                            .map(|l| pb::Range {
-                                start: Some(pb::Position {
-                                    line: l.start as i32,
-                                    character: 0,
-                                }),
-                                end: Some(pb::Position {
-                                    line: l.end as i32,
-                                    character: 0,
-                                }),
-                            })
-                            .collect();
+                        let ranges = lines.iter().map(|l| pb::Range::from(*l)).collect();
                         let loc = pb::Location {
                             source_index: 0,
                             ranges,

@@ -36,11 +36,7 @@ pub struct Emit {
 
 impl Emit {
     fn lines(&self, span: Option<Span>) -> Option<Lines> {
-        let (start, end) = span?.lines(&self.spec_text);
-        Some(Lines {
-            start: start.line,
-            end: end.line,
-        })
+        Some(Lines::of(span?, &self.spec_text))
     }
 
     fn source(&self) -> Option<(&str, &str)> {
