@@ -49,6 +49,18 @@ apt_install() {
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
   done
   ((${#missing[@]})) || return 0
+  # One apt at a time: scripts run side by side (engines, images, servers)
+  # and dpkg fails at once when another holds its lock.
+  mkdir -p "$NIXFE_STATE"
+  local alock
+  exec {alock}>"$NIXFE_STATE/apt.lock"
+  flock "$alock"
+  local still=()
+  for p in "${missing[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || still+=("$p")
+  done
+  missing=("${still[@]}")
+  if ((${#missing[@]} == 0)); then exec {alock}>&-; return 0; fi
   log "apt-get install ${missing[*]}"
   # Fresh machines may have no package lists yet.
   if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then
@@ -59,13 +71,13 @@ apt_install() {
     printf '#!/bin/sh\nexit 101\n' >"$prc"; chmod 755 "$prc"; made_prc=1
   fi
   local rc=0 out
-  mkdir -p "$NIXFE_STATE"
   out="$NIXFE_STATE/apt-install.log"
   # Output goes to a log (dpkg is chatty); shown only when it fails.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
     "${missing[@]}" >"$out" 2>&1 || rc=$?
   ((made_prc)) && rm -f "$prc"
+  exec {alock}>&-
   if ((rc != 0)); then tail -n 30 "$out" >&2; die "apt-get install ${missing[*]} failed (log: $out)"; fi
 }
 
