@@ -1,13 +1,15 @@
-//! The debug commands' work, without a daemon: the facts the bridge would
-//! fetch are replaced by fixed stand-ins, so the output is the same on every
-//! machine and golden tests can pin it.
+//! The debug commands' work, without a daemon: the pipeline runs against the
+//! fake engine, whose facts are fixed stand-ins unless a golden case brings
+//! its own. The output is the same on every machine, so tests can pin it.
 
 use std::collections::BTreeMap;
 
-use crate::diagnostic::Diagnostic;
-use crate::llb::{self, Emit};
-use crate::plan::{self, BuildResult, ImageFacts, Inputs, Plan, Platform, StorePath};
-use crate::proto::llb::Definition;
+use crate::engine::fake::{Failing, Fake, Kind};
+use crate::engine::{Caps, EngineError, ImageMeta};
+use crate::llb::{Definition, dump, op_named};
+use crate::options::Options;
+use crate::pipeline;
+use crate::plan::{ImagePlan, Plan};
 use crate::spec;
 
 /// What the debug commands are asked for.
@@ -15,123 +17,171 @@ use crate::spec;
 pub struct Request {
     pub filename: String,
     pub text: String,
-    pub target: Option<String>,
-    pub platform: Option<String>,
-    pub epoch: i64,
+    /// Frontend options as `docker build` sends them (`target`,
+    /// `platform`, `build-arg:NAME`, `no-cache`, …).
+    pub options: BTreeMap<String, String>,
     /// Emit MergeOp (as for an engine with the `mergeop` cap).
     pub mergeop: bool,
-    /// `--build-arg` values.
-    pub build_args: BTreeMap<String, String>,
+    pub facts: Facts,
 }
 
-/// The two definitions a build sends, with the plan they came from.
+/// What the fake engine knows; `None` and empty fields get stand-ins.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    /// The nix step's report; the stand-in is one output holding
+    /// `bin/<attr>` (or the spec's `bin/X`), depending on one library.
+    pub report: Option<Vec<u8>>,
+    /// ResolveImageConfig answers by image name (config JSON).
+    pub image_configs: BTreeMap<String, Vec<u8>>,
+    /// Files of the base after `image.run` (`etc/passwd`, `etc/group`).
+    pub base_files: BTreeMap<String, Vec<u8>>,
+    /// The first image solve fails in a layer op with a missing store path,
+    /// as when the store cache was pruned under a cached nix step.
+    pub store_pruned: bool,
+}
+
+/// The definitions a build sends, with the plan they came from.
 pub struct Output {
-    pub spec: spec::Spec,
-    pub plan: Plan,
-    pub image: plan::ImagePlan,
-    pub nix: Definition,
-    pub final_image: Definition,
+    pub plan: Option<Plan>,
+    pub image: Option<ImagePlan>,
+    /// Every solve, in order, with what it was.
+    pub solved: Vec<(Kind, Definition)>,
 }
 
-/// Stand-in for an image the bridge would resolve: no digest, an empty
-/// config, and a `/nix` to seed from.
-fn offline_image(name: &str) -> ImageFacts {
-    ImageFacts {
-        name: name.to_owned(),
-        resolved: String::new(),
-        digest: String::new(),
-        config: b"{}".to_vec(),
-        has_nix: true,
+/// The caps of an engine that has everything a build needs.
+fn caps(mergeop: bool) -> Caps {
+    let mut llb: std::collections::BTreeSet<String> = [
+        "source.image",
+        "source.local",
+        "exec.mount.cache",
+        "exec.mount.cache.sharing",
+        "exec.mount.selector",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    if mergeop {
+        llb.insert("mergeop".into());
+    }
+    Caps {
+        gateway: ["gateway.warnings".to_owned()].into(),
+        llb,
     }
 }
 
-/// Stand-in for what nix would build: one output holding `bin/<attr>` (or the
-/// spec's `bin/X` entrypoint), depending on one library.
-fn offline_closure(plan: &Plan) -> BuildResult {
-    let attr = plan.nix.installable.rsplit('#').next().unwrap_or("default");
-    let out = format!("/nix/store/00000000000000000000000000000000-{attr}");
-    let lib = "/nix/store/11111111111111111111111111111111-lib".to_owned();
-    BuildResult {
-        closure: vec![
-            StorePath {
-                path: out.clone(),
-                nar_size: 1000,
-                references: vec![lib.clone()],
-            },
-            StorePath {
-                path: lib,
-                nar_size: 5000,
-                references: Vec::new(),
-            },
-        ],
-        outputs: vec![out],
-        main_program: Some(attr.to_owned()),
-        // The spec's `bin/X` entrypoint is taken to exist.
-        programs: plan
-            .image
-            .spec
-            .entrypoint
-            .as_ref()
-            .and_then(|e| e.value.first())
-            .and_then(|p| p.strip_prefix("bin/"))
-            .map_or_else(|| vec![attr.to_owned()], |p| vec![p.to_owned()]),
-    }
-}
-
-pub fn run(req: &Request) -> Result<Output, Diagnostic> {
-    let spec = spec::parse_for_target(
-        &req.filename,
-        &req.text,
-        &req.build_args,
-        req.target.as_deref(),
-    )
-    .map_err(|e| Diagnostic::from(&e))?;
+/// The stand-in report: one output holding `bin/<attr>` (or the spec's
+/// `bin/X` entrypoint), depending on one library.
+fn stand_in_report(req: &Request) -> Vec<u8> {
+    let spec = spec::parse_lenient(&req.filename, &req.text).ok();
     let target = spec
-        .target(req.target.as_deref())
-        .map_err(|e| Diagnostic::from(&e))?
-        .clone();
-    let platform = Platform::parse(req.platform.as_deref().unwrap_or("linux/amd64"))
-        .map_err(|e| Diagnostic::from(&plan::PlanError::from(e)))?;
-    let inputs = Inputs {
-        spec_filename: req.filename.clone(),
-        target: req.target.clone(),
-        platform,
-        cache_ns: String::new(),
-        epoch: req.epoch,
-        builder: offline_image(&target.builder.value),
-        base: target.image.base.as_ref().map(|b| offline_image(&b.value)),
-        dockerignore: Vec::new(),
-        labels: BTreeMap::new(),
-        build_args: req.build_args.clone(),
+        .as_ref()
+        .and_then(|s| s.target(req.options.get("target").map(String::as_str)).ok());
+    let attr = target.map_or("default", |t| t.flake_parts().1);
+    let attr = attr.rsplit('.').next().unwrap_or(attr).to_owned();
+    let program = target
+        .and_then(|t| t.image.entrypoint.as_ref())
+        .and_then(|e| e.value.first())
+        .and_then(|p| p.strip_prefix("bin/"))
+        .map_or_else(|| attr.clone(), str::to_owned);
+    let out = format!("/nix/store/00000000000000000000000000000000-{attr}");
+    let lib = "/nix/store/11111111111111111111111111111111-lib";
+    serde_json::to_vec(&serde_json::json!({
+        "version": 1,
+        "outputs": [out],
+        "pathInfo": {
+            out.clone(): {"narSize": 1000, "narHash": "sha256-stand-in", "references": [lib]},
+            lib: {"narSize": 5000, "narHash": "sha256-stand-in", "references": []},
+        },
+        "mainProgram": attr,
+        "bin": {"type": "directory", "entries": {program: {"type": "regular"}}},
+    }))
+    .unwrap_or_default()
+}
+
+/// Runs the pipeline on the fake engine. An error is the message a user
+/// would read (`FILE line N: …` and a hint).
+pub fn run(req: &Request) -> Result<Output, String> {
+    let mut vars: Vec<(String, String)> = req
+        .options
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| (format!("BUILDKIT_FRONTEND_OPT_{i}"), format!("{k}={v}")))
+        .collect();
+    vars.push((
+        format!("BUILDKIT_FRONTEND_OPT_{}", vars.len()),
+        format!("filename={}", req.filename),
+    ));
+    vars.push(("BUILDKIT_SESSION_ID".into(), "debug-session".into()));
+    let opts = Options::from_vars(vars);
+
+    let mut fake = Fake {
+        client_files: BTreeMap::from([(req.filename.clone(), req.text.clone().into_bytes())]),
+        images: req
+            .facts
+            .image_configs
+            .iter()
+            .map(|(name, config)| {
+                let meta = ImageMeta {
+                    digest: String::new(),
+                    config: config.clone(),
+                    reference: String::new(),
+                };
+                (name.clone(), Ok(meta))
+            })
+            .collect(),
+        builder_has_nix: true,
+        report: req
+            .facts
+            .report
+            .clone()
+            .unwrap_or_else(|| stand_in_report(req)),
+        base_files: req
+            .facts
+            .base_files
+            .iter()
+            .map(|(k, v)| (k.clone(), Ok(v.clone())))
+            .collect(),
+        ..Default::default()
     };
-    let fail = |e: plan::PlanError| Diagnostic::from(&e);
-    let plan = plan::build(&spec, &inputs).map_err(fail)?;
-    let built = offline_closure(&plan);
-    // Stand-in for the base's users: none, so a named user is created.
-    let base_users = plan.needs_base_users().then(plan::BaseUsers::default);
-    let image_plan = plan::image(&plan, &built, base_users.as_ref()).map_err(fail)?;
-    let emit = Emit {
-        session: "debug-session".into(),
-        context_name: "context".into(),
-        spec_filename: req.filename.clone(),
-        spec_text: req.text.clone(),
-        no_cache: false,
-        mergeop: req.mergeop,
-        attempt: 0,
-        rerun_nix: false,
-    };
-    let nix = llb::nix_build(&plan, &emit);
-    let final_image = llb::image(&plan, &image_plan, &emit);
+    if req.facts.store_pruned {
+        fake.failing.push(Failing {
+            kind: Kind::Image,
+            nth: 0,
+            error: Box::new(|def: &Definition| EngineError {
+                code: 2,
+                message: "process \"/bin/sh -c …\" did not complete successfully: exit code: 75"
+                    .into(),
+                vertex: op_named(def, "[image] layer 1/"),
+                details: Vec::new(),
+            }),
+        });
+    }
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .map_err(|e| format!("cannot start a runtime for the debug commands: {e}"))?
+        .block_on(pipeline::run(&mut fake, &opts, &caps(req.mergeop)));
+    outcome.result.map_err(|e| e.message)?;
     Ok(Output {
-        spec,
-        plan,
-        image: image_plan,
-        nix,
-        final_image,
+        plan: outcome.plan,
+        image: outcome.image,
+        solved: fake
+            .solved
+            .into_iter()
+            .map(|s| (s.kind, s.request.definition))
+            .collect(),
     })
 }
 
 impl Output {
+    /// The last definition solved of `kind`.
+    pub fn last(&self, kind: Kind) -> Option<&Definition> {
+        self.solved
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, d)| d)
+    }
+
     pub fn plan_text(&self) -> String {
         let v = serde_json::json!({
             "plan": self.plan,
@@ -140,11 +190,13 @@ impl Output {
         serde_json::to_string_pretty(&v).unwrap_or_default()
     }
 
+    /// The nix step and the image as solved last, readable.
     pub fn llb_text(&self) -> String {
+        let show = |k| self.last(k).map(dump).unwrap_or_default();
         format!(
-            "# nix step\n{}\n# image (closure stand-in: one output, one library)\n{}",
-            llb::dump(&self.nix),
-            llb::dump(&self.final_image)
+            "# nix step\n{}\n# image\n{}",
+            show(Kind::Nix),
+            show(Kind::Image)
         )
     }
 }

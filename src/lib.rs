@@ -2,17 +2,23 @@
 //! layered, reproducible image.
 //!
 //! The pipeline, one module per stage:
-//! `spec` (text → [`spec::Spec`]) → `plan` (spec + fetched facts → [`plan::Plan`],
-//! then closure → [`plan::ImagePlan`]) → `llb` (plan → `Definition`) → `bridge`
-//! (the only async and I/O: talks to BuildKit). `proto` holds our own subset of
-//! BuildKit's messages; `image` the image config and user files.
+//! `spec` (text → [`spec::Spec`]) → `plan` (spec + fetched facts →
+//! [`plan::Plan`], then the nix step's report → [`plan::ImagePlan`]) → `llb`
+//! (plan → `Definition`). [`pipeline`] runs those stages in order over an
+//! [`engine::Engine`]; `bridge` (the only I/O) is that engine for a real
+//! BuildKit, [`engine::fake`] one from fixed facts. `proto` holds our own
+//! subset of BuildKit's messages, `oci` the image formats.
 
 pub mod bridge;
 pub mod debug;
 pub mod diagnostic;
-pub mod image;
+pub mod engine;
 pub mod llb;
+pub mod oci;
+pub mod options;
+pub mod pipeline;
 pub mod plan;
 pub mod proto;
+pub mod span;
 pub mod spec;
 pub mod subrequest;

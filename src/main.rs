@@ -9,14 +9,15 @@ use anyhow::{Context, bail};
 use prost::Message;
 
 use nix_frontend::debug;
+use nix_frontend::engine::fake::Kind;
 
 const USAGE: &str = "usage:
   nix-frontend                      run as a BuildKit frontend (stdin/stdout gRPC)
   nix-frontend spec FILE            print the parsed spec
   nix-frontend plan FILE            print the plan (image facts are stand-ins)
-  nix-frontend llb FILE [--raw OUT] print both LLB definitions; --raw writes the
-                                    nix step's Definition (protobuf) to OUT
-options: --target NAME  --platform OS/ARCH  --epoch SECONDS  --mergeop
+  nix-frontend llb FILE [--raw OUT] print the nix step's and the image's LLB; --raw
+                                    writes the nix step's Definition (protobuf) to OUT
+options: --target NAME  --platform OS/ARCH  --epoch SECONDS  --mergeop  --no-cache
          --build-arg NAME=VALUE";
 
 fn main() -> ExitCode {
@@ -49,7 +50,7 @@ fn frontend() -> ExitCode {
     match result {
         Ok(()) => std::process::exit(0),
         Err(e) => {
-            eprintln!("nix-frontend: {}", e.message());
+            eprintln!("nix-frontend: {}", e.message);
             std::process::exit(1)
         }
     }
@@ -62,16 +63,20 @@ fn cli() -> anyhow::Result<ExitCode> {
     let mut file: Option<String> = None;
     let mut raw: Option<String> = None;
     let mut req = debug::Request::default();
+    let mut opt = |k: &str, v: String| req.options.insert(k.to_owned(), v);
+    let mut mergeop = false;
     while let Some(arg) = parser.next()? {
         match arg {
-            Long("target") => req.target = Some(parser.value()?.string()?),
-            Long("platform") => req.platform = Some(parser.value()?.string()?),
-            Long("epoch") => req.epoch = parser.value()?.parse()?,
-            Long("mergeop") => req.mergeop = true,
+            Long("target") => _ = opt("target", parser.value()?.string()?),
+            Long("platform") => _ = opt("platform", parser.value()?.string()?),
+            // The same option a build gets, so the same bounds apply.
+            Long("epoch") => _ = opt("build-arg:SOURCE_DATE_EPOCH", parser.value()?.string()?),
+            Long("no-cache") => _ = opt("no-cache", String::new()),
+            Long("mergeop") => mergeop = true,
             Long("build-arg") => {
                 let v = parser.value()?.string()?;
                 let (k, v) = v.split_once('=').unwrap_or((&v, ""));
-                req.build_args.insert(k.to_owned(), v.to_owned());
+                opt(&format!("build-arg:{k}"), v.to_owned());
             }
             Long("raw") => raw = Some(parser.value()?.string()?),
             Short('h') | Long("help") => {
@@ -83,6 +88,7 @@ fn cli() -> anyhow::Result<ExitCode> {
             _ => return Err(arg.unexpected().into()),
         }
     }
+    req.mergeop = mergeop;
     let (Some(command), Some(file)) = (command, file) else {
         bail!("{USAGE}");
     };
@@ -90,21 +96,39 @@ fn cli() -> anyhow::Result<ExitCode> {
     req.filename = std::path::Path::new(&file)
         .file_name()
         .map_or(file.clone(), |n| n.to_string_lossy().into_owned());
+    let mut stdout = std::io::stdout().lock();
+    if command == "spec" {
+        let args = req
+            .options
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("build-arg:")?.to_owned(), v.clone())))
+            .collect();
+        let target = req.options.get("target").map(String::as_str);
+        return match nix_frontend::spec::parse_for_target(&req.filename, &req.text, &args, target) {
+            Ok(spec) => {
+                writeln!(stdout, "{}", serde_json::to_string_pretty(&spec)?)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                let d = nix_frontend::diagnostic::Diagnostic::from(&e);
+                eprintln!("{}", d.render(&req.filename, &req.text));
+                Ok(ExitCode::FAILURE)
+            }
+        };
+    }
     let out = match debug::run(&req) {
         Ok(out) => out,
-        Err(d) => {
-            eprintln!("{}", d.render(&req.filename, &req.text));
+        Err(message) => {
+            eprintln!("{message}");
             return Ok(ExitCode::FAILURE);
         }
     };
-    let mut stdout = std::io::stdout().lock();
     match command.as_str() {
-        "spec" => writeln!(stdout, "{}", serde_json::to_string_pretty(&out.spec)?)?,
         "plan" => writeln!(stdout, "{}", out.plan_text())?,
         "llb" => {
             write!(stdout, "{}", out.llb_text())?;
-            if let Some(path) = raw {
-                std::fs::write(&path, out.nix.encode_to_vec())
+            if let (Some(path), Some(nix)) = (raw, out.last(Kind::Nix)) {
+                std::fs::write(&path, nix.encode_to_vec())
                     .with_context(|| format!("cannot write {path}"))?;
             }
         }

@@ -162,16 +162,17 @@ fn base_of(t: &Target) -> String {
         .map_or_else(|| "scratch".to_owned(), |b| b.value.clone())
 }
 
-/// Checks that need no build; `programs` (the built package's `bin/`, when
-/// the bridge built it) adds the entrypoint check.
+/// Checks of one target that need no build; `programs` (the built
+/// package's `bin/`, when the pipeline built it) adds the entrypoint check.
+/// Only the build args this target needs count: another target's are no
+/// reason for this build to fail.
 pub fn lint(
-    spec: &Spec,
     target: &Target,
     args: &BTreeMap<String, String>,
     programs: Option<&[String]>,
 ) -> Vec<Warning> {
     let mut w = Vec::new();
-    for (name, span) in &spec.args {
+    for (name, span) in &target.args {
         if !args.contains_key(name) {
             w.push(Warning {
                 rule: "UndefinedBuildArg",
@@ -312,7 +313,7 @@ mod tests {
     fn lint_finds_problems() {
         let text = "flake = \".#${APP}\"\nsrc = [\"cmd\"]\n[image]\nuser = \"admin:0\"\nentrypoint = [\"bin/nope\"]\n";
         let s = spec(text);
-        let w = lint(&s, &s.top, &BTreeMap::new(), Some(&["app".to_owned()]));
+        let w = lint(&s.top, &BTreeMap::new(), Some(&["app".to_owned()]));
         let rules: Vec<&str> = w.iter().map(|w| w.rule).collect();
         assert_eq!(
             rules,
@@ -325,12 +326,27 @@ mod tests {
         );
         let a = lint_answer(&w, "Dockerfile", text, None);
         assert_eq!(a.status, Some(1));
-        let clean = lint(
-            &spec("src = [\"flake.nix\"]\n"),
-            &spec("").top,
-            &BTreeMap::new(),
-            None,
-        );
+        let clean = lint(&spec("src = [\"flake.nix\"]\n").top, &BTreeMap::new(), None);
         assert!(clean.is_empty());
+    }
+
+    #[test]
+    fn lint_is_per_target() {
+        // `${AGENT}` is used only by the agent target: building the top
+        // level needs no value for it, building agent does.
+        let text = "flake = \".#app\"\n[targets.agent]\nflake = \".#${AGENT}\"\n";
+        let s = spec(text);
+        let top = lint(&s.top, &BTreeMap::new(), None);
+        assert!(top.is_empty(), "{top:?}");
+        let agent = lint(&s.targets["agent"].value, &BTreeMap::new(), None);
+        assert_eq!(agent.len(), 1);
+        assert_eq!(agent[0].rule, "UndefinedBuildArg");
+        // The top level's args are every target's.
+        let text = "flake = \".#${APP}\"\n[targets.agent]\ndescription = \"a\"\n";
+        let s = spec(text);
+        assert_eq!(
+            lint(&s.targets["agent"].value, &BTreeMap::new(), None).len(),
+            1
+        );
     }
 }

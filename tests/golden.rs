@@ -1,137 +1,130 @@
-//! Golden tests of the plan and the LLB for every spec in the repository
-//! (examples and test fixtures), with the op digests pinned: a change to
-//! what the frontend sends BuildKit shows up here as a diff to review.
+//! Golden tests of the plan and the LLB, op digests pinned: a change to what
+//! the frontend sends BuildKit shows up here as a snapshot diff to review.
 //!
-//! `tests/golden/NAME.plan.json` and `NAME.llb.txt`, one pair per spec, made
-//! with the same stand-in facts as `nix-frontend plan|llb` (no daemon).
-//! `UPDATE_GOLDEN=1 cargo test --test golden` rewrites them.
+//! Each case is a directory `tests/golden/NAME/` whose `case.toml` names a
+//! spec (a file in the case, or a path in the repository) and carries what
+//! the engine would tell: options as `docker build` sends them, image
+//! configs, the base's user files, the nix step's report, a pruned store.
+//! The pipeline runs against the fake engine with those facts; the plan and
+//! the LLB of the nix step and the image are snapshots (`insta`, under
+//! `tests/snapshots/`). A changed snapshot fails the test and is written
+//! next to it as `.snap.new`; accepting it is a decision:
+//! `INSTA_UPDATE=always cargo test --test golden` (or `cargo insta review`).
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use nix_frontend::debug;
+use nix_frontend::debug::{self, Facts};
 
-/// A golden case: its name, the spec, the build args, whether MergeOp is on.
-type Case = (
-    &'static str,
-    &'static str,
-    &'static [(&'static str, &'static str)],
-    bool,
-);
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct Case {
+    spec: String,
+    #[serde(default)]
+    mergeop: bool,
+    #[serde(default)]
+    options: BTreeMap<String, String>,
+    #[serde(default)]
+    facts: CaseFacts,
+}
 
-const SPECS: &[Case] = &[
-    ("hello", "examples/hello/Dockerfile", &[], false),
-    ("hello-mergeop", "examples/hello/Dockerfile", &[], true),
-    (
-        "valkyrie-like",
-        "examples/valkyrie-like/Dockerfile",
-        &[],
-        false,
-    ),
-    (
-        "valkyrie-like-mergeop",
-        "examples/valkyrie-like/Dockerfile",
-        &[],
-        true,
-    ),
-    (
-        "keys",
-        "tests/fixtures/keys.toml",
-        &[("ZONE", "Europe/Test")],
-        false,
-    ),
-    ("layered", "tests/fixtures/layered/Dockerfile", &[], true),
-    (
-        "cachework",
-        "tests/fixtures/cachework/Dockerfile",
-        &[],
-        false,
-    ),
-];
+/// File names are relative to the case directory.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct CaseFacts {
+    report: Option<String>,
+    #[serde(default)]
+    image_configs: BTreeMap<String, String>,
+    #[serde(default)]
+    base_files: BTreeMap<String, String>,
+    #[serde(default)]
+    store_pruned: bool,
+}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn check(path: &Path, got: &str, failures: &mut Vec<String>) {
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        fs::write(path, got).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
-        return;
-    }
-    let want = fs::read_to_string(path).unwrap_or_default();
-    if want != got {
-        let diff: Vec<String> = diff_lines(&want, got);
-        failures.push(format!("{}:\n{}", path.display(), diff.join("\n")));
-    }
+fn read(path: &Path) -> Vec<u8> {
+    fs::read(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
-/// The lines only one side has, marked `-` (golden) and `+` (now).
-fn diff_lines(want: &str, got: &str) -> Vec<String> {
-    let w: Vec<&str> = want.lines().collect();
-    let g: Vec<&str> = got.lines().collect();
-    let mut out: Vec<String> = w
-        .iter()
-        .filter(|l| !g.contains(l))
-        .map(|l| format!("- {l}"))
-        .collect();
-    out.extend(
-        g.iter()
-            .filter(|l| !w.contains(l))
-            .map(|l| format!("+ {l}")),
-    );
-    out
-}
-
-#[test]
-fn plan_and_llb_of_every_spec() {
-    let dir = root().join("tests/golden");
-    fs::create_dir_all(&dir).unwrap();
-    let mut failures = Vec::new();
-    for (name, spec, args, mergeop) in SPECS {
-        let path = root().join(spec);
-        let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {spec}: {e}"));
-        let req = debug::Request {
-            filename: path.file_name().unwrap().to_string_lossy().into_owned(),
-            text,
-            mergeop: *mergeop,
-            build_args: args
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            ..Default::default()
-        };
-        let out = debug::run(&req)
-            .unwrap_or_else(|d| panic!("{spec}: {}", d.render(&req.filename, &req.text)));
-        check(
-            &dir.join(format!("{name}.plan.json")),
-            &(out.plan_text() + "\n"),
-            &mut failures,
-        );
-        check(
-            &dir.join(format!("{name}.llb.txt")),
-            &out.llb_text(),
-            &mut failures,
-        );
-    }
-    assert!(
-        failures.is_empty(),
-        "golden files differ (UPDATE_GOLDEN=1 to accept):\n{}",
-        failures.join("\n\n")
-    );
-}
-
-#[test]
-fn digests_do_not_depend_on_the_run() {
-    // Emitting twice gives the same bytes: nothing random or map-ordered.
-    let text = fs::read_to_string(root().join("examples/valkyrie-like/Dockerfile")).unwrap();
-    let req = debug::Request {
-        filename: "Dockerfile".into(),
-        text,
-        mergeop: true,
-        ..Default::default()
+fn request(case_file: &Path) -> debug::Request {
+    let dir = case_file.parent().expect("a case directory");
+    let text = String::from_utf8(read(case_file)).expect("UTF-8");
+    let case: Case =
+        toml::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", case_file.display()));
+    // A spec of the case's own, else one of the repository's.
+    let spec = [dir.join(&case.spec), root().join(&case.spec)]
+        .into_iter()
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("{}: no spec {}", case_file.display(), case.spec));
+    let facts = Facts {
+        report: case.facts.report.map(|f| read(&dir.join(f))),
+        image_configs: case
+            .facts
+            .image_configs
+            .iter()
+            .map(|(name, f)| (name.clone(), read(&dir.join(f))))
+            .collect(),
+        base_files: case
+            .facts
+            .base_files
+            .iter()
+            .map(|(path, f)| (path.clone(), read(&dir.join(f))))
+            .collect(),
+        store_pruned: case.facts.store_pruned,
     };
-    let a = debug::run(&req).unwrap();
-    let b = debug::run(&req).unwrap();
-    assert_eq!(a.final_image, b.final_image);
-    assert_eq!(a.nix, b.nix);
+    debug::Request {
+        filename: spec
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        text: String::from_utf8(read(&spec)).expect("UTF-8"),
+        options: case.options,
+        mergeop: case.mergeop,
+        facts,
+    }
+}
+
+#[test]
+fn plan_and_llb_of_every_case() {
+    insta::glob!("golden/*/case.toml", |path| {
+        let req = request(path);
+        let out = debug::run(&req).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        insta::assert_snapshot!("plan", out.plan_text());
+        insta::assert_snapshot!("llb", out.llb_text());
+    });
+}
+
+/// Every example and fixture spec of the repository has a case.
+#[test]
+fn every_spec_has_a_case() {
+    let cases: Vec<String> = fs::read_dir(root().join("tests/golden"))
+        .expect("tests/golden")
+        .filter_map(|e| fs::read_to_string(e.ok()?.path().join("case.toml")).ok())
+        .filter_map(|t| toml::from_str::<Case>(&t).ok())
+        .map(|c| c.spec)
+        .collect();
+    let mut specs = Vec::new();
+    for dir in ["examples", "tests/fixtures"] {
+        for entry in fs::read_dir(root().join(dir))
+            .expect("a directory")
+            .flatten()
+        {
+            let p = entry.path();
+            let spec = if p.is_dir() { p.join("Dockerfile") } else { p };
+            if spec.extension().is_none_or(|e| e == "toml") && spec.is_file() {
+                let rel = spec.strip_prefix(root()).expect("inside").to_string_lossy();
+                specs.push(rel.into_owned());
+            }
+        }
+    }
+    let missing: Vec<&String> = specs.iter().filter(|s| !cases.contains(s)).collect();
+    assert!(!specs.is_empty());
+    assert!(
+        missing.is_empty(),
+        "specs without a golden case: {missing:?}"
+    );
 }

@@ -1,18 +1,23 @@
-//! The LLBBridge client over the frontend's stdin/stdout.
+//! The LLBBridge client over the frontend's stdin/stdout, and the one place
+//! where wire messages become domain values and back.
 //!
 //! BuildKit serves gRPC (HTTP/2 without TLS) on a pipe pair given to the
 //! frontend as fds 0 and 1, so stdout must carry nothing but frames. The
 //! connection cannot be reopened: the connector hands the pipes out once.
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use hyper_util::rt::TokioIo;
+use prost::Message;
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint, Uri};
 
+use crate::engine::{
+    Caps, Detail, Engine, EngineError, ImageMeta, Refs, ResolveImage, ReturnError, Returned, Solve,
+    Warning,
+};
 use crate::proto::gateway as gw;
-use crate::proto::llb::{Definition, Platform};
+use crate::proto::{errdefs, llb as pb};
 
 /// Messages up to this size are accepted from the server (tonic's default
 /// is 4 MiB; BuildKit 0.14+ sends up to 16 MiB).
@@ -22,13 +27,6 @@ pub struct Client {
     grpc: tonic::client::Grpc<Channel>,
     /// Time spent waiting on BuildKit, to tell the frontend's own work apart.
     pub waited: std::time::Duration,
-}
-
-/// The caps the engine reported as enabled.
-#[derive(Clone, Debug, Default)]
-pub struct Caps {
-    pub gateway: BTreeSet<String>,
-    pub llb: BTreeSet<String>,
 }
 
 impl Client {
@@ -59,11 +57,7 @@ impl Client {
         })
     }
 
-    async fn call<Req, Resp>(
-        &mut self,
-        method: &'static str,
-        req: Req,
-    ) -> Result<Resp, tonic::Status>
+    async fn call<Req, Resp>(&mut self, method: &'static str, req: Req) -> Result<Resp, EngineError>
     where
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
@@ -71,16 +65,16 @@ impl Client {
         self.grpc
             .ready()
             .await
-            .map_err(|e| tonic::Status::unavailable(format!("buildkit connection: {e}")))?;
+            .map_err(|e| EngineError::new(14, format!("buildkit connection: {e}")))?;
         let path = PathAndQuery::from_static(method);
         let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
         let started = std::time::Instant::now();
         let reply = self.grpc.unary(tonic::Request::new(req), path, codec).await;
         self.waited += started.elapsed();
-        Ok(reply?.into_inner())
+        Ok(reply.map_err(engine_error)?.into_inner())
     }
 
-    pub async fn ping(&mut self) -> Result<Caps, tonic::Status> {
+    pub async fn ping(&mut self) -> Result<Caps, EngineError> {
         let pong: gw::PongResponse = self
             .call(
                 "/moby.buildkit.v1.frontend.LLBBridge/Ping",
@@ -99,19 +93,47 @@ impl Client {
         })
     }
 
-    /// Solves `def` and returns the result's ref id (empty = scratch).
-    pub async fn solve(
+    /// Return: the result, or the error the build failed with.
+    pub async fn finish(
         &mut self,
-        def: Definition,
-        evaluate: bool,
-        cache_imports: Vec<gw::CacheOptionsEntry>,
-    ) -> Result<String, tonic::Status> {
+        outcome: Result<Returned, ReturnError>,
+    ) -> Result<(), EngineError> {
+        let req = match outcome {
+            Ok(r) => gw::ReturnRequest {
+                result: Some(result(r)),
+                error: None,
+            },
+            Err(e) => gw::ReturnRequest {
+                result: None,
+                error: Some(gw::Status {
+                    code: e.code,
+                    message: e.message,
+                    details: e.details.into_iter().map(any).collect(),
+                }),
+            },
+        };
+        let _: gw::ReturnResponse = self
+            .call("/moby.buildkit.v1.frontend.LLBBridge/Return", req)
+            .await?;
+        Ok(())
+    }
+}
+
+impl Engine for Client {
+    async fn solve(&mut self, req: Solve) -> Result<String, EngineError> {
         let req = gw::SolveRequest {
-            definition: Some(def),
+            definition: Some(req.definition),
             allow_result_return: true,
             allow_result_array_ref: true,
-            evaluate,
-            cache_imports,
+            evaluate: req.evaluate,
+            cache_imports: req
+                .cache_imports
+                .into_iter()
+                .map(|c| gw::CacheOptionsEntry {
+                    r#type: c.kind,
+                    attrs: c.attrs,
+                })
+                .collect(),
             ..Default::default()
         };
         let resp: gw::SolveResponse = self
@@ -119,14 +141,15 @@ impl Client {
             .await?;
         match resp.result.and_then(|r| r.result) {
             Some(gw::result::Kind::Ref(r)) => Ok(r.id),
-            Some(gw::result::Kind::Refs(_)) => Err(tonic::Status::internal(
+            Some(gw::result::Kind::Refs(_)) => Err(EngineError::new(
+                13,
                 "solve returned several refs for one definition",
             )),
             None => Ok(String::new()),
         }
     }
 
-    pub async fn read_file(&mut self, r#ref: &str, path: &str) -> Result<Vec<u8>, tonic::Status> {
+    async fn read_file(&mut self, r#ref: &str, path: &str) -> Result<Vec<u8>, EngineError> {
         let req = gw::ReadFileRequest {
             r#ref: r#ref.to_owned(),
             file_path: path.to_owned(),
@@ -137,8 +160,7 @@ impl Client {
         Ok(resp.data)
     }
 
-    /// Whether `path` exists in `ref` and is a directory.
-    pub async fn is_dir(&mut self, r#ref: &str, path: &str) -> Result<bool, tonic::Status> {
+    async fn is_dir(&mut self, r#ref: &str, path: &str) -> Result<bool, EngineError> {
         let req = gw::StatFileRequest {
             r#ref: r#ref.to_owned(),
             path: path.to_owned(),
@@ -149,58 +171,138 @@ impl Client {
         {
             // Go's os.FileMode marks directories with bit 31.
             Ok(r) => Ok(r.stat.is_some_and(|s| s.mode & (1 << 31) != 0)),
-            Err(s) if s.code() == tonic::Code::NotFound || s.message().contains("no such file") => {
-                Ok(false)
-            }
-            Err(s) => Err(s),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
-    pub async fn resolve_image_config(
-        &mut self,
-        reference: &str,
-        platform: &Platform,
-        resolve_mode: &str,
-        log_name: &str,
-    ) -> Result<gw::ResolveImageConfigResponse, tonic::Status> {
+    async fn resolve_image(&mut self, req: ResolveImage) -> Result<ImageMeta, EngineError> {
         let req = gw::ResolveImageConfigRequest {
-            r#ref: reference.to_owned(),
-            platform: Some(platform.clone()),
-            resolve_mode: resolve_mode.to_owned(),
-            log_name: log_name.to_owned(),
+            r#ref: req.reference,
+            platform: Some(crate::llb::platform(&req.platform)),
+            resolve_mode: req.mode,
+            log_name: req.log_name,
         };
-        self.call(
-            "/moby.buildkit.v1.frontend.LLBBridge/ResolveImageConfig",
-            req,
-        )
-        .await
+        let resp: gw::ResolveImageConfigResponse = self
+            .call(
+                "/moby.buildkit.v1.frontend.LLBBridge/ResolveImageConfig",
+                req,
+            )
+            .await?;
+        Ok(ImageMeta {
+            digest: resp.digest,
+            config: resp.config,
+            reference: resp.r#ref,
+        })
     }
 
-    /// Shows a warning in the build output, attached to vertex `digest`.
-    pub async fn warn(&mut self, req: gw::WarnRequest) -> Result<(), tonic::Status> {
+    async fn warn(&mut self, w: Warning) -> Result<(), EngineError> {
+        let req = gw::WarnRequest {
+            digest: w.vertex,
+            level: 1,
+            short: w.short.into_bytes(),
+            detail: vec![w.detail.into_bytes()],
+            url: String::new(),
+            info: Some(pb::SourceInfo {
+                filename: w.filename,
+                data: w.text.into_bytes(),
+                definition: None,
+                language: "TOML".into(),
+            }),
+            ranges: w.lines.into_iter().map(pb::Range::from).collect(),
+        };
         let _: gw::WarnResponse = self
             .call("/moby.buildkit.v1.frontend.LLBBridge/Warn", req)
             .await?;
         Ok(())
     }
+}
 
-    pub async fn finish(
-        &mut self,
-        outcome: Result<gw::Result, gw::Status>,
-    ) -> Result<(), tonic::Status> {
-        let req = match outcome {
-            Ok(result) => gw::ReturnRequest {
-                result: Some(result),
-                error: None,
-            },
-            Err(status) => gw::ReturnRequest {
-                result: None,
-                error: Some(status),
-            },
+/// A gRPC error as the pipeline sees it. tonic keeps the server's encoded
+/// `google.rpc.Status` in `details()`: its details carry BuildKit's own
+/// source ranges and the failed vertex.
+fn engine_error(s: tonic::Status) -> EngineError {
+    let details: Vec<Detail> = gw::Status::decode(s.details())
+        .map(|st| st.details)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| Detail {
+            type_url: a.type_url,
+            value: a.value,
+        })
+        .collect();
+    EngineError {
+        code: s.code() as i32,
+        message: s.message().to_owned(),
+        vertex: details.iter().find_map(vertex_of),
+        details,
+    }
+}
+
+/// The digest in an `errdefs.Vertex` detail, JSON or protobuf.
+fn vertex_of(d: &Detail) -> Option<String> {
+    if d.type_url.ends_with("errdefs.Vertex+json") {
+        #[derive(serde::Deserialize)]
+        struct V {
+            digest: String,
+        }
+        return serde_json::from_slice::<V>(&d.value).ok().map(|v| v.digest);
+    }
+    if d.type_url.ends_with("errdefs.Vertex") {
+        return errdefs::Vertex::decode(d.value.as_slice())
+            .ok()
+            .map(|v| v.digest);
+    }
+    None
+}
+
+fn any(d: Detail) -> gw::Any {
+    gw::Any {
+        type_url: d.type_url,
+        value: d.value,
+    }
+}
+
+fn result(r: Returned) -> gw::Result {
+    let kind = match r.refs {
+        Refs::None => gw::result::Kind::Ref(gw::Ref { id: String::new() }),
+        Refs::Single(id) => gw::result::Kind::Ref(gw::Ref { id }),
+        Refs::Platforms(refs) => gw::result::Kind::Refs(gw::RefMap {
+            refs: refs
+                .into_iter()
+                .map(|(k, id)| (k, gw::Ref { id }))
+                .collect(),
+        }),
+    };
+    gw::Result {
+        result: Some(kind),
+        metadata: r.metadata,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_vertex_details_in_both_encodings() {
+        let json = Detail {
+            type_url: "github.com/moby/buildkit/errdefs.Vertex+json".into(),
+            value: br#"{"digest":"sha256:abc"}"#.to_vec(),
         };
-        let _: gw::ReturnResponse = self
-            .call("/moby.buildkit.v1.frontend.LLBBridge/Return", req)
-            .await?;
-        Ok(())
+        assert_eq!(vertex_of(&json).as_deref(), Some("sha256:abc"));
+        let proto = Detail {
+            type_url: "type.googleapis.com/errdefs.Vertex".into(),
+            value: errdefs::Vertex {
+                digest: "sha256:def".into(),
+            }
+            .encode_to_vec(),
+        };
+        assert_eq!(vertex_of(&proto).as_deref(), Some("sha256:def"));
+        let other = Detail {
+            type_url: "github.com/moby/buildkit/errdefs.Source+json".into(),
+            value: b"{}".to_vec(),
+        };
+        assert_eq!(vertex_of(&other), None);
     }
 }

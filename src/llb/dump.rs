@@ -25,12 +25,14 @@ pub fn dump(def: &pb::Definition) -> String {
                 continue;
             }
         };
-        let name = def
-            .metadata
-            .get(digest)
+        let meta = def.metadata.get(digest);
+        let mut name = meta
             .and_then(|m| m.description.get("llb.customname"))
             .map(|n| format!("  \"{n}\""))
             .unwrap_or_default();
+        if meta.is_some_and(|m| m.ignore_cache) {
+            name.push_str("  (ignores the cache)");
+        }
         let inputs: Vec<String> = op
             .inputs
             .iter()

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::plan::hex;
 use crate::proto::llb as pb;
-use crate::spec::Span;
+use crate::span::Span;
 
 /// One output of an op: what another op takes as an input.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -153,4 +153,34 @@ pub fn digests(def: &pb::Definition) -> Vec<String> {
         .iter()
         .map(|b| format!("sha256:{}", hex(&Sha256::digest(b))))
         .collect()
+}
+
+/// The progress name of the op a definition's result comes from.
+pub fn result_name(def: &pb::Definition) -> String {
+    let Some(terminal) = def
+        .def
+        .last()
+        .and_then(|b| pb::Op::decode(b.as_slice()).ok())
+    else {
+        return String::new();
+    };
+    terminal
+        .inputs
+        .first()
+        .and_then(|i| name_of(def, &i.digest))
+        .unwrap_or_default()
+}
+
+/// The digest of the first op whose progress name starts with `prefix`.
+pub fn op_named(def: &pb::Definition, prefix: &str) -> Option<String> {
+    digests(def)
+        .into_iter()
+        .find(|d| name_of(def, d).is_some_and(|n| n.starts_with(prefix)))
+}
+
+fn name_of(def: &pb::Definition, digest: &str) -> Option<String> {
+    def.metadata
+        .get(digest)
+        .and_then(|m| m.description.get("llb.customname"))
+        .cloned()
 }

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::closure::StorePath;
+use super::report::StorePath;
 
 /// Paths smaller than this (NAR bytes) share one layer.
 pub const SMALL_PATH: u64 = 256 * 1024;
@@ -148,6 +148,7 @@ mod tests {
         StorePath {
             path: path.to_owned(),
             nar_size: size,
+            nar_hash: String::new(),
             references: refs.iter().map(|r| (*r).to_owned()).collect(),
         }
     }

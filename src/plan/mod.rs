@@ -3,44 +3,42 @@
 //!
 //! Two steps, because the image depends on what nix built:
 //! 1. [`build`] plans the nix step (a [`Plan`]);
-//! 2. [`image`] plans the image from that plan and the closure the nix step
-//!    reported (an [`ImagePlan`]).
+//! 2. [`image`] plans the image from that plan and the [`Report`] the nix
+//!    step wrote (an [`ImagePlan`]).
 
-mod closure;
+mod config;
+mod context;
 mod layers;
+mod nix;
 mod platform;
+mod report;
 mod script;
+mod store;
+mod users;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-pub use closure::{BuildResult, ClosureError, StorePath, is_store_path};
+pub use context::{ContextFilter, dockerignore_patterns};
 pub use layers::{describe_layer, plan_layers};
 pub use platform::{Platform, UnsupportedPlatform};
+pub use report::{Report, ReportError, StorePath, is_store_path};
 pub use script::ROOTS_DIR;
+pub use users::UserFiles;
 
-use crate::image::{self, ImageConfig, UserFiles};
-use crate::spec::{self, Located, Span};
+use crate::oci::ImageConfig;
+use crate::span::{Located, Span};
+use crate::spec;
 
 /// Where the nix step sees things, and where it reports.
 pub const SRC_DIR: &str = "/src";
 pub const OUT_DIR: &str = "/out";
-pub const CLOSURE_FILE: &str = "closure.json";
-pub const OUTPUTS_FILE: &str = "outputs";
-pub const MAIN_PROGRAM_FILE: &str = "main-program.json";
-pub const PROGRAMS_FILE: &str = "programs";
-
-/// Nix settings every nix step gets. Inside a BuildKit exec there are no build
-/// users and no user namespaces for the sandbox, and seccomp filtering fails.
-const NIX_CONFIG: &str = "experimental-features = nix-command flakes\n\
-sandbox = false\n\
-build-users-group =\n\
-filter-syscalls = false\n\
-warn-dirty = false\n\
-keep-outputs = true";
-
+/// The nix step's report, in its output.
+pub const REPORT_FILE: &str = "report.json";
+/// One file per output of the installable, named like the store path, in
+/// the nix step's output: what the layers holding outputs depend on.
+pub const OUTPUTS_DIR: &str = "outputs";
 /// Where the nix step mounts `nix.binary-caches` (context directories).
 pub const CACHES_DIR: &str = "/nix-frontend/caches";
 /// Where BuildKit secrets and the SSH agent appear in the nix step.
@@ -83,6 +81,8 @@ pub struct Inputs {
     pub labels: BTreeMap<String, String>,
     /// `--build-arg` values; `image.run` commands see those they mention.
     pub build_args: BTreeMap<String, String>,
+    /// The context's git remote, when the client sent one (`vcs:source`).
+    pub vcs_source: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -109,20 +109,13 @@ pub struct NixStep {
     pub installable: String,
     pub context: ContextFilter,
     pub cache: StoreCache,
-    pub script: String,
+    /// The exec's argv: the script and its arguments.
+    pub argv: Vec<String>,
     /// `--secret` ids mounted at `SECRETS_DIR/ID`.
     pub secrets: Vec<String>,
     pub ssh: bool,
     /// Context directories mounted at `CACHES_DIR/N`.
     pub binary_caches: Vec<String>,
-}
-
-/// Which context files the nix step sees.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ContextFilter {
-    /// Empty = everything.
-    pub include: Vec<String>,
-    pub exclude: Vec<String>,
 }
 
 /// The persistent `/nix` cache mount.
@@ -162,17 +155,21 @@ pub struct RunStep {
 pub struct ImagePlan {
     /// Store paths per layer, in layer order; each list sorted.
     pub layers: Vec<Vec<String>>,
+    /// The installable's outputs: a layer holding one depends on the nix
+    /// step's marker for it, so the nix step is part of the returned graph.
+    pub outputs: Vec<String>,
     /// Files that create the spec's user where the base lacks it.
     pub users: Option<UserFiles>,
     pub config: ImageConfig,
 }
 
-/// `/etc/passwd` and `/etc/group` of the base (after `image.run`), read by the
-/// bridge when the spec names a user on a non-scratch base.
+/// `/etc/passwd` and `/etc/group` of the base (after `image.run`), read by
+/// the bridge when the spec names a user on a non-scratch base; `None` for a
+/// file the base does not have.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BaseUsers {
-    pub passwd: String,
-    pub group: String,
+    pub passwd: Option<String>,
+    pub group: Option<String>,
 }
 
 #[derive(Debug, PartialEq, thiserror::Error)]
@@ -189,7 +186,7 @@ pub enum PlanError {
         span: Option<Span>,
     },
     #[error(transparent)]
-    Closure(#[from] ClosureError),
+    Report(#[from] ReportError),
     #[error("the image config of {image} is not valid JSON: {message}")]
     BaseConfig { image: String, message: String },
 }
@@ -208,7 +205,7 @@ impl PlanError {
             Self::Spec(e) => e.hint(),
             Self::Platform(e) => e.hint(),
             Self::Image { hint, .. } => hint.clone(),
-            Self::Closure(_) => {
+            Self::Report(_) => {
                 "this is a bug in nix-frontend or the builder's nix; please report it".into()
             }
             Self::BaseConfig { .. } => "check that the image was built by a Docker/OCI tool".into(),
@@ -216,152 +213,27 @@ impl PlanError {
     }
 }
 
-/// Plans the nix step.
+fn config_of(facts: &ImageFacts) -> Result<ImageConfig, PlanError> {
+    ImageConfig::parse(&facts.config).map_err(|message| PlanError::BaseConfig {
+        image: facts.name.clone(),
+        message,
+    })
+}
+
+/// Plans the nix step and the image settings that do not depend on it.
 pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
     let target = spec.target(inputs.target.as_deref())?;
     let system = inputs
         .platform
         .nix_system()
         .ok_or_else(|| UnsupportedPlatform(inputs.platform.to_string()))?;
+    let builder_config = config_of(&inputs.builder)?;
+    let nix = nix::plan(spec, target, inputs, system, &builder_config);
 
-    let (sub, attr) = target.flake_parts();
-    let flake_dir = if sub.is_empty() {
-        SRC_DIR.to_owned()
-    } else {
-        format!("{SRC_DIR}/{sub}")
+    let base_config = match &inputs.base {
+        Some(b) => config_of(b)?,
+        None => ImageConfig::default(),
     };
-    let installable = format!("path:{flake_dir}#{attr}");
-
-    let mut exclude = inputs.dockerignore.clone();
-    // Binary caches are mounted on their own, not copied into the flake source.
-    exclude.extend(target.nix.binary_caches.iter().map(|c| c.value.clone()));
-    // The spec is packaging, not source: editing it must not rebuild with nix.
-    // A zero-config spec is the flake itself and stays.
-    if !spec.zero_config {
-        exclude.push(inputs.spec_filename.clone());
-    }
-    let context = ContextFilter {
-        include: target
-            .src
-            .as_ref()
-            .map(|s| s.value.clone())
-            .unwrap_or_default(),
-        exclude,
-    };
-
-    let builder_config =
-        ImageConfig::parse(&inputs.builder.config).map_err(|message| PlanError::BaseConfig {
-            image: inputs.builder.name.clone(),
-            message,
-        })?;
-    let nix = &target.nix;
-    let mut nix_config = NIX_CONFIG.to_owned();
-    for (i, _) in nix.binary_caches.iter().enumerate() {
-        // trusted: a cache from the build context is as trusted as the flake.
-        nix_config.push_str(&format!(
-            "\nextra-substituters = file://{CACHES_DIR}/{i}?trusted=1"
-        ));
-    }
-    for (k, v) in &nix.options {
-        nix_config.push_str(&format!("\n{k} = {}", v.value));
-    }
-    let builder_env = builder_config.env();
-    let mut env = builder_env.clone();
-    env.retain(|e| !e.starts_with("NIX_CONFIG=") && !e.starts_with("NIX_USER_CONF_FILES="));
-    env.push(format!("NIX_CONFIG={nix_config}"));
-    if !nix.conf_secrets.is_empty() {
-        // Only the file names: the secret's content never enters the LLB.
-        let files: Vec<String> = nix
-            .conf_secrets
-            .iter()
-            .map(|s| format!("{SECRETS_DIR}/{}", s.value))
-            .collect();
-        env.push(format!("NIX_USER_CONF_FILES={}", files.join(":")));
-    }
-    if nix.ssh {
-        env.push(format!("SSH_AUTH_SOCK={SSH_SOCK}"));
-    }
-    env.sort();
-    let mut secrets: Vec<String> = nix
-        .secrets
-        .iter()
-        .chain(&nix.conf_secrets)
-        .map(|s| s.value.clone())
-        .collect();
-    secrets.sort();
-    secrets.dedup();
-    let attr_name = attr.rsplit('.').next().unwrap_or(attr);
-    let root_key: String = format!(
-        "{}.{}.{attr_name}",
-        if inputs.cache_ns.is_empty() {
-            "default"
-        } else {
-            &inputs.cache_ns
-        },
-        inputs
-            .target
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .unwrap_or("default"),
-    )
-    .chars()
-    .map(|c| {
-        if c.is_ascii_alphanumeric() || "._-".contains(c) {
-            c
-        } else {
-            '_'
-        }
-    })
-    .collect();
-    let script = script::Script {
-        installable: &installable,
-        system,
-        root_key: &root_key,
-        max_size: spec.cache.max_size.as_ref().map(|m| m.value),
-        verify: spec.cache.verify,
-    }
-    .render();
-
-    let nix = NixStep {
-        builder: image_source(&inputs.builder),
-        env,
-        builder_env,
-        flake: target.flake.clone(),
-        installable: installable.clone(),
-        context,
-        cache: StoreCache {
-            id: cache_id(&inputs.cache_ns, &inputs.builder, system),
-            seed_from_builder: inputs.builder.has_nix,
-        },
-        script,
-        secrets,
-        ssh: nix.ssh,
-        binary_caches: nix.binary_caches.iter().map(|c| c.value.clone()).collect(),
-    };
-    let base_raw = inputs
-        .base
-        .as_ref()
-        .map(|b| b.config.clone())
-        .unwrap_or_default();
-    let base_cfg = ImageConfig::parse(&base_raw).map_err(|message| PlanError::BaseConfig {
-        image: target
-            .image
-            .base
-            .as_ref()
-            .map(|b| b.value.clone())
-            .unwrap_or_default(),
-        message,
-    })?;
-    let field = |name: &str| {
-        base_cfg
-            .value()
-            .pointer(&format!("/config/{name}"))
-            .and_then(|v| v.as_str())
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
-    let cwd = field("WorkingDir").unwrap_or_else(|| "/".into());
-    let user = field("User").unwrap_or_default();
     if let (None, Some(first)) = (&inputs.base, target.image.run.first()) {
         return Err(PlanError::Image {
             key: "image.run",
@@ -370,20 +242,27 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
             span: first.span,
         });
     }
+    let cwd = base_config
+        .config
+        .working_dir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".into());
+    let user = base_config.config.user.clone().unwrap_or_default();
     let run = target
         .image
         .run
         .iter()
         .map(|command| RunStep {
             command: command.clone(),
-            env: run_env(&base_cfg.env(), &inputs.build_args, &command.value),
+            env: run_env(base_config.env(), &inputs.build_args, &command.value),
             cwd: cwd.clone(),
             user: user.clone(),
         })
         .collect();
     let image = ImageSettings {
         base: inputs.base.as_ref().map(image_source),
-        base_config: base_cfg,
+        base_config,
         spec: target.image.clone(),
         labels: inputs.labels.clone(),
         run,
@@ -409,8 +288,7 @@ fn run_env(base: &[String], args: &BTreeMap<String, String>, command: &str) -> V
                 !command[i + m.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
             });
         if mentioned {
-            env.retain(|e| e.split_once('=').is_none_or(|(n, _)| n != k));
-            env.push(format!("{k}={v}"));
+            crate::oci::set_env(&mut env, k, v);
         }
     }
     env
@@ -433,7 +311,7 @@ impl Plan {
 /// Plans the image from what the nix step built.
 pub fn image(
     plan: &Plan,
-    built: &BuildResult,
+    built: &Report,
     base_users: Option<&BaseUsers>,
 ) -> Result<ImagePlan, PlanError> {
     let budget = plan
@@ -443,15 +321,16 @@ pub fn image(
         .as_ref()
         .map_or(spec::DEFAULT_LAYERS, |l| l.value);
     // The user files take one layer of the budget.
-    let users = image::user_files(plan, base_users)?;
+    let users = users::user_files(plan, base_users)?;
     let layers = plan_layers(
         &built.closure,
         &built.outputs,
         budget.saturating_sub(usize::from(users.is_some())).max(1),
     );
-    let config = image::assemble(plan, built, &layers, users.as_ref())?;
+    let config = config::assemble(plan, built, &layers, users.as_ref())?;
     Ok(ImagePlan {
         layers,
+        outputs: built.outputs.clone(),
         users,
         config,
     })
@@ -472,20 +351,6 @@ pub fn image_source(facts: &ImageFacts) -> String {
     } else {
         format!("docker-image://{name}@{}", facts.digest)
     }
-}
-
-/// The store cache id: one store per namespace, builder image and system.
-/// A tag can move, so the builder is identified by its digest, or by a hash
-/// of its config when the engine reports none (local images).
-fn cache_id(ns: &str, builder: &ImageFacts, system: &str) -> String {
-    let identity = if builder.digest.is_empty() {
-        let hash = Sha256::digest(&builder.config);
-        format!("config-{}", &hex(&hash)[..16])
-    } else {
-        builder.digest.replace(':', "-")
-    };
-    let ns = if ns.is_empty() { "default" } else { ns };
-    format!("nix-frontend/store/{ns}/{identity}/{system}")
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -18,6 +18,7 @@ fn inputs() -> Inputs {
         dockerignore: vec!["target".into()],
         labels: BTreeMap::new(),
         build_args: BTreeMap::new(),
+        vcs_source: None,
     }
 }
 

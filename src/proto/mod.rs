@@ -4,7 +4,8 @@
 //! BuildKit's `.proto` files or the 2020 `buildkit-proto` crate: we need only a
 //! few dozen messages, deterministic map order (`BTreeMap`) for stable op
 //! digests, and no `protoc` at build time. Nothing outside `proto/`, `llb/` and
-//! `bridge/` sees these types.
+//! `bridge/` sees these types (the pipeline passes LLB `Definition`s along).
 
+pub mod errdefs;
 pub mod gateway;
 pub mod llb;

@@ -1,6 +1,6 @@
 //! Spec errors: what is wrong, which key, where, and a hint.
 
-use super::span::Span;
+use crate::span::Span;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SpecError {
@@ -113,17 +113,24 @@ fn toml_words(s: &str) -> String {
         .replace("sequence", "array")
         .replace("a map", "a table")
         .replace("i64", "an integer");
-    for raw in [
-        "RawImage",
-        "RawNix",
-        "RawCache",
-        "RawCopy",
-        "RawTarget",
-        "RawSpec",
-    ] {
+    for raw in super::toml::TABLE_NAMES {
         s = s.replace(&format!("struct {raw}"), "a table");
     }
     s
+}
+
+pub(super) fn invalid(
+    key: &str,
+    message: impl Into<String>,
+    hint: impl Into<String>,
+    span: Span,
+) -> SpecError {
+    SpecError::Invalid {
+        key: key.to_owned(),
+        message: message.into(),
+        hint: hint.into(),
+        span,
+    }
 }
 
 /// The dotted key a span belongs to: the nearest `key =` at or above it

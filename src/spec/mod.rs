@@ -5,14 +5,16 @@
 //! Defaults are filled in here; nothing in this module knows about BuildKit.
 
 mod error;
-mod raw;
-mod span;
+mod expand;
+mod lower;
+mod toml;
 mod user;
+mod values;
 
 use std::collections::BTreeMap;
 
+pub use crate::span::{LineCol, Located, Span};
 pub use error::SpecError;
-pub use span::{LineCol, Located, Span};
 pub use user::User;
 
 /// The builder image used when the spec names none. A tag the frontend pins;
@@ -47,6 +49,10 @@ pub struct Target {
     pub src: Option<Located<Vec<String>>>,
     pub image: Image,
     pub nix: Nix,
+    /// Build args this target needs (`${NAME}` in its own tables or the top
+    /// level's), with their first place.
+    #[serde(skip)]
+    pub args: BTreeMap<String, Span>,
 }
 
 /// `[nix]`: how nix itself runs.
@@ -73,6 +79,8 @@ pub struct Cache {
     pub max_size: Option<Located<u64>>,
     /// Verify the whole store after each build.
     pub verify: bool,
+    /// Names this project's GC roots in the shared store.
+    pub project: Option<Located<String>>,
 }
 
 /// `[[image.copy]]`: a file or directory from the context into the image.
@@ -145,6 +153,7 @@ impl Target {
             src: None,
             image: Image::default(),
             nix: Nix::default(),
+            args: BTreeMap::new(),
         }
     }
 }
@@ -198,7 +207,7 @@ fn parse_with(
             cache: Cache::default(),
         });
     }
-    raw::parse(text, strict)
+    lower::parse(text, strict)
 }
 
 #[cfg(test)]

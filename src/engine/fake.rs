@@ -1,0 +1,166 @@
+//! An engine that answers from fixed facts: the client's files, image
+//! configs, the nix step's report, the base's user files. It records what
+//! the pipeline asked (every definition solved, every warning), and can be
+//! told to fail a solve, so tests can drive paths that only a real daemon
+//! reaches otherwise: a pruned store, an unreadable base, a lint finding.
+//!
+//! The debug commands (`nix-frontend plan|llb`) use it with stand-in facts.
+
+use std::collections::BTreeMap;
+
+use super::{Engine, EngineError, ImageMeta, ResolveImage, Solve, Warning};
+use crate::llb::{Definition, result_name};
+use crate::plan::REPORT_FILE;
+
+/// What a solved definition is, told by the progress name of its result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Spec,
+    Dockerignore,
+    /// The builder image alone (to see whether it has a `/nix`).
+    Builder,
+    Nix,
+    /// The base after `image.run` (to read its users).
+    Base,
+    Image,
+}
+
+impl Kind {
+    fn of(def: &Definition) -> Self {
+        let name = result_name(def);
+        if name.starts_with("[internal] load spec") {
+            Self::Spec
+        } else if name.starts_with("[internal] load .dockerignore") {
+            Self::Dockerignore
+        } else if name.starts_with("[nix] builder") {
+            Self::Builder
+        } else if name.starts_with("[nix] build") {
+            Self::Nix
+        } else if name.starts_with("[image] base") || name.starts_with("[image] run") {
+            Self::Base
+        } else {
+            Self::Image
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::Spec => "spec",
+            Self::Dockerignore => "dockerignore",
+            Self::Builder => "builder",
+            Self::Nix => "nix",
+            Self::Base => "base",
+            Self::Image => "image",
+        }
+    }
+}
+
+/// A solve the fake answers with an error: the `nth` (0-based) solve of
+/// `kind` fails with what `error` makes of the definition.
+pub struct Failing {
+    pub kind: Kind,
+    pub nth: usize,
+    pub error: Box<dyn Fn(&Definition) -> EngineError>,
+}
+
+/// A solve as the pipeline asked for it.
+#[derive(Clone, Debug)]
+pub struct Solved {
+    pub kind: Kind,
+    pub request: Solve,
+}
+
+#[derive(Default)]
+pub struct Fake {
+    /// The client's files: the spec (by file name) and `.dockerignore`.
+    pub client_files: BTreeMap<String, Vec<u8>>,
+    /// ResolveImageConfig answers by name; other names get a stand-in: no
+    /// digest and an empty config.
+    pub images: BTreeMap<String, Result<ImageMeta, EngineError>>,
+    /// Whether builder images have a `/nix`.
+    pub builder_has_nix: bool,
+    /// What the nix step writes as its report.
+    pub report: Vec<u8>,
+    /// Files of the base after `image.run`, by path; others do not exist.
+    pub base_files: BTreeMap<String, Result<Vec<u8>, EngineError>>,
+    pub failing: Vec<Failing>,
+    /// Every solve, in order.
+    pub solved: Vec<Solved>,
+    /// Every ReadFile: ref and path.
+    pub reads: Vec<(String, String)>,
+    pub resolves: Vec<ResolveImage>,
+    pub warnings: Vec<Warning>,
+}
+
+impl Fake {
+    /// The definitions solved of `kind`, in order.
+    pub fn solved_of(&self, kind: Kind) -> Vec<&Definition> {
+        self.solved
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| &s.request.definition)
+            .collect()
+    }
+
+    fn not_found(what: &str) -> EngineError {
+        EngineError::new(
+            super::CODE_NOT_FOUND,
+            format!("{what}: no such file or directory"),
+        )
+    }
+}
+
+impl Engine for Fake {
+    async fn solve(&mut self, req: Solve) -> Result<String, EngineError> {
+        let kind = Kind::of(&req.definition);
+        let nth = self.solved.iter().filter(|s| s.kind == kind).count();
+        let failure = self
+            .failing
+            .iter()
+            .find(|f| f.kind == kind && f.nth == nth)
+            .map(|f| (f.error)(&req.definition));
+        self.solved.push(Solved { kind, request: req });
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(format!("{}-{nth}", kind.prefix())),
+        }
+    }
+
+    async fn read_file(&mut self, r#ref: &str, path: &str) -> Result<Vec<u8>, EngineError> {
+        self.reads.push((r#ref.to_owned(), path.to_owned()));
+        let path = path.trim_start_matches('/');
+        let kind = r#ref.split('-').next().unwrap_or_default();
+        let found = match kind {
+            "spec" => self.client_files.get(path).cloned(),
+            "dockerignore" => self.client_files.get(".dockerignore").cloned(),
+            "nix" if path == REPORT_FILE => Some(self.report.clone()),
+            "base" => match self.base_files.get(path) {
+                Some(r) => return r.clone(),
+                None => None,
+            },
+            _ => None,
+        };
+        found.ok_or_else(|| Self::not_found(path))
+    }
+
+    async fn is_dir(&mut self, r#ref: &str, path: &str) -> Result<bool, EngineError> {
+        Ok(r#ref.starts_with("builder-") && path == "/nix" && self.builder_has_nix)
+    }
+
+    async fn resolve_image(&mut self, req: ResolveImage) -> Result<ImageMeta, EngineError> {
+        self.resolves.push(req.clone());
+        match self.images.get(&req.reference) {
+            Some(r) => r.clone(),
+            None => Ok(ImageMeta {
+                digest: String::new(),
+                config: b"{}".to_vec(),
+                reference: String::new(),
+            }),
+        }
+    }
+
+    async fn warn(&mut self, w: Warning) -> Result<(), EngineError> {
+        self.warnings.push(w);
+        Ok(())
+    }
+}

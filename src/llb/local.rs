@@ -1,0 +1,54 @@
+//! Reading single files from the client: the spec and `.dockerignore`.
+//! Only the named file moves; the Solve is lazy and the transfer happens in
+//! the ReadFile that follows.
+
+use super::graph::Graph;
+use super::ops::Local;
+use crate::proto::llb::Definition;
+
+/// A definition that reads one file from a client local, and the digest of
+/// its source op (warnings attach to it).
+pub struct LocalRead {
+    pub definition: Definition,
+    pub vertex: String,
+}
+
+/// The spec, `filename` in the local `local` (the `dockerfile` local).
+pub fn spec_file(local: &str, session: &str, filename: &str) -> LocalRead {
+    read(
+        &Local {
+            name: local.to_owned(),
+            session: session.to_owned(),
+            shared_key: local.to_owned(),
+            include: vec![filename.to_owned()],
+            exclude: Vec::new(),
+            follow: vec![filename.to_owned()],
+        },
+        &format!("[internal] load spec from {filename}"),
+    )
+}
+
+/// The context's `.dockerignore`.
+pub fn dockerignore(local: &str, session: &str) -> LocalRead {
+    read(
+        &Local {
+            name: local.to_owned(),
+            session: session.to_owned(),
+            shared_key: format!("{local}-.dockerignore"),
+            include: vec![".dockerignore".into()],
+            exclude: Vec::new(),
+            follow: vec![".dockerignore".into()],
+        },
+        "[internal] load .dockerignore",
+    )
+}
+
+fn read(local: &Local, name: &str) -> LocalRead {
+    let mut g = Graph::new();
+    let src = g.local(local, name);
+    let vertex = src.digest.clone();
+    LocalRead {
+        definition: g.finish(Some(&src), None),
+        vertex,
+    }
+}

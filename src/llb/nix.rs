@@ -1,0 +1,122 @@
+//! The nix step: build the installable in the builder image with the store
+//! cache mounted, and report into `/out`.
+
+use super::Emit;
+use super::graph::{Graph, Output};
+use super::ops::{self, Exec, Local, Mount};
+use crate::plan::{CACHES_DIR, OUT_DIR, Plan, SECRETS_DIR, SRC_DIR, SSH_SOCK};
+use crate::proto::llb as pb;
+
+/// The nix step alone; its result is the report directory.
+pub fn nix_build(plan: &Plan, emit: &Emit) -> pb::Definition {
+    let mut g = Graph::new();
+    let out = nix_step(&mut g, plan, emit);
+    g.finish(Some(&out), emit.source())
+}
+
+/// The builder image alone, to look inside it (does it have a `/nix`?).
+pub fn builder_only(identifier: &str, platform: &crate::plan::Platform) -> pb::Definition {
+    let mut g = Graph::new();
+    let shown = identifier.trim_start_matches("docker-image://");
+    let img = g.image(
+        identifier,
+        &ops::platform(platform),
+        &format!("[nix] builder {shown}"),
+    );
+    g.finish(Some(&img), None)
+}
+
+pub(super) fn builder(g: &mut Graph, plan: &Plan, p: &pb::Platform) -> Output {
+    let shown = plan.nix.builder.trim_start_matches("docker-image://");
+    g.image(&plan.nix.builder, p, &format!("[nix] builder {shown}"))
+}
+
+pub(super) fn store_cache(plan: &Plan, builder: &Output) -> Mount {
+    Mount::Cache {
+        dest: "/nix".into(),
+        id: plan.nix.cache.id.clone(),
+        seed: plan
+            .nix
+            .cache
+            .seed_from_builder
+            .then(|| (builder.clone(), "/nix".to_owned())),
+    }
+}
+
+/// Adds the nix step to `g`; returns its report output (`OUT_DIR`).
+pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
+    let p = ops::platform(&plan.platform);
+    let builder = builder(g, plan, &p);
+    let context = g.local(
+        &Local {
+            name: emit.context_name.clone(),
+            session: emit.session.clone(),
+            shared_key: emit.context_name.clone(),
+            include: plan.nix.context.include.clone(),
+            exclude: plan.nix.context.exclude.clone(),
+            follow: Vec::new(),
+        },
+        "[context] load build context",
+    );
+    let mut mounts = vec![
+        Mount::Bind {
+            dest: SRC_DIR.into(),
+            from: context,
+            selector: String::new(),
+        },
+        store_cache(plan, &builder),
+        Mount::Scratch {
+            dest: OUT_DIR.into(),
+        },
+    ];
+    if !plan.nix.binary_caches.is_empty() {
+        let caches = g.local(
+            &Local {
+                name: emit.context_name.clone(),
+                session: emit.session.clone(),
+                shared_key: emit.context_name.clone(),
+                include: plan.nix.binary_caches.clone(),
+                exclude: Vec::new(),
+                follow: Vec::new(),
+            },
+            "[context] load binary caches",
+        );
+        for (i, dir) in plan.nix.binary_caches.iter().enumerate() {
+            mounts.push(Mount::Bind {
+                dest: format!("{CACHES_DIR}/{i}"),
+                from: caches.clone(),
+                selector: dir.clone(),
+            });
+        }
+    }
+    for id in &plan.nix.secrets {
+        mounts.push(Mount::Secret {
+            dest: format!("{SECRETS_DIR}/{id}"),
+            id: id.clone(),
+        });
+    }
+    if plan.nix.ssh {
+        mounts.push(Mount::Ssh {
+            dest: SSH_SOCK.into(),
+        });
+    }
+    let exec = Exec {
+        args: plan.nix.argv.clone(),
+        env: plan.nix.env.clone(),
+        cwd: "/".into(),
+        user: String::new(),
+        root: builder,
+        // BuildKit mounts a root without an output read-only, and nix needs
+        // /tmp and a home; the root's output is simply not used.
+        root_output: true,
+        mounts,
+        network: pb::NetMode::Unset,
+        platform: p,
+    };
+    let name = format!("[nix] build {} ({})", plan.nix.flake.value, plan.system);
+    let out = g.exec(&exec, &name, emit.lines(plan.nix.flake.span));
+    if emit.no_cache || emit.rerun_nix {
+        g.ignore_cache(&out[1].digest);
+    }
+    out[1].clone()
+}

@@ -1,0 +1,315 @@
+//! Frontend options: what BuildKit passes as `BUILDKIT_FRONTEND_OPT_<n>=key=value`
+//! (the `docker build` flags), plus the session and workers. Pure parsing;
+//! `from_env` is the only place that reads the environment.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+/// The last second LLB can carry: file times are int64 nanoseconds, which end
+/// at 2262-04-11T23:47:16Z.
+pub const MAX_EPOCH: i64 = i64::MAX / 1_000_000_000;
+
+/// One `--cache-from` entry, as BuildKit's `cache-imports` option spells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheImport {
+    pub kind: String,
+    pub attrs: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Options {
+    opts: BTreeMap<String, String>,
+    pub session_id: String,
+    /// The first worker's first platform, `os/arch[/variant]`.
+    pub worker_platform: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OptionError {
+    #[error("build arg SOURCE_DATE_EPOCH={0:?} is not a number of seconds from 1970 to 2262")]
+    Epoch(String),
+    #[error("cache-imports is not valid JSON: {0}")]
+    CacheImports(String),
+}
+
+impl Options {
+    pub fn from_env() -> Self {
+        Self::from_vars(std::env::vars())
+    }
+
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut o = Self::default();
+        for (k, v) in vars {
+            if k.starts_with("BUILDKIT_FRONTEND_OPT_") {
+                // Keys never contain `=`; values may.
+                if let Some((key, value)) = v.split_once('=') {
+                    o.opts.insert(key.to_owned(), value.to_owned());
+                }
+            } else if k == "BUILDKIT_SESSION_ID" {
+                o.session_id = v;
+            } else if k == "BUILDKIT_WORKERS" {
+                o.worker_platform = worker_platform(&v);
+            }
+        }
+        o
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.opts.get(key).map(String::as_str)
+    }
+
+    /// The spec's file name; dockerd omits it for the default.
+    pub fn filename(&self) -> String {
+        match self.get("filename") {
+            Some(f) if !f.is_empty() && f != "." => f.rsplit('/').next().unwrap_or(f).to_owned(),
+            _ => "Dockerfile".to_owned(),
+        }
+    }
+
+    pub fn dockerfile_local(&self) -> String {
+        self.get("dockerfilekey")
+            .filter(|s| !s.is_empty())
+            .unwrap_or("dockerfile")
+            .to_owned()
+    }
+
+    /// `image-resolve-mode` (`--pull` sends `pull`); dockerd's `default`
+    /// prefers a local image.
+    pub fn resolve_mode(&self) -> String {
+        match self.get("image-resolve-mode") {
+            Some(m @ ("pull" | "local" | "default")) => m.to_owned(),
+            _ => "default".to_owned(),
+        }
+    }
+
+    /// The session that serves local `name` (BuildKit v0.16+ can route one
+    /// local through another session).
+    pub fn session_for(&self, name: &str) -> String {
+        self.get(&format!("local-sessionid:{name}"))
+            .map_or_else(|| self.session_id.clone(), str::to_owned)
+    }
+
+    pub fn context_local(&self) -> String {
+        self.get("contextkey")
+            .filter(|s| !s.is_empty())
+            .unwrap_or("context")
+            .to_owned()
+    }
+
+    pub fn target(&self) -> Option<String> {
+        self.get("target")
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    }
+
+    pub fn platforms(&self) -> Vec<String> {
+        self.get("platform")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn prefixed(&self, prefix: &str) -> BTreeMap<String, String> {
+        self.opts
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(prefix).map(|n| (n.to_owned(), v.clone())))
+            .collect()
+    }
+
+    pub fn build_args(&self) -> BTreeMap<String, String> {
+        self.prefixed("build-arg:")
+    }
+
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        self.prefixed("label:")
+    }
+
+    /// `--no-cache`: present (any value) means the frontend's ops rebuild.
+    pub fn no_cache(&self) -> bool {
+        self.opts.contains_key("no-cache")
+    }
+
+    pub fn cache_ns(&self) -> String {
+        self.get("build-arg:BUILDKIT_CACHE_MOUNT_NS")
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn source_date_epoch(&self) -> Result<i64, OptionError> {
+        match self.get("build-arg:SOURCE_DATE_EPOCH").map(str::trim) {
+            None | Some("") => Ok(0),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (0..=MAX_EPOCH).contains(n))
+                .ok_or_else(|| OptionError::Epoch(v.to_owned())),
+        }
+    }
+
+    /// The context's git remote, as buildx sends it (`vcs:source`).
+    pub fn vcs_source(&self) -> Option<String> {
+        self.get("vcs:source")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// `cache-imports`: `[{"Type": …, "Attrs": {…}}]`, forwarded to our
+    /// solves; the legacy `cache-from` (comma list of refs) when it is absent.
+    pub fn cache_imports(&self) -> Result<Vec<CacheImport>, OptionError> {
+        let Some(raw) = self.get("cache-imports").filter(|s| !s.trim().is_empty()) else {
+            return Ok(self
+                .get("cache-from")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(|r| CacheImport {
+                    kind: "registry".into(),
+                    attrs: BTreeMap::from([("ref".to_owned(), r.to_owned())]),
+                })
+                .collect());
+        };
+        #[derive(serde::Deserialize)]
+        struct Entry {
+            #[serde(rename = "Type")]
+            kind: String,
+            #[serde(rename = "Attrs", default)]
+            attrs: BTreeMap<String, String>,
+        }
+        let entries: Vec<Entry> =
+            serde_json::from_str(raw).map_err(|e| OptionError::CacheImports(e.to_string()))?;
+        Ok(entries
+            .into_iter()
+            .map(|e| CacheImport {
+                kind: e.kind,
+                attrs: e.attrs,
+            })
+            .collect())
+    }
+}
+
+/// `BUILDKIT_WORKERS` keys are `ID/Labels/Platforms` on BuildKit 0.8 and
+/// lower-case later: look them up case-insensitively.
+fn worker_platform(json: &str) -> Option<String> {
+    let workers: Vec<Value> = serde_json::from_str(json).ok()?;
+    let field = |v: &Value, name: &str| -> Option<Value> {
+        v.as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let platforms = field(workers.first()?, "platforms")?;
+    let p = platforms.as_array()?.first()?.clone();
+    let s = |n: &str| {
+        field(&p, n)
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    };
+    let (os, arch, variant) = (s("os"), s("architecture"), s("variant"));
+    if os.is_empty() || arch.is_empty() {
+        return None;
+    }
+    Some(if variant.is_empty() {
+        format!("{os}/{arch}")
+    } else {
+        format!("{os}/{arch}/{variant}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> Options {
+        Options::from_vars(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    #[test]
+    fn reads_options_and_defaults() {
+        let o = opts(&[
+            ("BUILDKIT_FRONTEND_OPT_0", "build-arg:A=x=y"),
+            ("BUILDKIT_FRONTEND_OPT_1", "label:org.x=1"),
+            (
+                "BUILDKIT_FRONTEND_OPT_2",
+                "platform=linux/amd64, linux/arm64",
+            ),
+            ("BUILDKIT_FRONTEND_OPT_3", "no-cache="),
+            ("BUILDKIT_SESSION_ID", "s1"),
+        ]);
+        assert_eq!(o.build_args()["A"], "x=y");
+        assert_eq!(o.labels()["org.x"], "1");
+        assert_eq!(o.platforms(), ["linux/amd64", "linux/arm64"]);
+        assert!(o.no_cache());
+        assert_eq!(o.filename(), "Dockerfile");
+        assert_eq!(o.dockerfile_local(), "dockerfile");
+        assert_eq!(o.context_local(), "context");
+        assert_eq!(o.session_id, "s1");
+        assert_eq!(o.source_date_epoch(), Ok(0));
+    }
+
+    #[test]
+    fn workers_keys_in_either_case() {
+        let old = r#"[{"ID":"x","Labels":{},"Platforms":[{"architecture":"amd64","os":"linux"}]}]"#;
+        let new = r#"[{"id":"x","labels":{},"platforms":[{"architecture":"arm64","os":"linux","variant":"v8"}]}]"#;
+        assert_eq!(worker_platform(old).as_deref(), Some("linux/amd64"));
+        assert_eq!(worker_platform(new).as_deref(), Some("linux/arm64/v8"));
+        assert_eq!(worker_platform("garbage"), None);
+    }
+
+    #[test]
+    fn epoch_and_cache_imports() {
+        let o = opts(&[
+            (
+                "BUILDKIT_FRONTEND_OPT_0",
+                "build-arg:SOURCE_DATE_EPOCH=1700000000",
+            ),
+            (
+                "BUILDKIT_FRONTEND_OPT_1",
+                r#"cache-imports=[{"Type":"local","Attrs":{"src":"/c"}}]"#,
+            ),
+        ]);
+        assert_eq!(o.source_date_epoch(), Ok(1_700_000_000));
+        let c = o.cache_imports().unwrap();
+        assert_eq!(c[0].kind, "local");
+        assert_eq!(c[0].attrs["src"], "/c");
+        let bad = opts(&[(
+            "BUILDKIT_FRONTEND_OPT_0",
+            "build-arg:SOURCE_DATE_EPOCH=soon",
+        )]);
+        assert!(bad.source_date_epoch().is_err());
+        // Nanoseconds in an int64 end in 2262: a later time cannot be a
+        // file time in LLB.
+        let last = opts(&[(
+            "BUILDKIT_FRONTEND_OPT_0",
+            "build-arg:SOURCE_DATE_EPOCH=9223372036",
+        )]);
+        assert_eq!(last.source_date_epoch(), Ok(9_223_372_036));
+        let beyond = opts(&[(
+            "BUILDKIT_FRONTEND_OPT_0",
+            "build-arg:SOURCE_DATE_EPOCH=9223372037",
+        )]);
+        assert!(beyond.source_date_epoch().is_err());
+    }
+
+    #[test]
+    fn legacy_cache_from() {
+        let o = opts(&[("BUILDKIT_FRONTEND_OPT_0", "cache-from=r/a:cache, r/b")]);
+        let c = o.cache_imports().unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[1].attrs["ref"], "r/b");
+        assert!(
+            opts(&[("BUILDKIT_FRONTEND_OPT_0", "cache-from=")])
+                .cache_imports()
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -1,0 +1,74 @@
+//! Subrequests (`--call outline|targets|check`, `describe`): an empty result
+//! whose metadata is the answer.
+
+use super::{Failure, Session};
+use crate::diagnostic::Diagnostic;
+use crate::engine::{Engine, Refs, Returned};
+use crate::spec;
+use crate::subrequest::{self, Answer};
+
+impl<E: Engine> Session<'_, E> {
+    pub(super) async fn subrequest(&mut self, request: &str) -> Result<Returned, Failure> {
+        let answer = if request == subrequest::DESCRIBE {
+            subrequest::describe()
+        } else {
+            if ![subrequest::OUTLINE, subrequest::TARGETS, subrequest::LINT].contains(&request) {
+                return Err(Failure::UnknownRequest(request.to_owned()));
+            }
+            self.read_spec().await?;
+            let (name, text) = (self.spec.name.as_str(), self.spec.text.as_str());
+            let args = self.opts.build_args();
+            let target_name = self.opts.target();
+            match request {
+                subrequest::OUTLINE => {
+                    let spec = spec::parse_lenient(name, text)?;
+                    spec.target(target_name.as_deref())?;
+                    subrequest::outline(&spec, target_name.as_deref(), &args, text)
+                }
+                subrequest::TARGETS => subrequest::targets(&spec::parse_lenient(name, text)?, text),
+                _ => self.lint().await,
+            }
+        };
+        Ok(Returned {
+            refs: Refs::None,
+            metadata: answer.metadata(),
+        })
+    }
+
+    /// The spec's warnings for the target asked for; when it is otherwise
+    /// buildable, the nix step runs (usually a cache hit) so the entrypoint
+    /// can be checked too.
+    async fn lint(&mut self) -> Answer {
+        let name = self.spec.name.clone();
+        let text = self.spec.text.clone();
+        let args = self.opts.build_args();
+        let target_name = self.opts.target();
+        let failed = |e: &dyn std::fmt::Display| {
+            subrequest::lint_answer(&[], &name, &text, Some(e.to_string()))
+        };
+        let spec = match spec::parse_lenient(&name, &text) {
+            Ok(s) => s,
+            Err(e) => return failed(&Diagnostic::from(&e).render(&name, &text)),
+        };
+        let target = match spec.target(target_name.as_deref()) {
+            Ok(t) => t.clone(),
+            Err(e) => return failed(&Diagnostic::from(&e).render(&name, &text)),
+        };
+        let mut warnings = subrequest::lint(&target, &args, None);
+        if warnings.is_empty() {
+            // Every arg is defined: build what a build would, with the values.
+            let built = match spec::parse_for_target(&name, &text, &args, target_name.as_deref()) {
+                Ok(spec) => match self.plan(&spec).await {
+                    Ok(planned) => self.nix_step(&planned).await,
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e.into()),
+            };
+            match built {
+                Ok(b) => warnings = subrequest::lint(&target, &args, Some(&b.programs)),
+                Err(e) => return failed(&e.to_return(&name, &text).message),
+            }
+        }
+        subrequest::lint_answer(&warnings, &name, &text, None)
+    }
+}

@@ -1,0 +1,337 @@
+//! The pipeline against the fake engine: the paths that only a real daemon
+//! used to reach (a pruned store, an unreadable base, lint findings), and
+//! what every build must send.
+
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::engine::fake::{Failing, Fake, Kind};
+use crate::engine::{Caps, Refs};
+use crate::llb::{dump, op_named};
+
+const SPEC: &str = "# syntax=local/nix-frontend:dev\nbuilder = \"local/nix:test\"\n";
+
+fn caps() -> Caps {
+    Caps {
+        gateway: ["gateway.warnings".to_owned()].into(),
+        llb: [
+            "source.image",
+            "source.local",
+            "exec.mount.cache",
+            "exec.mount.cache.sharing",
+            "exec.mount.selector",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect(),
+    }
+}
+
+fn report(outputs: &[&str], paths: &[(&str, u64, &[&str])], bin: &[&str]) -> Vec<u8> {
+    let info: serde_json::Map<String, serde_json::Value> = paths
+        .iter()
+        .map(|(p, size, refs)| {
+            (
+                (*p).to_owned(),
+                serde_json::json!({"narSize": size, "narHash": "sha256-x", "references": refs}),
+            )
+        })
+        .collect();
+    let entries: serde_json::Map<String, serde_json::Value> = bin
+        .iter()
+        .map(|b| ((*b).to_owned(), serde_json::json!({"type": "regular"})))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "version": 1,
+        "outputs": outputs,
+        "pathInfo": info,
+        "mainProgram": null,
+        "bin": {"type": "directory", "entries": entries},
+    }))
+    .unwrap()
+}
+
+const APP: &str = "/nix/store/aaaa-app";
+const LIB: &str = "/nix/store/bbbb-lib";
+
+fn fake(spec: &str) -> Fake {
+    Fake {
+        client_files: BTreeMap::from([("Dockerfile".to_owned(), spec.as_bytes().to_vec())]),
+        builder_has_nix: true,
+        report: report(
+            &[APP],
+            &[(APP, 1 << 20, &[LIB]), (LIB, 1 << 20, &[])],
+            &["app"],
+        ),
+        ..Default::default()
+    }
+}
+
+fn run_with(fake: &mut Fake, options: &[(&str, &str)], caps: &Caps) -> Outcome {
+    let vars = options
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| (format!("BUILDKIT_FRONTEND_OPT_{i}"), format!("{k}={v}")))
+        .chain([("BUILDKIT_SESSION_ID".to_owned(), "s".to_owned())]);
+    let opts = Options::from_vars(vars);
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(super::run(fake, &opts, caps))
+}
+
+fn build(fake: &mut Fake, options: &[(&str, &str)]) -> Outcome {
+    run_with(fake, options, &caps())
+}
+
+fn exit_75(vertex: Option<String>, argv0: &str) -> crate::engine::EngineError {
+    crate::engine::EngineError {
+        code: 2,
+        message: format!(
+            "process \"/bin/sh -c set -eu {argv0} 0 /nix/store/x\" did not complete successfully: exit code: 75"
+        ),
+        vertex,
+        details: Vec::new(),
+    }
+}
+
+#[test]
+fn a_build_returns_the_image_and_its_config() {
+    let mut f = fake(SPEC);
+    let out = build(&mut f, &[]);
+    let r = out.result.unwrap();
+    assert_eq!(r.refs, Refs::Single("image-0".into()));
+    let config: serde_json::Value =
+        serde_json::from_slice(&r.metadata["containerimage.config"]).unwrap();
+    assert_eq!(config["config"]["Entrypoint"][0], format!("{APP}/bin/app"));
+    let kinds: Vec<Kind> = f.solved.iter().map(|s| s.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            Kind::Spec,
+            Kind::Builder,
+            Kind::Dockerignore,
+            Kind::Nix,
+            Kind::Image
+        ]
+    );
+    // One report, read once.
+    let nix_reads: Vec<_> = f
+        .reads
+        .iter()
+        .filter(|(r, _)| r.starts_with("nix-"))
+        .collect();
+    assert_eq!(nix_reads.len(), 1, "{:?}", f.reads);
+}
+
+#[test]
+fn cache_imports_go_with_every_solve() {
+    let mut f = fake(SPEC);
+    let imports = r#"[{"Type":"local","Attrs":{"src":"/c","digest":"sha256:1"}}]"#;
+    build(&mut f, &[("cache-imports", imports)]).result.unwrap();
+    assert!(f.solved.len() >= 5);
+    for s in &f.solved {
+        assert_eq!(
+            s.request.cache_imports.len(),
+            1,
+            "{:?} without imports",
+            s.kind
+        );
+        assert_eq!(s.request.cache_imports[0].attrs["src"], "/c");
+    }
+}
+
+#[test]
+fn the_store_pruned_under_a_cached_nix_step_reruns_nix() {
+    let mut f = fake(SPEC);
+    f.failing.push(Failing {
+        kind: Kind::Image,
+        nth: 0,
+        error: Box::new(|def| exit_75(op_named(def, "[image] layer 1/"), "nix-frontend-layer")),
+    });
+    let out = build(&mut f, &[]);
+    assert!(out.result.is_ok(), "{:?}", out.result.err());
+    let nix = f.solved_of(Kind::Nix);
+    assert_eq!(nix.len(), 2, "nix ran again");
+    let nix_op = op_named(nix[1], "[nix] build .").unwrap();
+    assert!(
+        nix[1].metadata[&nix_op].ignore_cache,
+        "the rerun skips the cache"
+    );
+    let images = f.solved_of(Kind::Image);
+    assert_eq!(images.len(), 2);
+    assert!(
+        dump(images[1]).contains("NIX_FRONTEND_ATTEMPT=1"),
+        "new layer vertices"
+    );
+    assert!(
+        f.warnings
+            .iter()
+            .any(|w| w.short.starts_with("StoreCachePruned")),
+        "the user is told"
+    );
+}
+
+#[test]
+fn a_run_command_that_exits_75_is_not_a_pruned_store() {
+    let spec = format!("{SPEC}[image]\nbase = \"debian:test\"\nrun = [\"exit 75\"]\n");
+    let mut f = fake(&spec);
+    f.failing.push(Failing {
+        kind: Kind::Image,
+        nth: 0,
+        error: Box::new(|def| exit_75(op_named(def, "[image] run"), "exit 75")),
+    });
+    let out = build(&mut f, &[]);
+    let err = out.result.unwrap_err();
+    assert!(err.message.contains("exit code: 75"), "{}", err.message);
+    assert_eq!(f.solved_of(Kind::Nix).len(), 1, "no rerun");
+    // Without a vertex detail, the argv tells: not a layer op either.
+    let mut f = fake(&spec);
+    f.failing.push(Failing {
+        kind: Kind::Image,
+        nth: 0,
+        error: Box::new(|_| exit_75(None, "exit 75")),
+    });
+    assert!(build(&mut f, &[]).result.is_err());
+    assert_eq!(f.solved_of(Kind::Nix).len(), 1);
+}
+
+#[test]
+fn an_unreadable_base_passwd_fails_the_build() {
+    let spec = format!("{SPEC}[image]\nbase = \"debian:test\"\nuser = \"app\"\n");
+    let mut f = fake(&spec);
+    f.base_files.insert(
+        "etc/passwd".into(),
+        Err(crate::engine::EngineError::new(
+            2,
+            "open /etc/passwd: permission denied",
+        )),
+    );
+    let err = build(&mut f, &[]).result.unwrap_err();
+    assert!(
+        err.message.starts_with(
+            "Dockerfile line 5: `image.user`: cannot read /etc/passwd of the base: open /etc/passwd: permission denied"
+        ),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("\nhint: "), "{}", err.message);
+    assert!(f.solved_of(Kind::Image).is_empty(), "no half-written image");
+}
+
+#[test]
+fn a_base_without_passwd_gets_root_and_the_user() {
+    let spec = format!("{SPEC}[image]\nbase = \"debian:test\"\nuser = \"app\"\n");
+    let mut f = fake(&spec);
+    let out = build(&mut f, &[]);
+    assert!(out.result.is_ok(), "{:?}", out.result.err());
+    let users = out.image.unwrap().users.unwrap();
+    assert_eq!(
+        users.passwd,
+        "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
+    );
+    // The base has the user: nothing written.
+    let mut f = fake(&spec);
+    f.base_files.insert(
+        "etc/passwd".into(),
+        Ok(b"root:x:0:0::/root:/bin/sh\napp:x:1500:1500::/home/app:/bin/sh\n".to_vec()),
+    );
+    let out = build(&mut f, &[]);
+    assert!(out.image.unwrap().users.is_none());
+}
+
+#[test]
+fn lint_findings_are_warnings_at_their_lines() {
+    let spec = format!("{SPEC}[image]\nuser = \"admin:0\"\n");
+    let mut f = fake(&spec);
+    build(&mut f, &[]).result.unwrap();
+    assert_eq!(f.warnings.len(), 1, "{:?}", f.warnings);
+    let w = &f.warnings[0];
+    assert!(w.short.starts_with("UserIsRoot: "), "{}", w.short);
+    assert_eq!((w.lines[0].start, w.lines[0].end), (4, 4));
+    assert_eq!(
+        w.vertex,
+        op_named(f.solved_of(Kind::Spec)[0], "[internal]").unwrap()
+    );
+    // Without the Warn call (BuildKit 0.8) the build still succeeds.
+    let mut old = caps();
+    old.gateway.clear();
+    let mut f = fake(&spec);
+    run_with(&mut f, &[], &old).result.unwrap();
+    assert!(f.warnings.is_empty());
+}
+
+#[test]
+fn a_missing_cap_fails_before_any_work() {
+    let mut less = caps();
+    less.llb.remove("exec.mount.cache");
+    let mut f = fake(SPEC);
+    let err = run_with(&mut f, &[], &less).result.unwrap_err();
+    assert!(
+        err.message
+            .contains("lacks the capability `exec.mount.cache`"),
+        "{}",
+        err.message
+    );
+    assert!(f.solved_of(Kind::Nix).is_empty());
+}
+
+#[test]
+fn options_reach_the_build() {
+    let spec = format!("{SPEC}[image]\nbase = \"debian:test\"\n");
+    let mut f = fake(&spec);
+    build(
+        &mut f,
+        &[
+            ("no-cache", ""),
+            ("image-resolve-mode", "pull"),
+            ("label:org.example.x", "1"),
+        ],
+    )
+    .result
+    .unwrap();
+    let image = f.solved_of(Kind::Image)[0];
+    for name in ["[nix] build .", "[image] layer 1/"] {
+        let op = op_named(image, name).unwrap();
+        assert!(image.metadata[&op].ignore_cache, "{name} ignores the cache");
+    }
+    assert!(f.resolves.iter().all(|r| r.mode == "pull"));
+    assert_eq!(f.resolves.len(), 2, "builder and base");
+}
+
+#[test]
+fn check_of_one_target_ignores_the_args_of_another() {
+    let spec = format!("{SPEC}[targets.agent]\nflake = \".#${{AGENT}}\"\n");
+    let mut f = fake(&spec);
+    let out = build(&mut f, &[("requestid", "frontend.lint")]);
+    let r = out.result.unwrap();
+    assert_eq!(r.metadata["result.statuscode"], b"0");
+    assert_eq!(
+        f.solved_of(Kind::Nix).len(),
+        1,
+        "the entrypoint check built"
+    );
+    let mut f = fake(&spec);
+    let r = build(
+        &mut f,
+        &[("requestid", "frontend.lint"), ("target", "agent")],
+    )
+    .result
+    .unwrap();
+    assert_eq!(r.metadata["result.statuscode"], b"1");
+    let text = String::from_utf8_lossy(&r.metadata["result.txt"]).into_owned();
+    assert!(
+        text.contains("UndefinedBuildArg: build arg `AGENT`"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_unknown_request_is_unimplemented() {
+    let mut f = fake(SPEC);
+    let err = build(&mut f, &[("requestid", "frontend.nope")])
+        .result
+        .unwrap_err();
+    assert_eq!(err.code, 12);
+    assert_eq!(err.message, "unsupported request frontend.nope");
+}

@@ -1,0 +1,199 @@
+//! The image config of the result: the base's, with the spec's settings on
+//! top, merged as a Dockerfile merges its instructions over `FROM`.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use super::users::{UserFiles, config_value};
+use super::{Plan, PlanError, Report, describe_layer};
+use crate::oci::{History, ImageConfig, get_env, rfc3339, set_env};
+
+/// Used when the base has no PATH; Docker's own default.
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The final config, with one history entry per layer in layer order.
+pub fn assemble(
+    plan: &Plan,
+    built: &Report,
+    layers: &[Vec<String>],
+    users: Option<&UserFiles>,
+) -> Result<ImageConfig, PlanError> {
+    let mut cfg = plan.image.base_config.clone();
+    let spec = &plan.image.spec;
+    let out = built.main_output();
+    let created = rfc3339(plan.epoch);
+
+    cfg.architecture = plan.platform.architecture.clone();
+    cfg.os = plan.platform.os.clone();
+    cfg.variant = Some(plan.platform.variant.clone()).filter(|v| !v.is_empty());
+    cfg.created = Some(created.clone());
+    let entry = |created_by: String| History {
+        created: Some(created.clone()),
+        created_by: Some(created_by),
+        comment: Some("nix-frontend".into()),
+        ..Default::default()
+    };
+    // Same order as the layers: `run`, the user files, the store paths,
+    // then one per `image.copy`, so the exporter invents none with its time.
+    for step in &plan.image.run {
+        cfg.history
+            .push(entry(format!("RUN /bin/sh -c {}", step.command.value)));
+    }
+    if users.is_some() {
+        cfg.history.push(entry("nix-frontend: user".into()));
+    }
+    for layer in layers {
+        cfg.history
+            .push(entry(format!("nix-frontend: {}", describe_layer(layer))));
+    }
+    for c in &spec.copy {
+        cfg.history
+            .push(entry(format!("COPY {} {}", c.value.src, c.value.dest)));
+    }
+    cfg.rootfs.kind = "layers".into();
+
+    check_entrypoint(plan, built)?;
+    let c = &mut cfg.config;
+    // The spec's, else meta.mainProgram, else the one program in bin/.
+    let entrypoint = match (
+        &spec.entrypoint,
+        &built.main_program,
+        built.programs.as_slice(),
+    ) {
+        (Some(e), _, _) => Some(resolve_argv(&e.value, out)),
+        (None, Some(m), _) => Some(vec![format!("{out}/bin/{m}")]),
+        (None, None, [only]) => Some(vec![format!("{out}/bin/{only}")]),
+        _ => None,
+    };
+    match entrypoint {
+        Some(e) => {
+            c.entrypoint = Some(e);
+            // As in a Dockerfile: a new ENTRYPOINT drops the base's CMD.
+            c.cmd = None;
+        }
+        None if c.entrypoint.as_ref().is_some_and(|e| !e.is_empty()) || spec.cmd.is_some() => {}
+        None => return Err(nothing_to_run(built)),
+    }
+    if let Some(cmd) = &spec.cmd {
+        c.cmd = Some(resolve_argv(&cmd.value, out));
+    }
+
+    // The spec's env first, then the package's bin in front of PATH, so a
+    // PATH the spec sets still finds the package's programs.
+    let mut env = c.env.take().unwrap_or_default();
+    for (k, v) in &spec.env {
+        set_env(&mut env, k, &v.value);
+    }
+    let path = get_env(&env, "PATH").unwrap_or(DEFAULT_PATH).to_owned();
+    set_env(&mut env, "PATH", &format!("{out}/bin:{path}"));
+    c.env = Some(env);
+
+    if let Some(w) = &spec.workdir {
+        c.working_dir = Some(w.value.clone());
+    }
+    if let Some(u) = &spec.user {
+        c.user = Some(config_value(&u.value, plan.image.base.is_none()));
+    }
+    let labels = c.labels.get_or_insert_with(BTreeMap::new);
+    for (k, v) in &spec.labels {
+        labels.insert(k.clone(), v.value.clone());
+    }
+    for (k, v) in &plan.image.labels {
+        labels.insert(k.clone(), v.clone());
+    }
+    if !spec.expose.is_empty() {
+        let ports = c.exposed_ports.get_or_insert_with(BTreeMap::new);
+        for p in &spec.expose {
+            let key = if p.value.contains('/') {
+                p.value.clone()
+            } else {
+                format!("{}/tcp", p.value)
+            };
+            ports.insert(key, json!({}));
+        }
+    }
+    Ok(cfg)
+}
+
+/// `bin/X` names a program of the package: one it lacks would give an image
+/// that cannot start.
+fn check_entrypoint(plan: &Plan, built: &Report) -> Result<(), PlanError> {
+    let Some(e) = &plan.image.spec.entrypoint else {
+        return Ok(());
+    };
+    let Some(prog) = e.value.first().and_then(|p| p.strip_prefix("bin/")) else {
+        return Ok(());
+    };
+    if built.programs.iter().any(|p| p == prog) {
+        return Ok(());
+    }
+    let have = if built.programs.is_empty() {
+        "it has no bin/".to_owned()
+    } else {
+        format!("it has: {}", built.programs.join(", "))
+    };
+    Err(PlanError::Image {
+        key: "image.entrypoint",
+        message: format!("bin/{prog} is not a program of {}", built.main_output()),
+        hint: format!("{have}; or give an absolute path for a program of the base"),
+        span: e.span,
+    })
+}
+
+fn nothing_to_run(built: &Report) -> PlanError {
+    let out = built.main_output();
+    let (message, hint) = if built.programs.is_empty() {
+        (
+            format!("nothing to run: {out} has no meta.mainProgram and no bin/"),
+            "set [image] entrypoint = [\"…\"] or add meta.mainProgram to the package".to_owned(),
+        )
+    } else {
+        (
+            format!("which program to run? {out} has no meta.mainProgram and several in bin/"),
+            format!(
+                "set [image] entrypoint to one of: {}",
+                built
+                    .programs
+                    .iter()
+                    .map(|p| format!("[\"bin/{p}\"]"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    };
+    PlanError::Image {
+        key: "image.entrypoint",
+        message,
+        hint,
+        span: None,
+    }
+}
+
+/// Relative program paths are inside the built package.
+fn resolve_argv(argv: &[String], out: &str) -> Vec<String> {
+    let mut v = argv.to_vec();
+    if let Some(first) = v.first_mut()
+        && !first.starts_with('/')
+        && first.contains('/')
+    {
+        *first = format!("{out}/{}", first.trim_start_matches("./"));
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_programs_resolve_inside_the_package() {
+        let v = resolve_argv(&["bin/hello".into(), "x".into()], "/nix/store/abc-hello");
+        assert_eq!(v, ["/nix/store/abc-hello/bin/hello", "x"]);
+        let v = resolve_argv(&["/bin/sh".into()], "/nix/store/abc-hello");
+        assert_eq!(v, ["/bin/sh"]);
+        // A bare word is a command looked up on PATH, as in a Dockerfile.
+        let v = resolve_argv(&["hello".into()], "/nix/store/abc-hello");
+        assert_eq!(v, ["hello"]);
+    }
+}

@@ -1,0 +1,247 @@
+//! What the nix step reports (`REPORT_FILE`, one JSON object): the
+//! installable's outputs, the closure graph `nix path-info --json
+//! --recursive` printed, `meta.mainProgram`, and `nix store ls --json` of the
+//! main output's `bin/`.
+//!
+//! Nix 2.19+ prints path-info as an object keyed by store path; older
+//! versions as an array of objects with a `path` field. Both are read here.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StorePath {
+    pub path: String,
+    pub nar_size: u64,
+    /// `sha256:…` as nix prints it (SRI or nix32), empty if nix gave none.
+    pub nar_hash: String,
+    pub references: Vec<String>,
+}
+
+/// What the nix step built, as the bridge read it back.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Report {
+    /// Sorted by path.
+    pub closure: Vec<StorePath>,
+    /// The installable's output paths (`out` first).
+    pub outputs: Vec<String>,
+    /// `meta.mainProgram`, when the package has one.
+    pub main_program: Option<String>,
+    /// What the main output has in `bin/`.
+    pub programs: Vec<String>,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    #[error("the nix step's report is not JSON we can read: {0}")]
+    Json(String),
+    #[error("nix reported no output path for the installable")]
+    NoOutputs,
+    #[error("store path {0:?} is not under /nix/store")]
+    NotInStore(String),
+    #[error("output {0} is missing from the closure nix reported")]
+    OutputNotInClosure(String),
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawReport {
+    outputs: Vec<String>,
+    path_info: PathInfo,
+    main_program: Option<String>,
+    /// `nix store ls --json DIR`: `{"type": "directory", "entries": {…}}`.
+    bin: Option<Listing>,
+}
+
+#[derive(Deserialize)]
+struct Listing {
+    #[serde(default)]
+    entries: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Info {
+    #[serde(default)]
+    path: Option<String>,
+    nar_size: u64,
+    #[serde(default)]
+    nar_hash: Option<String>,
+    #[serde(default)]
+    references: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PathInfo {
+    /// Nix 2.19 and later: `{ "/nix/store/…": { narSize, references, … } }`.
+    /// A path that is not valid maps to `null`.
+    Keyed(BTreeMap<String, Option<Info>>),
+    /// Older Nix: `[ { path, narSize, references, … } ]`.
+    Listed(Vec<Info>),
+}
+
+impl Report {
+    pub fn parse(bytes: &[u8]) -> Result<Self, ReportError> {
+        let raw: RawReport =
+            serde_json::from_slice(bytes).map_err(|e| ReportError::Json(e.to_string()))?;
+        let mut closure: Vec<StorePath> = match raw.path_info {
+            PathInfo::Keyed(map) => map
+                .into_iter()
+                .filter_map(|(path, i)| i.map(|i| store_path(path, i)))
+                .collect(),
+            PathInfo::Listed(list) => list
+                .into_iter()
+                .map(|i| match i.path.clone() {
+                    Some(path) => Ok(store_path(path, i)),
+                    None => Err(ReportError::Json("a path-info entry has no `path`".into())),
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        closure.sort_by(|a, b| a.path.cmp(&b.path));
+        closure.dedup_by(|a, b| a.path == b.path);
+        if let Some(bad) = closure.iter().find(|p| !is_store_path(&p.path)) {
+            return Err(ReportError::NotInStore(bad.path.clone()));
+        }
+        let outputs = raw.outputs;
+        if outputs.is_empty() {
+            return Err(ReportError::NoOutputs);
+        }
+        if let Some(bad) = outputs.iter().find(|p| !is_store_path(p)) {
+            return Err(ReportError::NotInStore(bad.clone()));
+        }
+        if let Some(missing) = outputs
+            .iter()
+            .find(|o| !closure.iter().any(|p| &p.path == *o))
+        {
+            return Err(ReportError::OutputNotInClosure(missing.clone()));
+        }
+        let main_program = raw
+            .main_program
+            .filter(|m| !m.is_empty() && !m.contains('/'));
+        let programs = raw
+            .bin
+            .map(|l| l.entries.into_keys().filter(|p| !p.contains('/')).collect())
+            .unwrap_or_default();
+        Ok(Self {
+            closure,
+            outputs,
+            main_program,
+            programs,
+        })
+    }
+
+    /// The installable's main output (`out`).
+    pub fn main_output(&self) -> &str {
+        &self.outputs[0]
+    }
+}
+
+fn store_path(path: String, i: Info) -> StorePath {
+    let mut references = i.references;
+    references.sort();
+    references.dedup();
+    StorePath {
+        path,
+        nar_size: i.nar_size,
+        nar_hash: i.nar_hash.unwrap_or_default(),
+        references,
+    }
+}
+
+/// `/nix/store/<hash>-<name>` with nothing after the name: anything else in
+/// a path list would let a crafted closure copy arbitrary files.
+pub fn is_store_path(p: &str) -> bool {
+    p.strip_prefix("/nix/store/").is_some_and(|rest| {
+        !rest.is_empty()
+            && !rest.contains('/')
+            && rest != "."
+            && rest != ".."
+            && rest
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-._?=".contains(c))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(outputs: &str, path_info: &str, main: &str, bin: &str) -> Vec<u8> {
+        format!(
+            r#"{{"version":1,"outputs":{outputs},"pathInfo":{path_info},"mainProgram":{main},"bin":{bin}}}"#
+        )
+        .into_bytes()
+    }
+
+    const KEYED: &str = r#"{
+      "/nix/store/bbb-hello": {"narSize": 400, "narHash": "sha256-x", "references": ["/nix/store/aaa-busybox", "/nix/store/ccc-greeting"]},
+      "/nix/store/aaa-busybox": {"narSize": 1000000, "references": []},
+      "/nix/store/ccc-greeting": {"narSize": 200, "references": []}
+    }"#;
+
+    #[test]
+    fn reads_keyed_form() {
+        let bin =
+            r#"{"type":"directory","entries":{"hello":{"type":"regular","executable":true}}}"#;
+        let r = Report::parse(&report(
+            r#"["/nix/store/bbb-hello"]"#,
+            KEYED,
+            "\"hello\"",
+            bin,
+        ))
+        .unwrap();
+        let paths: Vec<_> = r.closure.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/nix/store/aaa-busybox",
+                "/nix/store/bbb-hello",
+                "/nix/store/ccc-greeting"
+            ]
+        );
+        assert_eq!(r.closure[1].references.len(), 2);
+        assert_eq!(r.closure[1].nar_hash, "sha256-x");
+        assert_eq!(r.main_program.as_deref(), Some("hello"));
+        assert_eq!(r.programs, ["hello"]);
+        assert_eq!(r.main_output(), "/nix/store/bbb-hello");
+    }
+
+    #[test]
+    fn reads_listed_form() {
+        let listed =
+            r#"[{"path": "/nix/store/aaa-x", "narSize": 5, "references": ["/nix/store/aaa-x"]}]"#;
+        let r = Report::parse(&report(r#"["/nix/store/aaa-x"]"#, listed, "null", "null")).unwrap();
+        assert_eq!(r.closure.len(), 1);
+        assert_eq!(r.closure[0].nar_size, 5);
+        assert_eq!(r.main_program, None);
+        assert!(r.programs.is_empty());
+    }
+
+    #[test]
+    fn rejects_paths_outside_the_store() {
+        let bad = r#"{"/etc/passwd": {"narSize": 1, "references": []}}"#;
+        let err =
+            Report::parse(&report(r#"["/nix/store/aaa-x"]"#, bad, "null", "null")).unwrap_err();
+        assert_eq!(err, ReportError::NotInStore("/etc/passwd".into()));
+        assert!(!is_store_path("/nix/store/../etc"));
+        assert!(!is_store_path("/nix/store/abc-x/bin"));
+    }
+
+    #[test]
+    fn requires_an_output_in_the_closure() {
+        assert_eq!(
+            Report::parse(&report("[]", KEYED, "null", "null")).unwrap_err(),
+            ReportError::NoOutputs
+        );
+        assert_eq!(
+            Report::parse(&report(r#"["/nix/store/zzz-x"]"#, KEYED, "null", "null")).unwrap_err(),
+            ReportError::OutputNotInClosure("/nix/store/zzz-x".into())
+        );
+        assert!(matches!(
+            Report::parse(b"not json").unwrap_err(),
+            ReportError::Json(_)
+        ));
+    }
+}

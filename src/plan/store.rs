@@ -1,0 +1,164 @@
+//! Which `/nix` store a build uses, and where its GC roots live in it.
+//!
+//! A store is a BuildKit cache mount shared by every build with the same id,
+//! so the id is the trust boundary: builds that share it trust each other's
+//! store paths. It is keyed by namespace, builder and system, and a spec that
+//! changes what nix trusts (substituters, keys, a binary cache from the
+//! context) gets a store of its own.
+
+use sha2::{Digest, Sha256};
+
+use super::{ImageFacts, hex};
+use crate::spec::Nix;
+
+/// nix.conf settings that decide which store paths nix accepts from where.
+fn lowers_trust(setting: &str) -> bool {
+    setting.contains("substituters") || setting.contains("trusted") || setting == "require-sigs"
+}
+
+/// The store cache id: `nix-frontend/store/NS/BUILDER/SYSTEM[/trust-HASH]`.
+/// A tag can move, so the builder is identified by its digest, or by a hash
+/// of its config when the engine reports none (local images).
+pub fn cache_id(ns: &str, builder: &ImageFacts, system: &str, nix: &Nix) -> String {
+    let identity = if builder.digest.is_empty() {
+        let hash = Sha256::digest(&builder.config);
+        format!("config-{}", &hex(&hash)[..16])
+    } else {
+        builder.digest.replace(':', "-")
+    };
+    let ns = if ns.is_empty() { "default" } else { ns };
+    let mut id = format!("nix-frontend/store/{ns}/{identity}/{system}");
+    if let Some(trust) = trust_hash(nix) {
+        id.push_str(&format!("/trust-{trust}"));
+    }
+    id
+}
+
+/// A hash of every setting that changes what the store accepts; `None` when
+/// the spec keeps nix's defaults.
+fn trust_hash(nix: &Nix) -> Option<String> {
+    let mut lines: Vec<String> = nix
+        .options
+        .iter()
+        .filter(|(k, _)| lowers_trust(k))
+        .map(|(k, v)| format!("{k}={}\n", v.value))
+        .collect();
+    // A context binary cache is trusted as the flake is (`?trusted=1`).
+    lines.extend(
+        nix.binary_caches
+            .iter()
+            .map(|c| format!("binary-cache={}\n", c.value)),
+    );
+    if lines.is_empty() {
+        return None;
+    }
+    Some(hex(&Sha256::digest(lines.concat().as_bytes()))[..16].to_owned())
+}
+
+/// The GC-root slot of a build: `NS.PROJECT.TARGET.ATTR`, in characters a
+/// file name can hold. A project is what identifies it: the spec's
+/// `cache.project`, else the context's git remote (`vcs:source`), else
+/// `default` — projects left at `default` that build the same attribute in
+/// one namespace share a slot.
+pub fn root_key(
+    ns: &str,
+    project: Option<&str>,
+    vcs_source: Option<&str>,
+    target: Option<&str>,
+    attr: &str,
+) -> String {
+    let project = match (project, vcs_source) {
+        (Some(p), _) => p.to_owned(),
+        (None, Some(src)) if !src.is_empty() => {
+            format!("vcs-{}", &hex(&Sha256::digest(src.as_bytes()))[..12])
+        }
+        _ => "default".to_owned(),
+    };
+    let ns = if ns.is_empty() { "default" } else { ns };
+    let target = target.filter(|t| !t.is_empty()).unwrap_or("default");
+    let attr = attr.rsplit('.').next().unwrap_or(attr);
+    format!("{ns}.{project}.{target}.{attr}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::span::Located;
+
+    fn builder() -> ImageFacts {
+        ImageFacts {
+            name: "b".into(),
+            resolved: String::new(),
+            digest: "sha256:abc".into(),
+            config: Vec::new(),
+            has_nix: true,
+        }
+    }
+
+    #[test]
+    fn trust_settings_get_their_own_store() {
+        let plain = cache_id("", &builder(), "x86_64-linux", &Nix::default());
+        assert_eq!(plain, "nix-frontend/store/default/sha256-abc/x86_64-linux");
+        let mut other = Nix::default();
+        other
+            .options
+            .insert("max-jobs".into(), Located::default_value("4".into()));
+        assert_eq!(cache_id("", &builder(), "x86_64-linux", &other), plain);
+        for key in [
+            "substituters",
+            "extra-substituters",
+            "trusted-public-keys",
+            "require-sigs",
+        ] {
+            let mut n = Nix::default();
+            n.options.insert(
+                key.into(),
+                Located::default_value("https://cache.example.org".into()),
+            );
+            let id = cache_id("", &builder(), "x86_64-linux", &n);
+            assert!(id.starts_with(&format!("{plain}/trust-")), "{key}: {id}");
+        }
+        let mut cache = Nix {
+            binary_caches: vec![Located::default_value("nix-cache".into())],
+            ..Default::default()
+        };
+        let a = cache_id("", &builder(), "x86_64-linux", &cache);
+        cache.binary_caches = vec![Located::default_value("other-cache".into())];
+        let b = cache_id("", &builder(), "x86_64-linux", &cache);
+        assert!(a.contains("/trust-") && b.contains("/trust-") && a != b);
+    }
+
+    #[test]
+    fn root_slots_are_per_project() {
+        assert_eq!(
+            root_key("", None, None, None, "default"),
+            "default.default.default.default"
+        );
+        let a = root_key("", None, Some("https://example.org/a.git"), None, "default");
+        let b = root_key("", None, Some("https://example.org/b.git"), None, "default");
+        assert_ne!(a, b);
+        assert_eq!(
+            root_key(
+                "ns",
+                Some("valkyrie"),
+                Some("x"),
+                Some("agent"),
+                "packages.x86_64-linux.agent"
+            ),
+            "ns.valkyrie.agent.agent"
+        );
+        assert_eq!(
+            root_key("a/b", None, None, None, "x"),
+            "a_b.default.default.x"
+        );
+    }
+}

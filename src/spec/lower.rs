@@ -1,0 +1,510 @@
+//! From the TOML shape to a [`Spec`]: defaults filled in, build args
+//! expanded, every value checked, targets inheriting the top level.
+
+use std::collections::BTreeMap;
+
+use toml::Spanned;
+
+use super::error::{SpecError, invalid};
+use super::expand::Expander;
+use super::toml::{RawCache, RawCopy, RawImage, RawNix, RawSpec, Str, Strs};
+use super::values::{
+    check_argv, check_image_ref, check_owner, check_port, check_user, context_path, file_mode,
+    is_plain_name, store_size, unquotable,
+};
+use super::{
+    Cache, Copy, DEFAULT_BUILDER, DEFAULT_FLAKE, DEFAULT_LAYERS, Image, MAX_LAYERS, Nix, Spec,
+    Target,
+};
+use crate::span::{Located, Span};
+
+/// Words in the names of nix.conf settings that hold credentials themselves
+/// (`access-tokens`): written into `nix.options` they would travel in the
+/// build definition, its cache keys and provenance. Settings that name a
+/// file (`netrc-file`, `secret-key-files`) are fine with a `--secret` mount.
+const SECRET_SETTINGS: [&str; 2] = ["token", "password"];
+
+pub(super) fn parse(
+    text: &str,
+    strict: Option<(&BTreeMap<String, String>, Option<&str>)>,
+) -> Result<Spec, SpecError> {
+    let args = strict.map(|(a, _)| a);
+    let only_target = strict.and_then(|(_, t)| t);
+    let raw: RawSpec = ::toml::from_str(text).map_err(|e| SpecError::from_toml(&e, text))?;
+    let mut lower = Lower {
+        ex: Expander::new(text, args),
+    };
+    let mut top = Target {
+        description: None,
+        flake: lower
+            .flake(raw.flake)?
+            .unwrap_or_else(|| Located::default_value(DEFAULT_FLAKE.to_owned())),
+        builder: lower
+            .builder(raw.builder)?
+            .unwrap_or_else(|| Located::default_value(DEFAULT_BUILDER.to_owned())),
+        src: lower.src(raw.src)?,
+        image: lower.image(raw.image.unwrap_or_default(), &Image::default())?,
+        nix: lower.nix(raw.nix.unwrap_or_default(), &Nix::default())?,
+        args: BTreeMap::new(),
+    };
+    let cache = lower.cache(raw.cache.unwrap_or_default())?;
+    // The top level's references are needed by every target: a build of
+    // any target expands the top level too.
+    top.args = std::mem::take(&mut lower.ex.used);
+    let mut all_args = top.args.clone();
+    let mut targets = BTreeMap::new();
+    for (name, t) in raw.targets.unwrap_or_default() {
+        let span: Span = t.span().into();
+        let t = t.into_inner();
+        if !is_plain_name(&name) {
+            return Err(invalid(
+                "targets",
+                format!("target name {name:?} is not usable with --target"),
+                "name targets with letters, digits, `-`, `_` or `.`",
+                span,
+            ));
+        }
+        // Another target than the one being built: its args need no value,
+        // as a Dockerfile's other stages need none.
+        let strict_args = lower.ex.args;
+        if only_target.is_some_and(|t| t != name) {
+            lower.ex.args = None;
+        }
+        let mut target = Target {
+            description: t
+                .description
+                .map(|d| lower.ex.string(d))
+                .transpose()?
+                .map(|d| d.value),
+            flake: lower.flake(t.flake)?.unwrap_or_else(|| top.flake.clone()),
+            builder: lower
+                .builder(t.builder)?
+                .unwrap_or_else(|| top.builder.clone()),
+            src: lower.src(t.src)?.or_else(|| top.src.clone()),
+            image: lower.image(t.image.unwrap_or_default(), &top.image)?,
+            nix: lower.nix(t.nix.unwrap_or_default(), &top.nix)?,
+            args: top.args.clone(),
+        };
+        lower.ex.args = strict_args;
+        for (arg, at) in std::mem::take(&mut lower.ex.used) {
+            all_args.entry(arg.clone()).or_insert(at);
+            target.args.entry(arg).or_insert(at);
+        }
+        targets.insert(name, Located::new(target, span));
+    }
+    Ok(Spec {
+        zero_config: false,
+        top,
+        targets,
+        args: all_args,
+        cache,
+    })
+}
+
+struct Lower<'a> {
+    ex: Expander<'a>,
+}
+
+impl Lower<'_> {
+    fn flake(&mut self, v: Option<Str>) -> Result<Option<Located<String>>, SpecError> {
+        let Some(v) = v else { return Ok(None) };
+        let v = self.ex.string(v)?;
+        let span = v.at();
+        let (path, attr) = v.value.split_once('#').unwrap_or((&v.value, "default"));
+        if !(path == "." || path.starts_with("./")) {
+            return Err(invalid(
+                "flake",
+                format!("{:?} is not a flake in the build context", v.value),
+                "write a path inside the context, e.g. flake = \".#app\" or \"./sub#app\"",
+                span,
+            ));
+        }
+        if path.split('/').any(|c| c == "..") {
+            return Err(invalid(
+                "flake",
+                format!("{:?} leaves the build context", v.value),
+                "the flake must be inside the build context; no `..`",
+                span,
+            ));
+        }
+        if attr.is_empty() || attr.contains('#') || unquotable(&v.value) {
+            return Err(invalid(
+                "flake",
+                format!("{:?} is not a usable installable", v.value),
+                "write a path and an attribute without spaces or quotes, e.g. flake = \".#app\"",
+                span,
+            ));
+        }
+        Ok(Some(v))
+    }
+
+    fn builder(&mut self, v: Option<Str>) -> Result<Option<Located<String>>, SpecError> {
+        let Some(v) = v else { return Ok(None) };
+        let v = self.ex.string(v)?;
+        check_image_ref("builder", &v)?;
+        Ok(Some(v))
+    }
+
+    fn src(&mut self, v: Option<Strs>) -> Result<Option<Located<Vec<String>>>, SpecError> {
+        let Some(v) = v else { return Ok(None) };
+        let span: Span = v.span().into();
+        let items = v.into_inner();
+        if items.is_empty() {
+            return Err(invalid(
+                "src",
+                "is empty, so nix would see no flake",
+                "list the context paths the flake needs, e.g. src = [\"flake.nix\", \"flake.lock\", \"src\"], or drop `src` to use the whole context",
+                span,
+            ));
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            let item = self.ex.string(item)?;
+            out.push(context_path("src", &item)?);
+        }
+        Ok(Some(Located::new(out, span)))
+    }
+
+    /// One `nix.options` value as nix.conf writes it.
+    fn option_value(
+        &mut self,
+        key: &str,
+        v: Spanned<toml::Value>,
+    ) -> Result<Located<String>, SpecError> {
+        let span: Span = v.span().into();
+        let mut text = |s: String| {
+            self.ex
+                .string(Spanned::new(span.start..span.end, s))
+                .map(|l| l.value)
+        };
+        let value = match v.into_inner() {
+            toml::Value::String(s) => text(s)?,
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Array(items) => {
+                let mut words = Vec::new();
+                for item in items {
+                    match item {
+                        toml::Value::String(s) => words.push(text(s)?),
+                        other => words.push(other.to_string()),
+                    }
+                }
+                words.join(" ")
+            }
+            other => {
+                return Err(invalid(
+                    "nix.options",
+                    format!("`{key}` has a {} value", other.type_str()),
+                    "nix.conf values are strings, numbers, booleans or lists of strings",
+                    span,
+                ));
+            }
+        };
+        if value.contains('\n') {
+            return Err(invalid(
+                "nix.options",
+                format!("the value of `{key}` spans several lines"),
+                "write it on one line, or as a list of strings",
+                span,
+            ));
+        }
+        Ok(Located::new(value, span))
+    }
+
+    fn nix(&mut self, raw: RawNix, inherit: &Nix) -> Result<Nix, SpecError> {
+        let mut options = inherit.options.clone();
+        for (k, v) in raw.options.unwrap_or_default() {
+            let span: Span = v.span().into();
+            let key_ok = !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !key_ok {
+                return Err(invalid(
+                    "nix.options",
+                    format!("`{k}` is not a nix.conf setting"),
+                    "write settings as in nix.conf, e.g. options = { substituters = \"file:///cache\" }",
+                    span,
+                ));
+            }
+            if SECRET_SETTINGS.iter().any(|s| k.contains(s)) {
+                return Err(invalid(
+                    "nix.options",
+                    format!(
+                        "`{k}` holds a credential, and options are written into the build definition"
+                    ),
+                    format!(
+                        "put the line `{k} = …` in a file, pass it with docker build --secret id=nixconf,src=FILE and list the id in nix.conf-secrets"
+                    ),
+                    span,
+                ));
+            }
+            let value = self.option_value(&k, v)?;
+            options.insert(k, value);
+        }
+        let secrets = self.ids(raw.secrets, "nix.secrets", &inherit.secrets)?;
+        let conf_secrets = self.ids(raw.conf_secrets, "nix.conf-secrets", &inherit.conf_secrets)?;
+        let binary_caches = match raw.binary_caches {
+            Some(list) => list
+                .into_iter()
+                .map(|c| {
+                    let c = self.ex.string(c)?;
+                    let path = context_path("nix.binary-caches", &c)?;
+                    Ok(Located {
+                        value: path,
+                        span: c.span,
+                    })
+                })
+                .collect::<Result<Vec<_>, SpecError>>()?,
+            None => inherit.binary_caches.clone(),
+        };
+        Ok(Nix {
+            options,
+            secrets,
+            conf_secrets,
+            ssh: raw.ssh.unwrap_or(inherit.ssh),
+            binary_caches,
+        })
+    }
+
+    /// `--secret` ids: letters, digits, `-`, `_`, `.`.
+    fn ids(
+        &mut self,
+        list: Option<Vec<Str>>,
+        key: &str,
+        inherit: &[Located<String>],
+    ) -> Result<Vec<Located<String>>, SpecError> {
+        let Some(list) = list else {
+            return Ok(inherit.to_vec());
+        };
+        list.into_iter()
+            .map(|id| {
+                let id = self.ex.string(id)?;
+                if is_plain_name(&id.value) {
+                    Ok(id)
+                } else {
+                    Err(invalid(
+                        key,
+                        format!("{:?} is not a secret id", id.value),
+                        "ids are letters, digits, `-`, `_` or `.`, as in docker build --secret id=netrc,src=…",
+                        id.at(),
+                    ))
+                }
+            })
+            .collect()
+    }
+
+    fn cache(&mut self, raw: RawCache) -> Result<Cache, SpecError> {
+        let max_size = match raw.max_size {
+            Some(m) => {
+                let m = self.ex.string(m)?;
+                Some(Located {
+                    value: store_size(&m)?,
+                    span: m.span,
+                })
+            }
+            None => None,
+        };
+        let project = match raw.project {
+            Some(p) => {
+                let p = self.ex.string(p)?;
+                if !is_plain_name(&p.value) {
+                    return Err(invalid(
+                        "cache.project",
+                        format!("{:?} is not a project name", p.value),
+                        "write letters, digits, `-`, `_` or `.`, e.g. project = \"valkyrie\"",
+                        p.at(),
+                    ));
+                }
+                Some(p)
+            }
+            None => None,
+        };
+        Ok(Cache {
+            max_size,
+            verify: raw.verify.unwrap_or(false),
+            project,
+        })
+    }
+
+    /// Checks `[image]`, each key falling back to `inherit` (the top level's
+    /// image for a target, the empty image for the top level).
+    fn image(&mut self, raw: RawImage, inherit: &Image) -> Result<Image, SpecError> {
+        let base = match raw.base {
+            Some(b) => {
+                let b = self.ex.string(b)?;
+                if b.value == "scratch" {
+                    None
+                } else {
+                    check_image_ref("image.base", &b)?;
+                    Some(b)
+                }
+            }
+            None => inherit.base.clone(),
+        };
+        // `run` is shell: build args reach it as environment variables, as
+        // ARG does in a Dockerfile, so `${NAME}` is left to the shell.
+        let run = match raw.run {
+            Some(list) => {
+                let mut out = Vec::new();
+                for r in list {
+                    let r = Located::from(r);
+                    if r.value.trim().is_empty() {
+                        return Err(invalid(
+                            "image.run",
+                            "has an empty command",
+                            "remove it or write a shell command",
+                            r.at(),
+                        ));
+                    }
+                    out.push(r);
+                }
+                out
+            }
+            None => inherit.run.clone(),
+        };
+        let copy = match raw.copy {
+            Some(list) => list
+                .into_iter()
+                .map(|c| self.copy(c))
+                .collect::<Result<_, _>>()?,
+            None => inherit.copy.clone(),
+        };
+        let entrypoint = match raw.entrypoint {
+            Some(e) => Some(check_argv("image.entrypoint", self.ex.strings(e)?)?),
+            None => inherit.entrypoint.clone(),
+        };
+        let cmd = match raw.cmd {
+            Some(c) => Some(self.ex.strings(c)?),
+            None => inherit.cmd.clone(),
+        };
+        let mut env = inherit.env.clone();
+        for (k, v) in raw.env.unwrap_or_default() {
+            let v = self.ex.string(v)?;
+            if !super::expand::is_arg_name(&k) {
+                return Err(invalid(
+                    "image.env",
+                    format!("{k:?} is not a variable name"),
+                    "variable names are letters, digits and `_`, e.g. env = { TZ = \"UTC\" }",
+                    v.at(),
+                ));
+            }
+            env.insert(k, v);
+        }
+        let workdir = match raw.workdir {
+            Some(w) => {
+                let w = self.ex.string(w)?;
+                if !w.value.starts_with('/') {
+                    return Err(invalid(
+                        "image.workdir",
+                        format!("{:?} is not an absolute path", w.value),
+                        "write an absolute path, e.g. workdir = \"/app\"",
+                        w.at(),
+                    ));
+                }
+                Some(w)
+            }
+            None => inherit.workdir.clone(),
+        };
+        let user = match raw.user {
+            Some(u) => Some(check_user(self.ex.string(u)?)?),
+            None => inherit.user.clone(),
+        };
+        let mut labels = inherit.labels.clone();
+        for (k, v) in raw.labels.unwrap_or_default() {
+            let v = self.ex.string(v)?;
+            if k.is_empty() {
+                return Err(invalid(
+                    "image.labels",
+                    "a label has an empty name",
+                    "write labels like { \"org.opencontainers.image.source\" = \"…\" }",
+                    v.at(),
+                ));
+            }
+            labels.insert(k, v);
+        }
+        let expose = match raw.expose {
+            Some(list) => list
+                .into_iter()
+                .map(|p| self.ex.string(p).and_then(check_port))
+                .collect::<Result<_, _>>()?,
+            None => inherit.expose.clone(),
+        };
+        let layers = match raw.layers {
+            Some(l) => Some(layer_budget(&l)?),
+            None => inherit.layers.clone(),
+        };
+        Ok(Image {
+            base,
+            run,
+            copy,
+            entrypoint,
+            cmd,
+            env,
+            workdir,
+            user,
+            labels,
+            expose,
+            layers,
+        })
+    }
+
+    fn copy(&mut self, c: Spanned<RawCopy>) -> Result<Located<Copy>, SpecError> {
+        let span: Span = c.span().into();
+        let c = c.into_inner();
+        let src = self.ex.string(c.src)?;
+        let src = context_path("image.copy.src", &src)?;
+        let dest = self.ex.string(c.dest)?;
+        if !dest.value.starts_with('/') {
+            return Err(invalid(
+                "image.copy.dest",
+                format!("{:?} is not an absolute path", dest.value),
+                "write an absolute path; end it with `/` to copy into a directory",
+                dest.at(),
+            ));
+        }
+        let chown = match c.chown {
+            Some(o) => {
+                let o = self.ex.string(o)?;
+                check_owner(&o)?;
+                Some(o.value)
+            }
+            None => None,
+        };
+        let mode = match c.mode {
+            Some(m) => {
+                let mspan: Span = m.span().into();
+                let written = self
+                    .ex
+                    .text()
+                    .get(mspan.start..mspan.end)
+                    .unwrap_or_default()
+                    .to_owned();
+                Some(file_mode(&written, m.into_inner(), mspan)?)
+            }
+            None => None,
+        };
+        Ok(Located::new(
+            Copy {
+                src,
+                dest: dest.value,
+                chown,
+                mode,
+            },
+            span,
+        ))
+    }
+}
+
+fn layer_budget(l: &Spanned<i64>) -> Result<Located<usize>, SpecError> {
+    let span: Span = l.span().into();
+    let n = *l.get_ref();
+    match usize::try_from(n) {
+        Ok(n @ 1..=MAX_LAYERS) => Ok(Located::new(n, span)),
+        _ => Err(invalid(
+            "image.layers",
+            format!("{n} is not a layer budget"),
+            format!(
+                "write a number from 1 (the whole closure in one layer) to {MAX_LAYERS}; the default is {DEFAULT_LAYERS}"
+            ),
+            span,
+        )),
+    }
+}

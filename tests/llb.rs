@@ -1,0 +1,111 @@
+//! The LLB a build sends, as the pipeline emits it on the fake engine:
+//! properties every definition must have, beyond the pinned goldens.
+
+use nix_frontend::debug;
+use nix_frontend::engine::fake::Kind;
+use nix_frontend::llb::{Definition, digests, dump, op_named};
+
+fn request(text: &str, mergeop: bool) -> debug::Request {
+    debug::Request {
+        filename: "Dockerfile".into(),
+        text: text.into(),
+        mergeop,
+        ..Default::default()
+    }
+}
+
+fn last(out: &debug::Output, kind: Kind) -> Definition {
+    out.last(kind).cloned().expect("solved")
+}
+
+#[test]
+fn emission_is_deterministic() {
+    let text = "flake = \".#hello\"\nbuilder = \"local/nix:test\"\n";
+    let a = debug::run(&request(text, false)).unwrap();
+    let b = debug::run(&request(text, false)).unwrap();
+    assert_eq!(digests(&last(&a, Kind::Nix)), digests(&last(&b, Kind::Nix)));
+    assert_eq!(
+        digests(&last(&a, Kind::Image)),
+        digests(&last(&b, Kind::Image))
+    );
+}
+
+#[test]
+fn nix_step_has_locked_cache_seeded_from_builder() {
+    let out = debug::run(&request("builder = \"local/nix:test\"\n", false)).unwrap();
+    let text = dump(&last(&out, Kind::Nix));
+    assert!(
+        text.contains("mount /nix cache id=nix-frontend/store/default/"),
+        "{text}"
+    );
+    assert!(text.contains("sharing=2"), "{text}");
+    assert!(text.contains("selector=/nix"), "{text}");
+    assert!(text.contains("mount /src bind ro"), "{text}");
+    assert!(
+        text.contains("mount /out bind rw from scratch -> output 1"),
+        "{text}"
+    );
+}
+
+#[test]
+fn source_map_points_at_flake_line() {
+    let out = debug::run(&request(
+        "builder = \"local/nix:test\"\n\nflake = \".#x\"\n",
+        false,
+    ))
+    .unwrap();
+    let text = dump(&last(&out, Kind::Nix));
+    assert!(text.contains("-> Dockerfile:3-3"), "{text}");
+}
+
+#[test]
+fn mergeop_only_when_asked() {
+    let text = "builder = \"local/nix:test\"\n[image]\nbase = \"debian:12\"\n";
+    let chained = dump(&last(
+        &debug::run(&request(text, false)).unwrap(),
+        Kind::Image,
+    ));
+    let merged = dump(&last(
+        &debug::run(&request(text, true)).unwrap(),
+        Kind::Image,
+    ));
+    assert!(!chained.contains(" merge "), "{chained}");
+    assert!(merged.contains(" merge "), "{merged}");
+}
+
+/// The image graph holds the nix step, reached only through the layer of
+/// the outputs (its marker mount): so a cache exported from the image
+/// carries the nix step, and the other layers do not depend on it.
+#[test]
+fn nix_step_is_an_ancestor_of_the_image_through_the_outputs_layer() {
+    let out = debug::run(&request("builder = \"local/nix:test\"\n", true)).unwrap();
+    let nix = last(&out, Kind::Nix);
+    let image = last(&out, Kind::Image);
+    let nix_op = op_named(&nix, "[nix] build .").unwrap();
+    assert_eq!(op_named(&image, "[nix] build ."), Some(nix_op.clone()));
+    let text = dump(&image);
+    let short = &nix_op["sha256:".len().."sha256:".len() + 12];
+    let users: Vec<&str> = text
+        .split("\n\n")
+        .flat_map(|b| b.lines())
+        .filter(|l| l.contains(&format!("from {short}:1")))
+        .collect();
+    assert_eq!(users.len(), 1, "one mount of the report: {text}");
+    assert!(
+        users[0].contains(
+            "mount /nix-frontend/outputs/00000000000000000000000000000000-default bind ro"
+        ) && users[0].contains("selector=/outputs/00000000000000000000000000000000-default"),
+        "{}",
+        users[0]
+    );
+    // The library's layer does not mount it: its block (up to the next op)
+    // names no input of the nix step.
+    let lib_layer: String = text
+        .lines()
+        .skip_while(|l| !l.contains("\"[image] layer 1/2: lib\""))
+        .take_while(|l| l.starts_with(' ') || l.contains("layer 1/2: lib"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(lib_layer.contains("mount /nix cache"), "{lib_layer}");
+    assert!(!lib_layer.contains(short), "{lib_layer}");
+}
