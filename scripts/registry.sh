@@ -33,7 +33,9 @@ SYSTEM_PIDFILE=/var/run/docker-registry.pid
 
 usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
-[[ $PORT =~ ^[0-9]+$ ]] && ((PORT > 0 && PORT < 65536)) || die "NIXFE_REGISTRY_PORT must be a port number, got '$PORT'"
+if ! [[ $PORT =~ ^[1-9][0-9]*$ ]] || ((PORT < 1 || PORT > 65535)); then
+  die "NIXFE_REGISTRY_PORT must be a port number, got '$PORT'"
+fi
 
 # ---------------------------------------------------------------- install
 
@@ -123,6 +125,7 @@ start_registry() {
   # setsid: it must outlive this script and its caller's job control; env -i:
   # REGISTRY_* variables would override the config file. The shell writes its
   # own pid, then becomes the registry (exec), so the pidfile names it.
+  # shellcheck disable=SC2016 # $$ and $1… are the inner shell's
   setsid env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$DIR" \
     sh -c 'echo $$ >"$1" && exec "$2" serve "$3"' sh "$PIDFILE" "$BIN" "$CONFIG" \
     </dev/null >>"$LOGFILE" 2>&1 {lock}>&- &

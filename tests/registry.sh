@@ -81,8 +81,9 @@ push_pull_run() {
   # The clean engine has never seen an image: restart it (which wipes it) if
   # an earlier run left one behind.
   if [[ -n $(in_clean docker images -aq) ]]; then
-    "$top/scripts/engine.sh" stop clean >/dev/null 2>&1 && "$top/scripts/engine.sh" start clean >/dev/null 2>&1 ||
-      { say "cannot restart the clean engine"; return 1; }
+    if ! "$top/scripts/engine.sh" stop clean >/dev/null 2>&1 || ! "$top/scripts/engine.sh" start clean >/dev/null 2>&1; then
+      say "cannot restart the clean engine"; return 1
+    fi
   fi
   in_clean docker pull "$ref" >"$work/last.log" 2>&1 || { say "docker pull in the clean engine failed"; return 1; }
   out=$(in_clean docker run --rm "$ref" 2>"$work/last.log") || { say "docker run in the clean engine failed"; return 1; }
