@@ -41,12 +41,23 @@ fi
 
 # The pid in PIDFILE when it is alive and runs the registry binary.
 registry_pid() {
-  local f=${1:-$PIDFILE} pid
-  [[ -f $f ]] || return 1
-  pid=$(<"$f")
+  local pid
+  [[ -f $PIDFILE ]] || return 1
+  pid=$(<"$PIDFILE")
   [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
   [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$BIN" ]] || return 1
   printf '%s\n' "$pid"
+}
+
+# Registries running the package's own config (its service, which listens on
+# every interface), one pid per line.
+system_registry_pids() {
+  local p
+  for p in /proc/[0-9]*; do
+    [[ $(readlink "$p/exe" 2>/dev/null) == "$BIN" ]] || continue
+    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q ' /etc/docker/registry/config.yml' && echo "${p#/proc/}"
+  done
+  return 0
 }
 
 install_registry() {
@@ -54,18 +65,23 @@ install_registry() {
   dpkg-query -W -f='${Status}' docker-registry 2>/dev/null | grep -q '^install ok installed$' || fresh=1
   # curl: the readiness check; jq: the tests read manifests with it.
   apt_install docker-registry curl jq
-  # apt_install forbids service starts (policy-rc.d), but a policy-rc.d that
-  # was already there may allow them: if this install started the package's
-  # own service (it listens on every interface), stop it again.
-  local pid
-  if ((fresh)) && pid=$(registry_pid "$SYSTEM_PIDFILE"); then
+  [[ -x $BIN ]] || die "$BIN missing after installing docker-registry"
+  ((fresh)) || return 0
+  # The package's service is never wanted here: its postinst enables it at
+  # boot (sysv and systemd); turn that off. apt_install forbids service starts
+  # (policy-rc.d), but one that was already there may allow them: if this
+  # install started the service, stop it again.
+  update-rc.d docker-registry disable >/dev/null 2>&1 || true
+  if command -v deb-systemd-helper >/dev/null; then
+    deb-systemd-helper disable docker-registry.service >/dev/null 2>&1 || true
+  fi
+  local pid i
+  for pid in $(system_registry_pids); do
     log "stopping the system docker-registry service the package's postinst started (pid $pid)"
-    kill -TERM "$pid"
-    local i
+    kill -TERM "$pid" 2>/dev/null || continue
     for ((i = 0; i < 40; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     rm -f "$SYSTEM_PIDFILE"
-  fi
-  [[ -x $BIN ]] || die "$BIN missing after installing docker-registry"
+  done
 }
 
 write_config() {
