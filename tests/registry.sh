@@ -95,11 +95,13 @@ push_pull_run() {
 }
 
 push_bytes_app_change() {
-  local repo=nixfe-e2e/layered ref first second before after new
+  local repo=nixfe-e2e/layered ref first second before after new id1
   ref="$NIXFE_REGISTRY/$repo:$rtag"
   cp -r "$top/tests/fixtures/layered" "$work/layered"
   echo "app $stamp" >"$work/layered/src/app-message"
   push_image "$work/layered" "$ref" || { say "first build and push failed"; return 1; }
+  # The second build takes the tag; the first image is removed by its ID.
+  id1=$(docker image inspect -f '{{.Id}}' "$ref" 2>/dev/null || true)
   first=$(registry_parts "$repo" "$rtag") || { say "cannot read the first manifest"; return 1; }
   [[ $(grep -c '^layer ' <<<"$first") -eq 4 ]] || { say "want 4 layers (busybox liba libb app): $first"; return 1; }
 
@@ -133,6 +135,8 @@ push_bytes_app_change() {
   [[ $(grep '^layer ' <<<"$second" | tail -n1 | cut -d' ' -f2) == "$newlayer" ]] ||
     { say "the new layer is not the app's (top) layer"; ok=1; }
   docker rmi -f "$ref" >/dev/null 2>&1 || true
+  # Without -f: an image some other tag still names stays.
+  [[ -z $id1 ]] || docker rmi "$id1" >/dev/null 2>&1 || true
   return $ok
 }
 
