@@ -11,6 +11,9 @@
 #   26.1              trixie packages docker.io, docker-cli, containerd, docker-buildx (26.1.5, buildx 0.13.1),
 #                     unpacked into the state dir; classic overlay2 image store
 #   26.1-containerd   same binaries, containerd image store (containerd-snapshotter)
+#   clean             same binaries as 26.1 (classic store), to pull pushed images into:
+#                     its data root is wiped whenever it starts from stopped, so it
+#                     has never seen an image (needs no Nix or frontend image)
 #
 # Each kind has its own data root, exec root, pidfile, socket and log under
 # $NIXFE_STATE/engines/KIND (default state dir: /var/lib/nix-frontend-dev).
@@ -20,12 +23,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib-env.sh
 source "$here/lib-env.sh"
 
-KINDS=(20.10 26.1 26.1-containerd)
+KINDS=(20.10 26.1 26.1-containerd clean)
 TIMEOUT="${NIXFE_ENGINE_TIMEOUT:-90}"
 TRIXIE_PKGS=(docker.io docker-cli containerd docker-buildx)
 TRIXIE_DIST="$NIXFE_STATE/dist/trixie-docker"
 
-usage() { sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 check_kind() {
   local k
@@ -37,12 +40,14 @@ edir() { printf '%s/engines/%s\n' "$NIXFE_STATE" "$1"; }
 
 # Each kind gets its own Linux bridge and subnet: BuildKit RUN steps need the
 # "bridge" network (--bridge=none fails them with "network bridge not found"),
-# and three daemons sharing docker0 would hand out the same addresses.
+# and daemons sharing docker0 would hand out the same addresses.
 bridge_name() {
-  case $1 in 20.10) echo nixfe20 ;; 26.1) echo nixfe26 ;; 26.1-containerd) echo nixfe26c ;; esac
+  case $1 in 20.10) echo nixfe20 ;; 26.1) echo nixfe26 ;; 26.1-containerd) echo nixfe26c ;; clean) echo nixfecl ;; esac
 }
 bridge_cidr() {
-  case $1 in 20.10) echo 172.30.20.1/24 ;; 26.1) echo 172.30.26.1/24 ;; 26.1-containerd) echo 172.30.27.1/24 ;; esac
+  case $1 in
+    20.10) echo 172.30.20.1/24 ;; 26.1) echo 172.30.26.1/24 ;; 26.1-containerd) echo 172.30.27.1/24 ;; clean) echo 172.30.28.1/24 ;;
+  esac
 }
 ensure_bridge() {
   local br cidr; br=$(bridge_name "$1"); cidr=$(bridge_cidr "$1")
@@ -154,6 +159,19 @@ daemon_pid() {
   printf '%s\n' "$pid"
 }
 
+# The clean kind starts from an empty data root (no images, layers, build
+# cache or containers). Only called while its dockerd is not running; mounts a
+# dead daemon left behind (overlay, shm) are undone first, deepest first.
+wipe_data() {
+  local d m; d=$(edir "$1")
+  [[ -d $d/data ]] || return 0
+  log "$1: wiping its data root"
+  awk -v r="$d/data" '$2 == r || index($2, r "/") == 1 { print $2 }' /proc/self/mounts | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$d/data"
+  mkdir -p "$d/data"
+}
+
 start_engine() {
   local kind=$1 d; d=$(edir "$kind")
   if answers "$kind"; then log "$kind: already running"; return 0; fi
@@ -177,6 +195,7 @@ start_engine() {
   fi
 
   if ! daemon_pid "$kind" >/dev/null; then
+    [[ $kind == clean ]] && wipe_data "$kind"
     ensure_bridge "$kind"
     log "$kind: starting dockerd (log: $d/dockerd.log)"
     printf '\n=== %s start %s\n' "$(date -Is)" "$kind" >>"$d/dockerd.log"

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Shared by the end-to-end test scripts (sourced): engine environment, a work
-# dir, `build`, `run_test` with pass/fail/skip counts, image inspection helpers.
+# dir, `build`, `run_test` with pass/fail/skip counts, image inspection helpers,
+# registry helpers (blobs in its storage, manifests through its API).
 set -uo pipefail
 kind=${1:?usage: tests/${0##*/} KIND}
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -61,4 +62,48 @@ run_all() {
   for t in "$@"; do run_test "$t"; done
   echo "$suite($kind): $passed passed, $failed failed, $skipped skipped"
   ((failed == 0))
+}
+
+# ---- registry helpers (after eval "$(scripts/registry.sh env)")
+
+# Every blob the registry stores, "digest size" per line, sorted: snapshot it
+# before a push, and the lines only in the snapshot after it are the blobs the
+# push uploaded anew (layers as compressed bytes, configs, manifests).
+registry_blobs() {
+  local root=${NIXFE_REGISTRY_DATA:?run: eval "\$(scripts/registry.sh env)"}/docker/registry/v2/blobs/sha256
+  [[ -d $root ]] || return 0
+  find "$root" -mindepth 3 -maxdepth 3 -type f -name data -printf '%h %s\n' |
+    sed -E 's#^.*/([0-9a-f]{64}) #sha256:\1 #' | sort
+}
+# Lines of registry_blobs only in its second snapshot: new_blobs BEFORE AFTER.
+new_blobs() { comm -13 <(printf '%s\n' "$1" | sed '/^$/d') <(printf '%s\n' "$2" | sed '/^$/d'); }
+
+REGISTRY_ACCEPT='application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json'
+# registry_get REPO REF: the manifest or index REF (a tag or digest) names,
+# as stored, into $work/manifest.json; its digest into $work/manifest.digest.
+registry_get() {
+  curl -fsS -H "Accept: $REGISTRY_ACCEPT" -D "$work/manifest.headers" -o "$work/manifest.json" \
+    "http://${NIXFE_REGISTRY:?}/v2/$1/manifests/$2" || return 1
+  tr -d '\r' <"$work/manifest.headers" | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: *//p' >"$work/manifest.digest"
+  [[ -s $work/manifest.digest ]]
+}
+# registry_digest REPO TAG: the digest of what TAG names (an image manifest or index).
+registry_digest() { registry_get "$1" "$2" && cat "$work/manifest.digest"; }
+# registry_parts REPO REF: what REF consists of, "part digest size" per line:
+# `index` (when it is one, then each of its manifests), `manifest`, `config`, `layer`.
+registry_parts() {
+  registry_get "$1" "$2" || return 1
+  local digest size mt m
+  digest=$(<"$work/manifest.digest") size=$(wc -c <"$work/manifest.json")
+  mt=$(jq -r '.mediaType // (if .manifests then "index" else "manifest" end)' "$work/manifest.json") || return 1
+  case $mt in
+    *index* | *manifest.list*)
+      echo "index $digest $size"
+      for m in $(jq -r '.manifests[].digest' "$work/manifest.json"); do registry_parts "$1" "$m" || return 1; done
+      ;;
+    *)
+      echo "manifest $digest $size"
+      jq -r '"config \(.config.digest) \(.config.size)", (.layers[] | "layer \(.digest) \(.size)")' "$work/manifest.json"
+      ;;
+  esac
 }

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# End-to-end tests through a real registry: push what the frontend built,
+# pull it into an engine that has never seen it, count what a push uploads,
+# and carry the build cache through a cache export.
+#
+# Usage: tests/registry.sh KIND   (KIND: 20.10, 26.1 or 26.1-containerd)
+# Expects the engine started and the images loaded (scripts/test.sh does it).
+# The registry (scripts/registry.sh) and the `clean` engine (scripts/engine.sh)
+# are started here when not running, and then stopped again at the end.
+# Prints one line per test and a closing "registry(KIND): N passed, N failed, N skipped".
+#
+# Index of tests:
+#   push_pull_run             build examples/hello, push it, pull it into the clean engine, run it
+#   push_bytes_app_change     after an app-only change a push uploads one new layer (plus the
+#                             config and the manifest); prints the new bytes
+#   cache_roundtrip_local     cache exported to a local dir, a fresh builder, the same inputs
+#                             again with --cache-from: nix does not run, same image manifest
+#   cache_roundtrip_registry  the same with the cache in the registry (both 26.1-containerd only:
+#                             the classic store's docker driver cannot export a cache)
+# shellcheck source=tests/e2e-lib.sh
+source "$(dirname "$0")/e2e-lib.sh"
+
+# ---- the registry and the clean engine: start what is not running, stop it at the end
+started=()
+cleanup() {
+  local s
+  for s in "${started[@]}"; do
+    case $s in
+      registry) "$top/scripts/registry.sh" stop >/dev/null 2>&1 || true ;;
+      clean) "$top/scripts/engine.sh" stop clean >/dev/null 2>&1 || true ;;
+    esac
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+# need NAME COMMAND…: run a start command, keep its output for a failure.
+need() {
+  local name=$1 out; shift
+  out=$("$@" 2>&1) || { printf '%s\n' "$out" >&2; echo "registry($kind): cannot start $name" >&2; exit 1; }
+}
+if ! "$top/scripts/registry.sh" status >/dev/null 2>&1; then
+  started+=(registry); need registry "$top/scripts/registry.sh" start
+fi
+eval "$("$top/scripts/registry.sh" env)"
+if [[ $("$top/scripts/engine.sh" status | awk '$1 == "clean" { print $2 }') != running ]]; then
+  started+=(clean); need "the clean engine" "$top/scripts/engine.sh" start clean
+fi
+clean_env=$("$top/scripts/engine.sh" env clean)
+# in_clean COMMAND…: run a command (docker …) against the clean engine.
+in_clean() ( eval "$clean_env" && "$@" )
+
+stamp="run $(date +%s%N)"
+# Tags of this kind; registry content stays (a later push reuses its blobs).
+rtag=${kind}
+# push_image DIR REF [build args…]: build DIR through the frontend and push it
+# as REF; log in $work/last.log. 20.10 has no buildx: build, then push.
+push_image() {
+  local dir=$1 ref=$2; shift 2
+  if [[ $kind == 20.10 ]]; then
+    { docker build --progress=plain -t "$ref" "$@" "$dir" && docker push "$ref"; } >"$work/last.log" 2>&1
+  else
+    docker buildx build --progress=plain --push -t "$ref" "$@" "$dir" >"$work/last.log" 2>&1
+  fi
+}
+# sum_sizes: the total of the second column.
+sum_sizes() { awk '{ s += $2 } END { print s + 0 }'; }
+
+push_pull_run() {
+  local repo=nixfe-e2e/hello ref out before after new cfg id
+  ref="$NIXFE_REGISTRY/$repo:$rtag"
+  cp -r "$top/examples/hello" "$work/hello"
+  echo "Hello from the registry ($stamp)" >"$work/hello/src/greeting.txt"
+  before=$(registry_blobs)
+  push_image "$work/hello" "$ref" || { say "build and push failed"; return 1; }
+  after=$(registry_blobs)
+  new=$(new_blobs "$before" "$after")
+  [[ -n $new ]] || { say "the registry got no new blobs"; return 1; }
+  say "push: $(wc -l <<<"$new") new blobs, $(sum_sizes <<<"$new") bytes"
+  cfg=$(registry_parts "$repo" "$rtag" | awk '$1 == "config" { print $2 }') || { say "cannot read the manifest"; return 1; }
+  docker rmi -f "$ref" >/dev/null 2>&1 || true
+  # The clean engine has never seen an image: restart it (which wipes it) if
+  # an earlier run left one behind.
+  if [[ -n $(in_clean docker images -aq) ]]; then
+    if ! "$top/scripts/engine.sh" stop clean >/dev/null 2>&1 || ! "$top/scripts/engine.sh" start clean >/dev/null 2>&1; then
+      say "cannot restart the clean engine"; return 1
+    fi
+  fi
+  in_clean docker pull "$ref" >"$work/last.log" 2>&1 || { say "docker pull in the clean engine failed"; return 1; }
+  out=$(in_clean docker run --rm "$ref" 2>"$work/last.log") || { say "docker run in the clean engine failed"; return 1; }
+  [[ $out == "Hello from the registry ($stamp)" ]] || { say "unexpected output: $out"; return 1; }
+  # The classic store's image ID is the config digest: the pushed config.
+  id=$(in_clean docker image inspect -f '{{.Id}}' "$ref")
+  [[ $id == "$cfg" ]] || { say "pulled image $id, pushed config $cfg"; return 1; }
+  in_clean docker rmi -f "$ref" >/dev/null
+}
+
+push_bytes_app_change() {
+  local repo=nixfe-e2e/layered ref first second before after new id1
+  ref="$NIXFE_REGISTRY/$repo:$rtag"
+  cp -r "$top/tests/fixtures/layered" "$work/layered"
+  echo "app $stamp" >"$work/layered/src/app-message"
+  push_image "$work/layered" "$ref" || { say "first build and push failed"; return 1; }
+  # The second build takes the tag; the first image is removed by its ID.
+  id1=$(docker image inspect -f '{{.Id}}' "$ref" 2>/dev/null || true)
+  first=$(registry_parts "$repo" "$rtag") || { say "cannot read the first manifest"; return 1; }
+  [[ $(grep -c '^layer ' <<<"$first") -eq 4 ]] || { say "want 4 layers (busybox liba libb app): $first"; return 1; }
+
+  echo "app changed $stamp" >"$work/layered/src/app-message"
+  before=$(registry_blobs)
+  push_image "$work/layered" "$ref" || { say "second build and push failed"; return 1; }
+  after=$(registry_blobs)
+  second=$(registry_parts "$repo" "$rtag") || { say "cannot read the second manifest"; return 1; }
+  new=$(new_blobs "$before" "$after")
+
+  # Name each new blob by the part of the pushed image it is.
+  local d s part nl=0 nc=0 nm=0 other=0 lb=0 cb=0 mb=0 newlayer=""
+  while read -r d s; do
+    [[ -n $d ]] || continue
+    part=$(awk -v d="$d" '$2 == d { print $1; exit }' <<<"$second")
+    case $part in
+      layer) nl=$((nl + 1)) lb=$((lb + s)) newlayer=$d ;;
+      config) nc=$((nc + 1)) cb=$((cb + s)) ;;
+      manifest | index) nm=$((nm + 1)) mb=$((mb + s)) ;;
+      *) other=$((other + 1)); say "new blob $d ($s bytes) is not part of the pushed image" ;;
+    esac
+  done <<<"$new"
+  say "after an app-only change: $(wc -l <<<"$new") new blobs, $(sum_sizes <<<"$new") bytes:" \
+    "$nl layer ($lb bytes), $nc config ($cb bytes), $nm manifest ($mb bytes)"
+  local ok=0
+  ((nl == 1)) || { say "want exactly 1 new layer blob, got $nl"; ok=1; }
+  ((nc == 1 && nm >= 1 && other == 0)) || { say "want the config and the manifest besides it: $new"; ok=1; }
+  # The lower three layers are the same blobs; the app's is the new one.
+  [[ $(grep '^layer ' <<<"$first" | head -n3) == "$(grep '^layer ' <<<"$second" | head -n3)" ]] ||
+    { say "lower layers changed: $first / $second"; ok=1; }
+  [[ $(grep '^layer ' <<<"$second" | tail -n1 | cut -d' ' -f2) == "$newlayer" ]] ||
+    { say "the new layer is not the app's (top) layer"; ok=1; }
+  docker rmi -f "$ref" >/dev/null 2>&1 || true
+  # Without -f: an image some other tag still names stays.
+  [[ -z $id1 ]] || docker rmi "$id1" >/dev/null 2>&1 || true
+  return $ok
+}
+
+# cache_roundtrip MODE: build with --cache-to MODE, prune the builder, build the
+# same inputs with --cache-from MODE.
+cache_roundtrip() {
+  local mode=$1 to from repo=nixfe-e2e/layered-cache d1 d2 ok=0
+  [[ $kind == 26.1-containerd ]] || skip "the classic store's docker driver cannot export a cache" || return
+  case $mode in
+    local)
+      to="type=local,dest=$work/cache-$mode,mode=max" from="type=local,src=$work/cache-$mode" ;;
+    registry)
+      to="type=registry,ref=$NIXFE_REGISTRY/nixfe-cache/layered:cache,mode=max"
+      from="type=registry,ref=$NIXFE_REGISTRY/nixfe-cache/layered:cache" ;;
+  esac
+  rm -rf "$work/rt-$mode"; cp -r "$top/tests/fixtures/layered" "$work/rt-$mode"
+  echo "cache $mode $stamp" >"$work/rt-$mode/src/app-message"
+  push_image "$work/rt-$mode" "$NIXFE_REGISTRY/$repo:$mode-1" --cache-to "$to" ||
+    { say "first build (--cache-to $to) failed"; return 1; }
+  cp "$work/last.log" "$work/rt-$mode-1.log"
+  d1=$(registry_digest "$repo" "$mode-1") || { say "cannot read the first manifest"; return 1; }
+  # A fresh builder, as a CI job starts with: no build cache, no cache mounts.
+  docker builder prune -af >/dev/null || { say "prune failed"; return 1; }
+  push_image "$work/rt-$mode" "$NIXFE_REGISTRY/$repo:$mode-2" --cache-from "$from" ||
+    { say "second build (--cache-from $from) failed"; return 1; }
+  d2=$(registry_digest "$repo" "$mode-2") || { say "cannot read the second manifest"; return 1; }
+  # The nix step is "[nix] build .#default (…)" ("[nix] builder …" is its image).
+  step_cached '\[nix\] build ' ||
+    { say "the nix step was not CACHED: $(grep -m1 -E '^#[0-9]+ \[nix\] build ' "$work/last.log")"; ok=1; }
+  if grep -q "building '/nix/store/[^']*\.drv'" "$work/last.log"; then
+    say "nix ran: $(grep -o "building '/nix/store/[^']*\.drv'" "$work/last.log" | sed 's#/nix/store/[a-z0-9]*-##' | tr '\n' ' ')"
+    ok=1
+  fi
+  if [[ $d1 == "$d2" ]]; then
+    say "the same image manifest both times: $d2"
+  else
+    say "image manifests differ: $d1 (first), $d2 (after the cache round trip)"; ok=1
+  fi
+  docker rmi -f "$NIXFE_REGISTRY/$repo:$mode-1" "$NIXFE_REGISTRY/$repo:$mode-2" >/dev/null 2>&1 || true
+  return $ok
+}
+cache_roundtrip_local() { cache_roundtrip local; }
+cache_roundtrip_registry() { cache_roundtrip registry; }
+
+run_all registry push_pull_run push_bytes_app_change cache_roundtrip_local cache_roundtrip_registry
