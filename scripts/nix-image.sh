@@ -142,6 +142,34 @@ build_rootfs() {
   log "rootfs built in $((SECONDS - t0))s: $out ($(du -h "$out" | cut -f1))"
 }
 
+# Docker 20.10's import ignores --platform (it needs an experimental daemon)
+# and records the host's: save the image, set the platform in its config,
+# load it back under the same tag.
+set_platform() {
+  local platform=$1 tmp cfg id
+  apt_install jq
+  log "$IMAGE was imported as $(docker image inspect "$IMAGE" --format '{{.Os}}/{{.Architecture}}'); setting $platform in its config"
+  tmp=$(mktemp -d "$ROOTFS_DIR/save.XXXXXX")
+  docker save "$IMAGE" | tar -x -C "$tmp"
+  cfg=$(jq -r '.[0].Config' "$tmp/manifest.json")
+  jq -c --arg os "${platform%%/*}" --arg arch "${platform#*/}" '.os = $os | .architecture = $arch' \
+    "$tmp/$cfg" >"$tmp/config.json"
+  id=$(sha256sum "$tmp/config.json" | cut -d' ' -f1)
+  rm "$tmp/$cfg"
+  mv "$tmp/config.json" "$tmp/$id.json"
+  jq -c --arg c "$id.json" '.[0].Config = $c' "$tmp/manifest.json" >"$tmp/manifest.new"
+  mv "$tmp/manifest.new" "$tmp/manifest.json"
+  # The legacy index names the old image ID.
+  rm -f "$tmp/repositories"
+  local wrong
+  wrong=$(docker image inspect "$IMAGE" --format '{{.Id}}')
+  tar -c -C "$tmp" . | docker load -q >/dev/null || { rm -rf "$tmp"; die "docker load of $IMAGE ($platform) failed"; }
+  rm -rf "$tmp"
+  docker rmi "$wrong" >/dev/null 2>&1 || true
+  [[ $(docker image inspect "$IMAGE" --format '{{.Os}}/{{.Architecture}}') == "$platform" ]] ||
+    die "$IMAGE is still not $platform after docker load"
+}
+
 one_image() {
   [[ -n ${DOCKER_HOST:-} ]] || log "warning: DOCKER_HOST is not set; using the docker CLI's default engine"
   command -v docker >/dev/null || die "no docker CLI in PATH (eval \"\$(scripts/engine.sh env KIND)\" first)"
@@ -172,6 +200,9 @@ one_image() {
   old=$(docker image inspect "$IMAGE" --format '{{.Id}}' 2>/dev/null || true)
   log "importing $tar as $IMAGE ($platform)"
   docker import --platform "$platform" "${changes[@]}" "$tar" "$IMAGE" >/dev/null
+  if [[ $(docker image inspect "$IMAGE" --format '{{.Os}}/{{.Architecture}}') != "$platform" ]]; then
+    set_platform "$platform"
+  fi
   new=$(docker image inspect "$IMAGE" --format '{{.Id}}')
   log "$IMAGE imported: $new"
   # Drop the image of an older recipe, now untagged (kept if still in use).
@@ -221,9 +252,9 @@ push_index() {
 check_index() {
   local index=$1 raw platforms
   if docker buildx version >/dev/null 2>&1; then
-    raw=$(docker buildx imagetools inspect --raw "$1") || die "cannot read $index back"
+    raw=$(docker buildx imagetools inspect --raw "$index") || die "cannot read $index back"
   else
-    raw=$(docker manifest inspect --insecure "$1") || die "cannot read $index back"
+    raw=$(docker manifest inspect --insecure "$index") || die "cannot read $index back"
   fi
   platforms=$(jq -r '.manifests[] | .platform | select(.os != "unknown") | "\(.os)/\(.architecture)"' <<<"$raw" | sort | paste -sd' ')
   [[ $platforms == "linux/amd64 linux/arm64" ]] ||
