@@ -230,9 +230,11 @@ push_index() {
     [[ $arch == amd64 ]] || src="$NIX_IMAGE-$arch"
     log "pushing $src as $ref"
     docker tag "$src" "$ref"
-    docker push --quiet "$ref" >/dev/null || die "docker push $ref failed"
+    local rc=0
+    docker push --quiet "$ref" >/dev/null || rc=$?
     # The local tag was only the push's name.
     docker rmi "$ref" >/dev/null 2>&1 || true
+    ((rc == 0)) || die "docker push $ref failed"
     refs+=("$ref")
   done
   if docker buildx version >/dev/null 2>&1; then
