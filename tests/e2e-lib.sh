@@ -10,8 +10,13 @@ eval "$("$top/scripts/engine.sh" env "$kind")"
 # index on the containerd store, so the image ID would differ on every build.
 export BUILDX_NO_DEFAULT_ATTESTATIONS=1
 
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# The suite's scratch dir. Read-only, and the exit trap removes only the
+# directory mktemp made, whatever else a suite (or a shell that sourced this
+# file) does with $work.
+work=$(mktemp -d -t nixfe-e2e.XXXXXXXX)
+readonly work
+# shellcheck disable=SC2064 # the path is fixed now, on purpose
+trap "rm -rf '$work'" EXIT
 passed=0 failed=0 skipped=0 failures=()
 
 say() { printf '  %s\n' "$*" >&2; }

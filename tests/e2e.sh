@@ -73,7 +73,7 @@ noop_rebuild() {
   [[ $before == "$after" ]] || { say "image ID changed: $before -> $after"; return 1; }
   # Every op of ours is a cache hit: the nix step and each layer.
   local n
-  for n in '\[nix\] build' '\[image\] layer 1/' '\[image\] layer 3/'; do
+  for n in '\[nix\] build ' '\[image\] layer 1/' '\[image\] layer 3/'; do
     step_cached "$n" || { say "step $n was not cached"; return 1; }
   done
   ! grep -q 'building .*\.drv' "$work/last.log" || { say "nix built something"; return 1; }
