@@ -17,6 +17,11 @@
 #                             again with --cache-from: nix does not run, same image manifest
 #   cache_roundtrip_registry  the same with the cache in the registry (both 26.1-containerd only:
 #                             the classic store's docker driver cannot export a cache)
+#   cache_app_change          an app-only change on a fresh builder with the imported cache: every
+#                             layer but the app's comes from the cache, and a push uploads one layer
+#   cache_missing_layer       the import has the nix step but not a layer the build now wants (the
+#                             spec's layer budget changed), and the store cache is empty: the
+#                             missing store paths are noticed and nix runs again
 # shellcheck source=tests/e2e-lib.sh
 source "$(dirname "$0")/e2e-lib.sh"
 
@@ -181,4 +186,57 @@ cache_roundtrip() {
 cache_roundtrip_local() { cache_roundtrip local; }
 cache_roundtrip_registry() { cache_roundtrip registry; }
 
-run_all registry push_pull_run push_bytes_app_change cache_roundtrip_local cache_roundtrip_registry
+cache_app_change() {
+  [[ $kind == 26.1-containerd ]] || skip "the classic store's docker driver cannot export a cache" || return
+  local repo=nixfe-e2e/layered-ci ctx="$work/ci" cache="$work/cache-ci" first second before after new k
+  rm -rf "$ctx" "$cache"; cp -r "$top/tests/fixtures/layered" "$ctx"
+  echo "ci $stamp" >"$ctx/src/app-message"
+  push_image "$ctx" "$NIXFE_REGISTRY/$repo:1" --cache-to "type=local,dest=$cache,mode=max" ||
+    { say "first build failed"; return 1; }
+  first=$(registry_parts "$repo" 1) || { say "cannot read the first manifest"; return 1; }
+  echo "ci changed $stamp" >"$ctx/src/app-message"
+  docker builder prune -af >/dev/null || { say "prune failed"; return 1; }
+  before=$(registry_blobs)
+  push_image "$ctx" "$NIXFE_REGISTRY/$repo:2" --cache-from "type=local,src=$cache" ||
+    { say "build on the fresh builder failed"; return 1; }
+  after=$(registry_blobs)
+  second=$(registry_parts "$repo" 2) || { say "cannot read the second manifest"; return 1; }
+  # The lower layers' ops came from the imported cache: nothing copied.
+  for k in 1 2 3; do
+    step_cached "\[image\] layer $k/4" || { say "layer $k/4 ran on the fresh builder"; return 1; }
+  done
+  ! step_cached '\[image\] layer 4/4' || { say "the app's layer was cached"; return 1; }
+  [[ $(grep '^layer ' <<<"$first" | head -n3) == "$(grep '^layer ' <<<"$second" | head -n3)" ]] ||
+    { say "lower layers changed: $first / $second"; return 1; }
+  new=$(new_blobs "$before" "$after")
+  local layers
+  layers=$(awk 'NR == FNR { if ($1 == "layer") l[$2] = 1; next } ($1 in l)' <(printf '%s\n' "$second") - <<<"$new" | wc -l)
+  say "app-only change on a fresh builder: $layers new layer blob(s), $(wc -l <<<"$new") new blobs, $(sum_sizes <<<"$new") bytes"
+  ((layers == 1)) || { say "want 1 new layer blob: $new"; return 1; }
+  docker rmi -f "$NIXFE_REGISTRY/$repo:1" "$NIXFE_REGISTRY/$repo:2" >/dev/null 2>&1 || true
+}
+
+cache_missing_layer() {
+  [[ $kind == 26.1-containerd ]] || skip "the classic store's docker driver cannot export a cache" || return
+  local ctx="$work/ml" cache="$work/cache-ml" out
+  rm -rf "$ctx" "$cache"; cp -r "$top/tests/fixtures/layered" "$ctx"
+  echo "missing layer $stamp" >"$ctx/src/app-message"
+  docker buildx build --progress=plain -t nixfe-e2e-ml --cache-to "type=local,dest=$cache,mode=max" "$ctx" \
+    >"$work/last.log" 2>&1 || { say "first build failed"; return 1; }
+  # The same nix inputs (the spec, by its name, is not one of them), but an
+  # edited spec: two layers instead of four.
+  printf '\n[image]\nlayers = 2\n' >>"$ctx/Dockerfile"
+  docker builder prune -af >/dev/null || { say "prune failed"; return 1; }
+  docker buildx build --progress=plain -t nixfe-e2e-ml --cache-from "type=local,src=$cache" "$ctx" \
+    >"$work/last.log" 2>&1 || { say "build with the new budget failed"; return 1; }
+  step_cached '\[nix\] build ' || { say "the nix step did not come from the import"; return 1; }
+  grep -q 'StoreCachePruned' "$work/last.log" || { say "no notice that the store lacked the paths"; return 1; }
+  grep -q "building '/nix/store/[a-z0-9]*-app.drv'" "$work/last.log" || { say "nix did not run again"; return 1; }
+  [[ $(diffids nixfe-e2e-ml | wc -l) -eq 2 ]] || { say "want 2 layers: $(diffids nixfe-e2e-ml)"; return 1; }
+  out=$(docker run --rm nixfe-e2e-ml | head -n1)
+  [[ $out == "missing layer $stamp" ]] || { say "the image prints: $out"; return 1; }
+  docker rmi -f nixfe-e2e-ml >/dev/null
+}
+
+run_all registry push_pull_run push_bytes_app_change cache_roundtrip_local cache_roundtrip_registry \
+  cache_app_change cache_missing_layer
