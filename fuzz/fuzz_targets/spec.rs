@@ -36,21 +36,25 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     let targets = std::iter::once(None).chain(parsed.targets.keys().take(4).cloned().map(Some));
     for (i, target) in targets.enumerate() {
+        let mut options: BTreeMap<String, String> = build_args
+            .iter()
+            .map(|(k, v)| (format!("build-arg:{k}"), v.clone()))
+            .collect();
+        options.insert(
+            "build-arg:SOURCE_DATE_EPOCH".into(),
+            "1700000000".into(),
+        );
+        let platform = if i % 2 == 0 { "linux/amd64" } else { "linux/arm64/v8" };
+        options.insert("platform".into(), platform.into());
+        if let Some(t) = target {
+            options.insert("target".into(), t);
+        }
         check(debug::Request {
             filename: FILENAME.to_owned(),
             text: text.to_owned(),
-            target,
-            platform: Some(
-                if i % 2 == 0 {
-                    "linux/amd64"
-                } else {
-                    "linux/arm64/v8"
-                }
-                .to_owned(),
-            ),
-            epoch: 1_700_000_000,
+            options,
             mergeop: i % 2 == 1,
-            build_args: build_args.clone(),
+            ..Default::default()
         });
     }
 });
@@ -62,8 +66,7 @@ fn check(req: debug::Request) {
             let _ = out.plan_text();
             let _ = out.llb_text();
         }
-        Err(d) => {
-            let rendered = d.render(FILENAME, &req.text);
+        Err(rendered) => {
             assert!(
                 rendered.starts_with(FILENAME),
                 "a diagnostic must start with the file name: {rendered:?}"
