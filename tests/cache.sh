@@ -10,7 +10,9 @@
 #   interrupted_build     a client killed during `nix build` leaves a store the next build uses
 #   gc_budget             cache.max-size keeps the store under budget over 20 builds with
 #                         changing dependencies; a no-change rebuild builds nothing
-#   secrets_stay_out      --secret reaches the nix step only: not in layers, config or LLB
+#   secrets_stay_out      --secret reaches the nix step only: not in the layers, config, history, log
+#   secrets_not_in_provenance  nor in any blob of an OCI export with the mode=max provenance,
+#                         which records the LLB (containerd store only: it keeps attestations)
 #   ssh_forwarded         nix.ssh with --ssh default puts the client's agent socket in the nix step
 #   binary_cache_context  a file:// binary cache in the context substitutes instead of building
 #   store_pruned          the store cache pruned under a cached nix step: the build notices
@@ -124,19 +126,41 @@ secrets_stay_out() {
   want=$(sha256sum "$work/netrc" | cut -c1-16)
   got=$(docker run --rm nixfe-cache-secret)
   [[ $got == "probe netrc=$want ssh=no" ]] || { say "the nix step did not see the secret: $got"; return 1; }
-  # Nowhere in the image: files, config, history; nor in the LLB.
+  # Nowhere in the image: files, config, history; nor in the build log.
   local cid
   cid=$(docker create nixfe-cache-secret x)
   docker export "$cid" >"$work/fs.tar"; docker rm "$cid" >/dev/null
   docker image inspect nixfe-cache-secret >"$work/inspect.json"
   docker history --no-trunc nixfe-cache-secret >"$work/history.txt"
-  "$top/target/x86_64-unknown-linux-gnu/release/nix-frontend" llb "$work/secret.toml" --raw "$work/def.pb" >"$work/llb.txt"
   local f
-  for f in fs.tar inspect.json history.txt llb.txt def.pb last.log; do
+  for f in fs.tar inspect.json history.txt last.log; do
     if grep -aq -e "NETRC$stamp" -e "$tokens" "$work/$f"; then say "a secret value is in $f"; return 1; fi
   done
-  grep -q 'secret id=netrc' "$work/llb.txt" || { say "the LLB has no secret mount"; return 1; }
   docker rmi -f nixfe-cache-secret >/dev/null
+}
+
+# The LLB BuildKit ran is recorded in the provenance (mode=max): export the
+# image with it as an OCI layout and search every blob, decompressed.
+secrets_not_in_provenance() {
+  [[ $kind == 26.1-containerd ]] || skip "only the containerd store keeps attestations" || return
+  local tokens=TOKEN$stamp
+  printf 'machine example.org login u password %s\n' "NETRC$stamp" >"$work/netrc"
+  printf 'access-tokens = example.org=%s\n' "$tokens" >"$work/tokens"
+  spec "$work/secret.toml" ".#probe" $'[nix]\nsecrets = ["netrc"]\nconf-secrets = ["tokens"]\noptions = { netrc-file = "/run/secrets/netrc" }'
+  docker buildx build --progress=plain -f "$work/secret.toml" --provenance=mode=max \
+    --secret "id=netrc,src=$work/netrc" --secret "id=tokens,src=$work/tokens" \
+    --output "type=oci,dest=$work/secret-oci.tar" "$work/cw" >"$work/last.log" 2>&1 || { say "build failed"; return 1; }
+  rm -rf "$work/oci"; mkdir -p "$work/oci" && tar -xf "$work/secret-oci.tar" -C "$work/oci" || { say "not an OCI tar"; return 1; }
+  local b text found_prov=0 found_mount=0
+  for b in "$work"/oci/blobs/sha256/*; do
+    if [[ $(head -c2 "$b" | od -An -tx1 | tr -d ' \n') == 1f8b ]]; then text=$(gzip -dc <"$b" | tr -d '\0'); else text=$(tr -d '\0' <"$b"); fi
+    if grep -aq -e "NETRC$stamp" -e "$tokens" <<<"$text"; then say "a secret value is in blob ${b##*/}"; return 1; fi
+    grep -aq 'https://slsa.dev/provenance' <<<"$text" && found_prov=1
+    # The provenance holds the LLB: the secret mounts by id, not by value.
+    grep -aq 'nix-frontend-nix' <<<"$text" && grep -aq 'netrc' <<<"$text" && found_mount=1
+  done
+  ((found_prov)) || { say "no provenance in the export: the search proves nothing"; return 1; }
+  ((found_mount)) || { say "the provenance does not hold the LLB of the nix step"; return 1; }
 }
 
 ssh_forwarded() {
@@ -198,4 +222,5 @@ store_pruned() {
   docker rmi -f nixfe-cache-pruned >/dev/null
 }
 
-run_all cache builder_change concurrent_builds interrupted_build gc_budget secrets_stay_out ssh_forwarded binary_cache_context store_pruned
+run_all cache builder_change concurrent_builds interrupted_build gc_budget secrets_stay_out \
+  secrets_not_in_provenance ssh_forwarded binary_cache_context store_pruned
