@@ -16,6 +16,13 @@
 #   1 cold (after `docker builder prune -af`), 2 edit src/app-message,
 #   3 append a comment to flake.nix, 4 edit src/liba-version, 5 no-op.
 # Then a second clean build (prune, original sources) to compare image IDs.
+# Then, where the engine can export a build cache (26.1-containerd), the `ci`
+# scenario, as a CI job runs it: a seed build pushes to the local registry
+# (scripts/registry.sh) and exports its cache (`--cache-to type=local,mode=max`);
+# then, each on a fresh builder (`docker builder prune -af`) with that cache
+# imported (`--cache-from`) and a push: (a) the same inputs, (b) an app-only
+# change. It reports their times, whether nix ran, and the compressed bytes the
+# registry stored anew for (b) (new blobs under its storage folder).
 # Sizes are uncompressed layer tar bytes, measured from `docker save`
 # (gzip blobs are decompressed); MB = 10^6 bytes.
 #
@@ -214,6 +221,72 @@ for i in 0 1 2; do
   rows+=("$approach")
 done
 
+# ------------------------------------------------------------------ ci
+ci_rows=()
+if [[ $kind == 26.1-containerd ]]; then
+  reg_started=0
+  if ! "$top/scripts/registry.sh" status >/dev/null 2>&1; then
+    "$top/scripts/registry.sh" start >/dev/null || die "cannot start the registry"
+    reg_started=1
+  fi
+  eval "$("$top/scripts/registry.sh" env)"
+  # The blobs the registry stores: "digest bytes", one per line.
+  reg_blobs() {
+    find "$NIXFE_REGISTRY_DATA/docker/registry/v2/blobs" -type f -name data -printf '%h %s\n' 2>/dev/null |
+      sed 's#.*/##' | sort
+  }
+  # ci_build NAME REF [buildx args…]: one timed build with --push; sets secs and nix_ran.
+  ci_build() {
+    local name=$1 ref=$2 logf t0 t1; shift 2
+    logf="$work/logs/$slug-ci-$name.log"
+    t0=$(date +%s.%N)
+    if docker buildx build --progress=plain --push -f "$here/$file" -t "$ref" "$@" "$ctx" >"$logf" 2>&1; then
+      t1=$(date +%s.%N)
+      secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+    else
+      secs=FAIL
+      log "$approach, ci $name: FAILED (log: $logf)"
+      tail -n 25 "$logf" | sed 's/^/    | /' >&2
+    fi
+    if grep -q "building '/nix/store/" "$logf"; then nix_ran=yes; else nix_ran=no; fi
+    log "$approach, ci $name: ${secs}s, nix ran: $nix_ran"
+  }
+  # manifest digest of a pushed tag, from the registry's own records.
+  reg_manifest() {
+    local repo=${1%:*} t=${1##*:}
+    cat "$NIXFE_REGISTRY_DATA/docker/registry/v2/repositories/$repo/_manifests/tags/$t/current/link" 2>/dev/null
+  }
+  for i in 0 1 2; do
+    approach=${approaches[$i]} file=${files[$i]}
+    slug=${approach//+/-}
+    log "== ci: $approach"
+    repo="nixfe-bench/$slug-$workload"
+    cache="$work/ci-cache-$slug"
+    reset_ctx
+    # Fresh tags per run, so "new blobs" are this run's.
+    run_id=$(date +%s)
+    docker builder prune -af >/dev/null
+    ci_build seed "$NIXFE_REGISTRY/$repo:seed-$run_id" --cache-to "type=local,dest=$cache,mode=max"
+    seed_m=$(reg_manifest "$repo:seed-$run_id")
+    docker builder prune -af >/dev/null
+    ci_build unchanged "$NIXFE_REGISTRY/$repo:same-$run_id" --cache-from "type=local,src=$cache"
+    t_same=$secs nix_same=$nix_ran
+    same_m=$(reg_manifest "$repo:same-$run_id")
+    if [[ -n $seed_m && $seed_m == "$same_m" ]]; then same_cell=yes; else same_cell=no; fi
+    edit_app
+    docker builder prune -af >/dev/null
+    before=$(reg_blobs)
+    ci_build app-change "$NIXFE_REGISTRY/$repo:app-$run_id" --cache-from "type=local,src=$cache"
+    t_app=$secs nix_app=$nix_ran
+    read -r nb nn < <(comm -13 <(printf '%s\n' "$before") <(reg_blobs) | awk '{ s += $2; n++ } END { printf "%d %d\n", s + 0, n + 0 }')
+    ci_rows+=("| $approach | $t_same | $nix_same | $same_cell | $t_app | $nix_app | $(mb "$nb") ($nn blobs) |")
+    docker rmi -f "$NIXFE_REGISTRY/$repo:seed-$run_id" "$NIXFE_REGISTRY/$repo:same-$run_id" "$NIXFE_REGISTRY/$repo:app-$run_id" >/dev/null 2>&1 || true
+  done
+  ((reg_started)) && "$top/scripts/registry.sh" stop >/dev/null
+else
+  log "ci scenario skipped: the $kind engine cannot export a build cache (docker driver on the classic store)"
+fi
+
 # ------------------------------------------------------------------ report
 # Other clients of this engine (tests, another benchmark) disturb timings, and
 # a `docker builder prune` of theirs empties our caches mid-run. Builds and
@@ -221,7 +294,7 @@ done
 foreign=$(docker events --since "$t_start" --until "$(date +%s)" --filter type=container --filter type=image \
   --format '{{.Type}} {{.Action}} {{index .Actor.Attributes "name"}} {{index .Actor.Attributes "image"}} {{index .Actor.Attributes "nixfe-bench"}}' |
   awk '($1 == "container" && $2 == "create" && $5 != "1") ||
-       ($1 == "image" && $2 != "save" && $3 !~ /^nixfe-bench-/)' | sort | uniq -c | sort -rn || true)
+       ($1 == "image" && $2 != "save" && $3 !~ /nixfe-bench/)' | sort | uniq -c | sort -rn || true)
 echo "| approach | cold s | app change s | flake.nix edit s | lib bump s | no-op s | image MB | new MB after app change | new MB after lib bump | same ID on clean rebuild |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 for a in "${rows[@]}"; do echo "${row[$a]}"; done
@@ -229,6 +302,15 @@ echo
 echo "Engine $kind (Docker $engine_version, storage driver $store), $(date -u +%Y-%m-%d), workload bench/$workload:" \
   "runtime closure $closure_paths paths, $(mb "$closure_bytes") MB (nix path-info -S); app path $app_bytes bytes." \
   "Sizes: uncompressed layer tars, MB = 10^6 bytes."
+
+if ((${#ci_rows[@]})); then
+  echo
+  echo "CI: a fresh builder (docker builder prune -af) with the seed build's cache imported (--cache-from type=local, exported with mode=max), each build pushing to the local registry:"
+  echo
+  echo "| approach | ci unchanged s | nix ran | same manifest | ci app change s | nix ran | new MB in the registry after the app change |"
+  echo "|---|---:|---|---|---:|---|---:|"
+  for r in "${ci_rows[@]}"; do echo "$r"; done
+fi
 
 # Drop the images of the intermediate scenarios (left dangling by the retags);
 # the last image of each approach keeps its tag nixfe-bench-APPROACH:WORKLOAD.
