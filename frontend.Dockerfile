@@ -1,13 +1,14 @@
 # The nix-frontend image: a static binary on scratch, for linux/amd64 and linux/arm64.
 #
-# From source, with a registry (Rust toolchain image; the builder runs on the
-# build machine's platform and cross-compiles, so no emulation):
+# From source, with a registry (Rust toolchain image; the compiler runs on the
+# platform of the machine that builds, and cross-compiles: no emulation):
 #   docker buildx build -f frontend.Dockerfile --target release \
 #     --platform linux/amd64,linux/arm64 -t ourorg/nix-frontend --push .
 # Offline, from binaries built on this machine (scripts/build-frontend.sh), a
 # context holding amd64/nix-frontend and arm64/nix-frontend:
 #   docker build -f frontend.Dockerfile --target prebuilt -t local/nix-frontend:dev DIR
 
+# build compiles the static binary for TARGETARCH on the BUILDPLATFORM
 FROM --platform=$BUILDPLATFORM rust:1-bookworm AS build
 ARG TARGETARCH
 # The build stage goes into the SBOM too: its Cargo.lock lists the crates in the binary.
@@ -34,6 +35,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$triple" \
  && cp "target/$triple/release/nix-frontend" /nix-frontend
 
+# release is the frontend image from source, for each target platform
 FROM scratch AS release
 COPY --from=build /nix-frontend /nix-frontend
 # The frontend needs no network. It declares only the frontend caps it implements:
@@ -42,6 +44,7 @@ LABEL moby.buildkit.frontend.network.none="true" \
       moby.buildkit.frontend.caps="moby.buildkit.frontend.subrequests"
 ENTRYPOINT ["/nix-frontend"]
 
+# prebuilt is the frontend image from binaries built beforehand (CONTEXT/TARGETARCH/nix-frontend)
 FROM scratch AS prebuilt
 ARG TARGETARCH
 COPY ${TARGETARCH}/nix-frontend /nix-frontend
