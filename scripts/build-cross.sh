@@ -54,6 +54,7 @@ build_rootfs() {
   log "building the $SUITE cross rootfs ($ARCHES) with mmdebstrap (from $mirror)"
   local t0=$SECONDS
   rm -rf "$out.partial"
+  # shellcheck disable=SC2016  # "$1" in hooks is expanded by mmdebstrap
   mmdebstrap --quiet --mode=root --format=directory --variant="$VARIANT" \
     --architectures="$ARCHES" --include="$PACKAGES" "${opts[@]}" \
     --customize-hook='mkdir -p "$1/src" "$1/cargo/registry"' \
@@ -99,6 +100,7 @@ cross_build() {
   # The mounts live only in this private namespace; chroot sees the tree at
   # /src and the registry at /cargo/registry. crt-static only for the target
   # (hence --target), the host's build scripts link normally.
+  # shellcheck disable=SC2016  # expanded by the inner bash
   unshare --mount --propagation private -- bash -euc '
     root=$1 src=$2 registry=$3 triple=$4
     mount --bind "$src" "$root/src"

@@ -37,6 +37,7 @@ passed=0 failed=0 skipped=0
 # failed, N skipped" line; a suite without one did not finish (one failure).
 tally() {
   local name line p f k
+  # shellcheck disable=SC2001,SC2016  # a regex-quoted copy of the name
   name=$(sed 's/[][\\.*^$(){}+?|]/\\&/g' <<<"$1")
   line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$" <<<"$2" | tail -n1 || true)
   if [[ -z $line ]]; then

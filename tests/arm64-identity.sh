@@ -17,7 +17,7 @@ set -uo pipefail
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=scripts/lib-env.sh
 source "$top/scripts/lib-env.sh"
-cd "$top"
+cd "$top" || exit 1
 
 passed=0 failed=0 skipped=0
 work=$(mktemp -d)
