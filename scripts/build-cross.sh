@@ -64,6 +64,8 @@ build_rootfs() {
   log "rootfs built in $((SECONDS - t0))s: $out ($(du -sh "$out" | cut -f1))"
 }
 
+# Sets root to the rootfs directory (not printed: errexit does not hold in a
+# command substitution, and a failed mmdebstrap must stop the script).
 ensure_rootfs() {
   local hash dir
   hash=$(recipe_hash)
@@ -80,7 +82,7 @@ ensure_rootfs() {
     build_rootfs "$dir"
   fi
   exec {lock}>&-
-  printf '%s\n' "$dir"
+  root=$dir
 }
 
 # Every crate of Cargo.lock, for every platform, in the host's registry cache.
@@ -128,7 +130,7 @@ check_binary() {
 }
 
 t0=$SECONDS
-root=$(ensure_rootfs)
+ensure_rootfs
 fetch_crates
 cross_build "$root"
 check_binary "$top/target/$TRIPLE/release/nix-frontend"
