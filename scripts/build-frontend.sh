@@ -131,6 +131,7 @@ got=$(printf '%s' "$report" | cut -d' ' -f1 | sort)
 [[ $got == "$want" ]] || die "$tag holds platforms [${got//$'\n'/ }], expected [${want//$'\n'/ }]"
 while read -r plat stored unpacked; do
   [[ -n $plat ]] || continue
+  ((unpacked > 0)) || die "cannot measure $tag $plat (no layers found in docker save)"
   log "built $tag $plat: $((unpacked / 1024)) KiB ($((stored / 1024)) KiB stored)"
   ((unpacked <= max_bytes)) || die "$tag $plat weighs $unpacked bytes, over the $max_bytes limit"
 done <<<"$report"
