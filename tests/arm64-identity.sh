@@ -8,8 +8,8 @@
 # for arm64), runs the arm64 one under qemu-aarch64-static (user-mode
 # emulation of one static binary: no binfmt, no container), and compares
 # stdout, stderr, exit status and the --raw Definition file, byte for byte:
-#   - `spec`, `plan` and `llb --raw OUT` of every case of tests/golden.rs
-#     (same build args and --mergeop), plus a few option variants;
+#   - `spec`, `plan` and `llb --raw OUT` of every case of tests/golden/
+#     (its spec, --mergeop and options), plus a few option variants;
 #   - every bad spec of tests/errors/ (with its .args): the same error text.
 # Env: NIXFE_AMD64_BIN, NIXFE_ARM64_BIN to compare given binaries instead.
 # Last line: "arm64-identity: N passed, N failed, N skipped".
@@ -29,19 +29,49 @@ finish() {
   exit
 }
 
-# name, spec file, options (one word each, space-separated). The first seven
-# are tests/golden.rs's cases.
-CASES=(
-  "hello|examples/hello/Dockerfile|"
-  "hello-mergeop|examples/hello/Dockerfile|--mergeop"
-  "valkyrie-like|examples/valkyrie-like/Dockerfile|"
-  "valkyrie-like-mergeop|examples/valkyrie-like/Dockerfile|--mergeop"
-  "keys|tests/fixtures/keys.toml|--build-arg ZONE=Europe/Test"
-  "layered|tests/fixtures/layered/Dockerfile|--mergeop"
-  "cachework|tests/fixtures/cachework/Dockerfile|"
-  "hello-arm64|examples/hello/Dockerfile|--platform linux/arm64"
-  "valkyrie-like-agent|examples/valkyrie-like/Dockerfile|--target agent --mergeop"
-  "keys-epoch|tests/fixtures/keys.toml|--build-arg ZONE=UTC --epoch 1700000000"
+# The cases: NAME|SPEC|ARG|ARG…, one a line. Every case of tests/golden/
+# (tests/golden.rs: its case.toml's spec, mergeop and options, as the debug
+# commands' flags; its facts are the CLI's stand-ins here), every example and
+# fixture spec no case names, then a few more.
+golden_cases() {
+  python3 - "$top" <<'PY'
+import pathlib, sys, tomllib
+top = pathlib.Path(sys.argv[1])
+named = set()
+for case in sorted((top / "tests/golden").glob("*/case.toml")):
+    c = tomllib.loads(case.read_text())
+    spec = case.parent / c["spec"]
+    if not spec.exists():
+        spec = top / c["spec"]
+    args = ["--mergeop"] if c.get("mergeop") else []
+    for k, v in sorted(c.get("options", {}).items()):
+        if k.startswith("build-arg:"):
+            args += ["--build-arg", k.removeprefix("build-arg:") + "=" + v]
+        elif k in ("target", "platform"):
+            args += ["--" + k, v]
+        elif k == "no-cache":
+            args.append("--no-cache")
+        # Other options (label:*, vcs:*) have no debug flag.
+    named.add(spec.resolve())
+    print("|".join([case.parent.name, str(spec.relative_to(top)), *args]))
+# Every example and fixture spec, with defaults, where no golden case names it.
+for d in ("examples", "tests/fixtures"):
+    for p in sorted((top / d).iterdir()):
+        spec = p / "Dockerfile" if p.is_dir() else p
+        if spec.is_file() and spec.suffix in ("", ".toml") and spec.resolve() not in named:
+            rel = str(spec.relative_to(top))
+            print("|".join(["spec/" + rel, rel]))
+PY
+}
+if ! golden=$(golden_cases) || [[ -z $golden ]]; then
+  echo "FAIL setup: cannot read tests/golden/*/case.toml"
+  failed=$((failed + 1)); finish
+fi
+mapfile -t CASES <<<"$golden"
+CASES+=(
+  "more/hello-arm64|examples/hello/Dockerfile|--platform|linux/arm64"
+  "more/valkyrie-like-agent-mergeop|examples/valkyrie-like/Dockerfile|--target|agent|--mergeop"
+  "more/keys-epoch|tests/fixtures/keys.toml|--build-arg|ZONE=UTC|--epoch|1700000000"
 )
 
 host=$(uname -m)
@@ -121,8 +151,8 @@ compare() {
 }
 
 for c in "${CASES[@]}"; do
-  IFS='|' read -r name spec opts <<<"$c"
-  read -ra args <<<"$opts"
+  IFS='|' read -ra f <<<"$c"
+  name=${f[0]} spec=${f[1]} args=("${f[@]:2}")
   for cmd in spec plan; do
     for arch in amd64 arm64; do run "$arch" "$work/$name.$cmd/$arch" "$cmd" "$spec" "${args[@]}"; done
     compare "$name.$cmd" 0
