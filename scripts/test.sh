@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# All tests: lints, unit and golden tests, then the end-to-end suites
-# (tests/e2e.sh, tests/cache.sh, tests/registry.sh) on each engine kind
-# (started here if needed; see scripts/engine.sh). The local registry
-# (scripts/registry.sh) is started before the suites; it and the `clean`
-# engine the registry suite pulls into are stopped at the end, unless they
-# were running before.
+# All tests: lints, unit and golden tests, the workflow lint
+# (scripts/lint-workflows.sh), the arm64 binary against the amd64 one
+# (tests/arm64-identity.sh), then the end-to-end suites (tests/e2e.sh,
+# tests/cache.sh, tests/registry.sh) on each engine kind (started here if
+# needed; see scripts/engine.sh). The local registry (scripts/registry.sh) is
+# started before the suites; it and the `clean` engine the registry suite
+# pulls into are stopped at the end, unless they were running before.
 #   scripts/test.sh                 every kind: 20.10, 26.1, 26.1-containerd
 #   NIXFE_KINDS="26.1" scripts/test.sh
-# The last line is "N passed, N failed, N skipped" over the suites of every kind.
+# The last line is "N passed, N failed, N skipped" over the workflow lint, the
+# identity test and the suites of every kind.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -31,6 +33,36 @@ echo "== registry"
 scripts/registry.sh start >/dev/null
 
 passed=0 failed=0 skipped=0
+# tally NAME OUTPUT: adds the counts of OUTPUT's last "NAME: N passed, N
+# failed, N skipped" line; a suite without one did not finish (one failure).
+tally() {
+  local name line p f k
+  # shellcheck disable=SC2001,SC2016  # a regex-quoted copy of the name
+  name=$(sed 's/[][\\.*^$(){}+?|]/\\&/g' <<<"$1")
+  line=$(grep -E "^$name: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$" <<<"$2" | tail -n1 || true)
+  if [[ -z $line ]]; then
+    echo "$1 did not finish" >&2
+    failed=$((failed + 1))
+    return
+  fi
+  p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
+  f=$(sed -E 's/.*, ([0-9]+) failed.*/\1/' <<<"$line")
+  k=$(sed -E 's/.*, ([0-9]+) skipped$/\1/' <<<"$line")
+  passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + k))
+}
+
+echo "== workflows (actionlint)"
+out=$(scripts/lint-workflows.sh 2>&1) || true
+printf '%s\n' "$out"
+tally actionlint "$out"
+
+# Builds both static binaries (the arm64 one in a cached sid rootfs, see
+# scripts/build-cross.sh) and compares them under qemu.
+echo "== arm64 binary against amd64 (qemu-aarch64-static)"
+out=$(tests/arm64-identity.sh 2>&1) || true
+printf '%s\n' "$out"
+tally arm64-identity "$out"
+
 for kind in $kinds; do
   echo "== engine $kind"
   scripts/engine.sh start "$kind" >/dev/null
@@ -42,16 +74,7 @@ for kind in $kinds; do
   for suite in e2e cache registry; do
     out=$(tests/$suite.sh "$kind" 2>&1) || true
     printf '%s\n' "$out"
-    line=$(grep -E "^$suite\(.*\): [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$" <<<"$out" | tail -n1 || true)
-    if [[ -z $line ]]; then
-      echo "$suite($kind) did not finish" >&2
-      failed=$((failed + 1))
-      continue
-    fi
-    p=$(sed -E 's/.*: ([0-9]+) passed.*/\1/' <<<"$line")
-    f=$(sed -E 's/.*, ([0-9]+) failed.*/\1/' <<<"$line")
-    k=$(sed -E 's/.*, ([0-9]+) skipped$/\1/' <<<"$line")
-    passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + k))
+    tally "$suite($kind)" "$out"
   done
 done
 echo "$passed passed, $failed failed, $skipped skipped"
