@@ -144,7 +144,7 @@ build() {
   if ((n > 8)); then built="$n derivations ($(grep -v '^mod-' <<<"$built" | tr '\n' ' ')...)"; fi
   log "$approach, $name: ${secs}s; nix built: $(tr '\n' ' ' <<<"${built:-nothing}")"
   want=$(cat "$ctx/src/app-message")
-  out=$(docker run --rm --label nixfe-bench=1 "$tag" 2>&1 | head -n1) || true
+  out=$(docker run --rm --label nixfe-bench=1 "$tag" 2>"$logf.run" | head -n1) || true
   if [[ $out != "$want" ]]; then
     log "$approach, $name: the image prints '$out', want '$want'"
     secs="$secs (wrong output)"
