@@ -56,6 +56,7 @@ fn caps(mergeop: bool) -> Caps {
         "exec.mount.cache",
         "exec.mount.cache.sharing",
         "exec.mount.selector",
+        "exec.mount.cache.content",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -159,12 +160,13 @@ pub fn run(req: &Request) -> Result<Output, String> {
     let outcome = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| format!("cannot start a runtime for the debug commands: {e}"))?
-        .block_on(pipeline::run(&mut fake, &opts, &caps(req.mergeop)));
+        .block_on(pipeline::run(&fake, &opts, &caps(req.mergeop)));
     outcome.result.map_err(|e| e.message)?;
     Ok(Output {
         plan: outcome.plan,
         image: outcome.image,
         solved: fake
+            .into_log()
             .solved
             .into_iter()
             .map(|s| (s.kind, s.request.definition))

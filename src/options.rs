@@ -21,8 +21,9 @@ pub struct CacheImport {
 pub struct Options {
     opts: BTreeMap<String, String>,
     pub session_id: String,
-    /// The first worker's first platform, `os/arch[/variant]`.
-    pub worker_platform: Option<String>,
+    /// The platforms the first worker can run, `os/arch[/variant]`, native
+    /// first, then those an emulator registered with binfmt_misc runs.
+    pub worker_platforms: Vec<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -49,7 +50,7 @@ impl Options {
             } else if k == "BUILDKIT_SESSION_ID" {
                 o.session_id = v;
             } else if k == "BUILDKIT_WORKERS" {
-                o.worker_platform = worker_platform(&v);
+                o.worker_platforms = worker_platforms(&v);
             }
         }
         o
@@ -101,6 +102,22 @@ impl Options {
         self.get("target")
             .filter(|t| !t.is_empty())
             .map(str::to_owned)
+    }
+
+    /// The build platform: what the worker runs natively.
+    pub fn build_platform(&self) -> Option<&str> {
+        self.worker_platforms.first().map(String::as_str)
+    }
+
+    /// `multi-platform` or `build-arg:BUILDKIT_MULTI_PLATFORM`: a result per
+    /// platform even for one platform.
+    pub fn multi_platform(&self) -> bool {
+        ["multi-platform", "build-arg:BUILDKIT_MULTI_PLATFORM"]
+            .iter()
+            .any(|k| {
+                self.get(k)
+                    .is_some_and(|v| matches!(v, "1" | "true" | "True" | "TRUE"))
+            })
     }
 
     pub fn platforms(&self) -> Vec<String> {
@@ -193,31 +210,42 @@ impl Options {
 }
 
 /// `BUILDKIT_WORKERS` keys are `ID/Labels/Platforms` on BuildKit 0.8 and
-/// lower-case later: look them up case-insensitively.
-fn worker_platform(json: &str) -> Option<String> {
-    let workers: Vec<Value> = serde_json::from_str(json).ok()?;
+/// lower-case later: look them up case-insensitively. The first worker's
+/// platforms, as `os/arch[/variant]`.
+fn worker_platforms(json: &str) -> Vec<String> {
+    let Ok(workers) = serde_json::from_str::<Vec<Value>>(json) else {
+        return Vec::new();
+    };
     let field = |v: &Value, name: &str| -> Option<Value> {
         v.as_object()?
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.clone())
     };
-    let platforms = field(workers.first()?, "platforms")?;
-    let p = platforms.as_array()?.first()?.clone();
-    let s = |n: &str| {
-        field(&p, n)
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
+    let Some(platforms) = workers.first().and_then(|w| field(w, "platforms")) else {
+        return Vec::new();
     };
-    let (os, arch, variant) = (s("os"), s("architecture"), s("variant"));
-    if os.is_empty() || arch.is_empty() {
-        return None;
-    }
-    Some(if variant.is_empty() {
-        format!("{os}/{arch}")
-    } else {
-        format!("{os}/{arch}/{variant}")
-    })
+    platforms
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| {
+            let s = |n: &str| {
+                field(p, n)
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            };
+            let (os, arch, variant) = (s("os"), s("architecture"), s("variant"));
+            if os.is_empty() || arch.is_empty() {
+                return None;
+            }
+            Some(if variant.is_empty() {
+                format!("{os}/{arch}")
+            } else {
+                format!("{os}/{arch}/{variant}")
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -259,9 +287,14 @@ mod tests {
     fn workers_keys_in_either_case() {
         let old = r#"[{"ID":"x","Labels":{},"Platforms":[{"architecture":"amd64","os":"linux"}]}]"#;
         let new = r#"[{"id":"x","labels":{},"platforms":[{"architecture":"arm64","os":"linux","variant":"v8"}]}]"#;
-        assert_eq!(worker_platform(old).as_deref(), Some("linux/amd64"));
-        assert_eq!(worker_platform(new).as_deref(), Some("linux/arm64/v8"));
-        assert_eq!(worker_platform("garbage"), None);
+        assert_eq!(worker_platforms(old), ["linux/amd64"]);
+        assert_eq!(worker_platforms(new), ["linux/arm64/v8"]);
+        assert!(worker_platforms("garbage").is_empty());
+        let emulated = r#"[{"id":"x","platforms":[{"architecture":"amd64","os":"linux"},{"architecture":"arm64","os":"linux"},{"architecture":"arm","os":"linux","variant":"v7"}]}]"#;
+        assert_eq!(
+            worker_platforms(emulated),
+            ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+        );
     }
 
     #[test]

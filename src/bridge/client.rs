@@ -5,7 +5,9 @@
 //! frontend as fds 0 and 1, so stdout must carry nothing but frames. The
 //! connection cannot be reopened: the connector hands the pipes out once.
 
+use std::cell::Cell;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use hyper_util::rt::TokioIo;
 use prost::Message;
@@ -25,8 +27,11 @@ const MAX_MESSAGE: usize = 64 << 20;
 
 pub struct Client {
     grpc: tonic::client::Grpc<Channel>,
-    /// Time spent waiting on BuildKit, to tell the frontend's own work apart.
-    pub waited: std::time::Duration,
+    /// Time with at least one call in flight: BuildKit's time, to tell the
+    /// frontend's own work apart (overlapping calls count once).
+    waited: Cell<Duration>,
+    in_flight: Cell<usize>,
+    since: Cell<Option<Instant>>,
 }
 
 impl Client {
@@ -53,28 +58,53 @@ impl Client {
         let grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE);
         Ok(Self {
             grpc,
-            waited: std::time::Duration::ZERO,
+            waited: Cell::new(Duration::ZERO),
+            in_flight: Cell::new(0),
+            since: Cell::new(None),
         })
     }
 
-    async fn call<Req, Resp>(&mut self, method: &'static str, req: Req) -> Result<Resp, EngineError>
+    /// Time spent waiting on BuildKit so far.
+    pub fn waited(&self) -> Duration {
+        self.waited.get()
+    }
+
+    fn begin_wait(&self) {
+        if self.in_flight.get() == 0 {
+            self.since.set(Some(Instant::now()));
+        }
+        self.in_flight.set(self.in_flight.get() + 1);
+    }
+
+    fn end_wait(&self) {
+        self.in_flight.set(self.in_flight.get().saturating_sub(1));
+        if self.in_flight.get() == 0
+            && let Some(t) = self.since.take()
+        {
+            self.waited.set(self.waited.get() + t.elapsed());
+        }
+    }
+
+    async fn call<Req, Resp>(&self, method: &'static str, req: Req) -> Result<Resp, EngineError>
     where
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
-        self.grpc
-            .ready()
+        // A clone shares the one connection: calls made side by side are
+        // multiplexed on it.
+        let mut grpc = self.grpc.clone();
+        grpc.ready()
             .await
             .map_err(|e| EngineError::new(14, format!("buildkit connection: {e}")))?;
         let path = PathAndQuery::from_static(method);
         let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
-        let started = std::time::Instant::now();
-        let reply = self.grpc.unary(tonic::Request::new(req), path, codec).await;
-        self.waited += started.elapsed();
+        self.begin_wait();
+        let reply = grpc.unary(tonic::Request::new(req), path, codec).await;
+        self.end_wait();
         Ok(reply.map_err(engine_error)?.into_inner())
     }
 
-    pub async fn ping(&mut self) -> Result<Caps, EngineError> {
+    pub async fn ping(&self) -> Result<Caps, EngineError> {
         let pong: gw::PongResponse = self
             .call(
                 "/moby.buildkit.v1.frontend.LLBBridge/Ping",
@@ -94,10 +124,7 @@ impl Client {
     }
 
     /// Return: the result, or the error the build failed with.
-    pub async fn finish(
-        &mut self,
-        outcome: Result<Returned, ReturnError>,
-    ) -> Result<(), EngineError> {
+    pub async fn finish(&self, outcome: Result<Returned, ReturnError>) -> Result<(), EngineError> {
         let req = match outcome {
             Ok(r) => gw::ReturnRequest {
                 result: Some(result(r)),
@@ -120,7 +147,7 @@ impl Client {
 }
 
 impl Engine for Client {
-    async fn solve(&mut self, req: Solve) -> Result<String, EngineError> {
+    async fn solve(&self, req: Solve) -> Result<String, EngineError> {
         let req = gw::SolveRequest {
             definition: Some(req.definition),
             allow_result_return: true,
@@ -149,7 +176,7 @@ impl Engine for Client {
         }
     }
 
-    async fn read_file(&mut self, r#ref: &str, path: &str) -> Result<Vec<u8>, EngineError> {
+    async fn read_file(&self, r#ref: &str, path: &str) -> Result<Vec<u8>, EngineError> {
         let req = gw::ReadFileRequest {
             r#ref: r#ref.to_owned(),
             file_path: path.to_owned(),
@@ -160,7 +187,7 @@ impl Engine for Client {
         Ok(resp.data)
     }
 
-    async fn is_dir(&mut self, r#ref: &str, path: &str) -> Result<bool, EngineError> {
+    async fn is_dir(&self, r#ref: &str, path: &str) -> Result<bool, EngineError> {
         let req = gw::StatFileRequest {
             r#ref: r#ref.to_owned(),
             path: path.to_owned(),
@@ -176,7 +203,7 @@ impl Engine for Client {
         }
     }
 
-    async fn resolve_image(&mut self, req: ResolveImage) -> Result<ImageMeta, EngineError> {
+    async fn resolve_image(&self, req: ResolveImage) -> Result<ImageMeta, EngineError> {
         let req = gw::ResolveImageConfigRequest {
             r#ref: req.reference,
             platform: Some(crate::llb::platform(&req.platform)),
@@ -196,7 +223,7 @@ impl Engine for Client {
         })
     }
 
-    async fn warn(&mut self, w: Warning) -> Result<(), EngineError> {
+    async fn warn(&self, w: Warning) -> Result<(), EngineError> {
         let req = gw::WarnRequest {
             digest: w.vertex,
             level: 1,

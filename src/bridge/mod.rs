@@ -14,18 +14,18 @@ use crate::pipeline;
 /// returned to BuildKit at all.
 pub async fn run() -> Result<(), EngineError> {
     let opts = Options::from_env();
-    let mut client = Client::connect_stdio()
+    let client = Client::connect_stdio()
         .await
         .map_err(|e| EngineError::new(14, format!("cannot connect to BuildKit over stdio: {e}")))?;
     let caps = client.ping().await?;
-    let waited_before = client.waited;
+    let waited_before = client.waited();
     let started = std::time::Instant::now();
-    let outcome = pipeline::run(&mut client, &opts, &caps).await.result;
+    let outcome = pipeline::run(&client, &opts, &caps).await.result;
     if let Err(e) = &outcome {
         eprintln!("nix-frontend: {}", e.message);
     }
     let total = started.elapsed();
-    let waited = client.waited.saturating_sub(waited_before);
+    let waited = client.waited().saturating_sub(waited_before);
     eprintln!(
         "nix-frontend: timings: total {total:?}, waiting on BuildKit {waited:?}, own work {:?}",
         total.saturating_sub(waited)

@@ -6,6 +6,7 @@
 //!
 //! The debug commands (`nix-frontend plan|llb`) use it with stand-in facts.
 
+use std::cell::{Ref, RefCell};
 use std::collections::BTreeMap;
 
 use super::{Engine, EngineError, ImageMeta, ResolveImage, Solve, Warning};
@@ -84,6 +85,13 @@ pub struct Fake {
     /// Files of the base after `image.run`, by path; others do not exist.
     pub base_files: BTreeMap<String, Result<Vec<u8>, EngineError>>,
     pub failing: Vec<Failing>,
+    /// What the pipeline asked; read it with [`Fake::log`].
+    pub log: RefCell<Log>,
+}
+
+/// What the pipeline asked of the fake.
+#[derive(Default)]
+pub struct Log {
     /// Every solve, in order.
     pub solved: Vec<Solved>,
     /// Every ReadFile: ref and path.
@@ -93,12 +101,22 @@ pub struct Fake {
 }
 
 impl Fake {
+    pub fn log(&self) -> Ref<'_, Log> {
+        self.log.borrow()
+    }
+
+    pub fn into_log(self) -> Log {
+        self.log.into_inner()
+    }
+
     /// The definitions solved of `kind`, in order.
-    pub fn solved_of(&self, kind: Kind) -> Vec<&Definition> {
-        self.solved
+    pub fn solved_of(&self, kind: Kind) -> Vec<Definition> {
+        self.log
+            .borrow()
+            .solved
             .iter()
             .filter(|s| s.kind == kind)
-            .map(|s| &s.request.definition)
+            .map(|s| s.request.definition.clone())
             .collect()
     }
 
@@ -111,23 +129,27 @@ impl Fake {
 }
 
 impl Engine for Fake {
-    async fn solve(&mut self, req: Solve) -> Result<String, EngineError> {
+    async fn solve(&self, req: Solve) -> Result<String, EngineError> {
         let kind = Kind::of(&req.definition);
-        let nth = self.solved.iter().filter(|s| s.kind == kind).count();
+        let mut log = self.log.borrow_mut();
+        let nth = log.solved.iter().filter(|s| s.kind == kind).count();
         let failure = self
             .failing
             .iter()
             .find(|f| f.kind == kind && f.nth == nth)
             .map(|f| (f.error)(&req.definition));
-        self.solved.push(Solved { kind, request: req });
+        log.solved.push(Solved { kind, request: req });
         match failure {
             Some(e) => Err(e),
             None => Ok(format!("{}-{nth}", kind.prefix())),
         }
     }
 
-    async fn read_file(&mut self, r#ref: &str, path: &str) -> Result<Vec<u8>, EngineError> {
-        self.reads.push((r#ref.to_owned(), path.to_owned()));
+    async fn read_file(&self, r#ref: &str, path: &str) -> Result<Vec<u8>, EngineError> {
+        self.log
+            .borrow_mut()
+            .reads
+            .push((r#ref.to_owned(), path.to_owned()));
         let path = path.trim_start_matches('/');
         let kind = r#ref.split('-').next().unwrap_or_default();
         let found = match kind {
@@ -143,12 +165,12 @@ impl Engine for Fake {
         found.ok_or_else(|| Self::not_found(path))
     }
 
-    async fn is_dir(&mut self, r#ref: &str, path: &str) -> Result<bool, EngineError> {
+    async fn is_dir(&self, r#ref: &str, path: &str) -> Result<bool, EngineError> {
         Ok(r#ref.starts_with("builder-") && path == "/nix" && self.builder_has_nix)
     }
 
-    async fn resolve_image(&mut self, req: ResolveImage) -> Result<ImageMeta, EngineError> {
-        self.resolves.push(req.clone());
+    async fn resolve_image(&self, req: ResolveImage) -> Result<ImageMeta, EngineError> {
+        self.log.borrow_mut().resolves.push(req.clone());
         match self.images.get(&req.reference) {
             Some(r) => r.clone(),
             None => Ok(ImageMeta {
@@ -159,8 +181,8 @@ impl Engine for Fake {
         }
     }
 
-    async fn warn(&mut self, w: Warning) -> Result<(), EngineError> {
-        self.warnings.push(w);
+    async fn warn(&self, w: Warning) -> Result<(), EngineError> {
+        self.log.borrow_mut().warnings.push(w);
         Ok(())
     }
 }

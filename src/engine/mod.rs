@@ -146,21 +146,23 @@ pub struct ReturnError {
     pub details: Vec<Detail>,
 }
 
-/// The calls a frontend makes. Single-threaded: BuildKit serves one frontend
-/// process on one connection, so nothing here needs to be `Send`.
+/// The calls a frontend makes. They take `&self` so that several can be in
+/// flight at once (one connection multiplexes them; BuildKit serves each on
+/// its own), as the pipeline does for the platforms of one build. A single
+/// thread drives them: nothing here needs to be `Send`.
 #[expect(
     async_fn_in_trait,
     reason = "used through generics on a current-thread runtime; no Send bound wanted"
 )]
 pub trait Engine {
     /// Solves a definition; the result's ref id ("" for an empty result).
-    async fn solve(&mut self, req: Solve) -> Result<String, EngineError>;
-    async fn read_file(&mut self, r#ref: &str, path: &str) -> Result<Vec<u8>, EngineError>;
+    async fn solve(&self, req: Solve) -> Result<String, EngineError>;
+    async fn read_file(&self, r#ref: &str, path: &str) -> Result<Vec<u8>, EngineError>;
     /// Whether `path` exists in `ref` and is a directory.
-    async fn is_dir(&mut self, r#ref: &str, path: &str) -> Result<bool, EngineError>;
-    async fn resolve_image(&mut self, req: ResolveImage) -> Result<ImageMeta, EngineError>;
+    async fn is_dir(&self, r#ref: &str, path: &str) -> Result<bool, EngineError>;
+    async fn resolve_image(&self, req: ResolveImage) -> Result<ImageMeta, EngineError>;
     /// Shows a warning; engines without the Warn call only log it.
-    async fn warn(&mut self, w: Warning) -> Result<(), EngineError>;
+    async fn warn(&self, w: Warning) -> Result<(), EngineError>;
 }
 
 #[cfg(test)]

@@ -30,6 +30,14 @@ pub fn dump(def: &pb::Definition) -> String {
             .and_then(|m| m.description.get("llb.customname"))
             .map(|n| format!("  \"{n}\""))
             .unwrap_or_default();
+        if let Some(p) = &op.platform {
+            let variant = if p.variant.is_empty() {
+                String::new()
+            } else {
+                format!("/{}", p.variant)
+            };
+            name.push_str(&format!("  [{}/{}{variant}]", p.os, p.architecture));
+        }
         if meta.is_some_and(|m| m.ignore_cache) {
             name.push_str("  (ignores the cache)");
         }
@@ -69,7 +77,12 @@ pub fn dump(def: &pb::Definition) -> String {
                         .map_or("scratch", String::as_str);
                     let kind = if m.mount_type == pb::MountType::Cache as i32 {
                         let c = m.cache_opt.clone().unwrap_or_default();
-                        format!("cache id={} sharing={}", c.id, c.sharing)
+                        let content = if m.content_cache == pb::MountContentCache::Off as i32 {
+                            " content-key=off"
+                        } else {
+                            ""
+                        };
+                        format!("cache id={} sharing={}{content}", c.id, c.sharing)
                     } else if m.mount_type == pb::MountType::Secret as i32 {
                         format!("secret id={}", m.secret_opt.clone().unwrap_or_default().id)
                     } else if m.mount_type == pb::MountType::Ssh as i32 {

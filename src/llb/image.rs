@@ -82,14 +82,16 @@ pub fn base_users(plan: &Plan, emit: &Emit) -> pb::Definition {
 pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
     let mut g = Graph::new();
     let p = ops::platform(&plan.platform);
+    // The layer ops run where the nix step ran: they share its store.
+    let np = ops::platform(&plan.nix.platform);
     let base = base_state(&mut g, plan, &p, emit);
     let report = nix_step(&mut g, plan, emit);
-    let builder = builder(&mut g, plan, &p);
+    let builder = builder(&mut g, plan, &np);
     let ts = plan.epoch.saturating_mul(1_000_000_000);
 
     let mut parts: Vec<Output> = Vec::new();
     if let Some(u) = &image.users {
-        parts.push(user_layer(&mut g, u, ts));
+        parts.push(user_layer(&mut g, u, ts, &p));
     }
     let mut layer_ops = BTreeSet::new();
     let n = image.layers.len();
@@ -108,7 +110,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
             env.push(format!("NIX_FRONTEND_ATTEMPT={}", emit.attempt));
         }
         let mut mounts = vec![
-            store_cache(plan, &builder),
+            store_cache(plan, &builder, emit),
             Mount::Scratch {
                 dest: OUT_DIR.into(),
             },
@@ -132,7 +134,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
             root_output: false,
             mounts,
             network: pb::NetMode::None,
-            platform: p.clone(),
+            platform: np.clone(),
         };
         let name = format!("[image] layer {}/{n}: {}", k + 1, describe_layer(paths));
         let out = g.exec(&exec, &name, None);
@@ -149,7 +151,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
         match all.len() {
             0 => None,
             1 => all.pop(),
-            _ => Some(g.merge(&all, "[image] merge layers")),
+            _ => Some(g.merge(&all, "[image] merge layers", &p)),
         }
     } else {
         // Without MergeOp each part is copied onto the one below; unchanged
@@ -174,6 +176,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
                         &[copy],
                         &format!("[image] stack layer {}/{total}", k + 1),
                         None,
+                        &p,
                     )
                 }
             });
@@ -209,7 +212,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
                 mode: c.value.mode,
             };
             let name = format!("[image] copy {}", c.value.src);
-            result = Some(g.file(result.as_ref(), &[copy], &name, emit.lines(c.span)));
+            result = Some(g.file(result.as_ref(), &[copy], &name, emit.lines(c.span), &p));
         }
     }
     ImageGraph {
@@ -218,7 +221,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
     }
 }
 
-fn user_layer(g: &mut Graph, u: &UserFiles, ts: i64) -> Output {
+fn user_layer(g: &mut Graph, u: &UserFiles, ts: i64, p: &pb::Platform) -> Output {
     let root = |mode| Attrs {
         uid: 0,
         gid: 0,
@@ -255,5 +258,5 @@ fn user_layer(g: &mut Graph, u: &UserFiles, ts: i64) -> Output {
         },
     ];
     let name = u.home.rsplit('/').next().unwrap_or_default();
-    g.file(None, &actions, &format!("[image] user {name}"), None)
+    g.file(None, &actions, &format!("[image] user {name}"), None, p)
 }

@@ -32,6 +32,9 @@ pub struct Emit {
     pub no_cache: bool,
     /// The engine's `mergeop` cap is enabled.
     pub mergeop: bool,
+    /// The engine's `exec.mount.cache.content` cap is enabled: the store
+    /// cache's seed can be kept out of content-based keys.
+    pub content_cache_off: bool,
     /// 0, or the number of the retry after the store cache lost paths: a
     /// retry's layer ops must be new vertices, not the failed ones again.
     pub attempt: u32,

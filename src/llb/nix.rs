@@ -31,7 +31,11 @@ pub(super) fn builder(g: &mut Graph, plan: &Plan, p: &pb::Platform) -> Output {
     g.image(&plan.nix.builder, p, &format!("[nix] builder {shown}"))
 }
 
-pub(super) fn store_cache(plan: &Plan, builder: &Output) -> Mount {
+/// The `/nix` store cache, seeded from the builder's `/nix`. The builder is
+/// also the exec's root, so on engines that can say so, its key stays the
+/// image's own: else a fresh builder (CI) hashes the whole builder rootfs
+/// before every nix step can be matched.
+pub(super) fn store_cache(plan: &Plan, builder: &Output, emit: &Emit) -> Mount {
     Mount::Cache {
         dest: "/nix".into(),
         id: plan.nix.cache.id.clone(),
@@ -40,12 +44,13 @@ pub(super) fn store_cache(plan: &Plan, builder: &Output) -> Mount {
             .cache
             .seed_from_builder
             .then(|| (builder.clone(), "/nix".to_owned())),
+        seed_content_key: !emit.content_cache_off,
     }
 }
 
 /// Adds the nix step to `g`; returns its report output (`OUT_DIR`).
 pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
-    let p = ops::platform(&plan.platform);
+    let p = ops::platform(&plan.nix.platform);
     let builder = builder(g, plan, &p);
     let context = g.local(
         &Local {
@@ -64,7 +69,7 @@ pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
             from: context,
             selector: String::new(),
         },
-        store_cache(plan, &builder),
+        store_cache(plan, &builder, emit),
         Mount::Scratch {
             dest: OUT_DIR.into(),
         },

@@ -97,7 +97,12 @@ impl Graph {
                     readonly: true,
                     ..Default::default()
                 },
-                Mount::Cache { dest, id, seed } => pb::Mount {
+                Mount::Cache {
+                    dest,
+                    id,
+                    seed,
+                    seed_content_key,
+                } => pb::Mount {
                     input: seed.as_ref().map_or(-1, |(o, _)| input_of(o)),
                     selector: seed.as_ref().map(|(_, s)| s.clone()).unwrap_or_default(),
                     dest: dest.clone(),
@@ -107,6 +112,11 @@ impl Graph {
                         id: id.clone(),
                         sharing: pb::CacheSharing::Locked as i32,
                     }),
+                    content_cache: if *seed_content_key {
+                        pb::MountContentCache::Default
+                    } else {
+                        pb::MountContentCache::Off
+                    } as i32,
                     ..Default::default()
                 },
                 Mount::Scratch { dest } => pb::Mount {
@@ -199,6 +209,7 @@ impl Graph {
         actions: &[FileAction],
         name: &str,
         lines: Option<Lines>,
+        platform: &pb::Platform,
     ) -> Output {
         let mut inputs: Vec<Output> = base.into_iter().cloned().collect();
         for a in actions {
@@ -240,7 +251,7 @@ impl Graph {
             op: Some(pb::op::Kind::File(pb::FileOp {
                 actions: pb_actions,
             })),
-            platform: None,
+            platform: Some(platform.clone()),
             constraints: constraints(),
         };
         let digest = self.add(&op, name, lines);
@@ -248,7 +259,7 @@ impl Graph {
     }
 
     /// Stacks `layers` as separate layers (BuildKit v0.10+, cap `mergeop`).
-    pub fn merge(&mut self, layers: &[Output], name: &str) -> Output {
+    pub fn merge(&mut self, layers: &[Output], name: &str, platform: &pb::Platform) -> Output {
         let op = pb::Op {
             inputs: layers
                 .iter()
@@ -262,7 +273,8 @@ impl Graph {
                     .map(|input| pb::MergeInput { input })
                     .collect(),
             })),
-            ..Default::default()
+            platform: Some(platform.clone()),
+            constraints: constraints(),
         };
         let digest = self.add(&op, name, None);
         Output { digest, index: 0 }
@@ -304,6 +316,10 @@ pub enum Mount {
         dest: String,
         id: String,
         seed: Option<(Output, String)>,
+        /// `false`: the seed's input takes no content-based key from this
+        /// mount (BuildKit v0.13+). When the seed is also the exec's root,
+        /// BuildKit would otherwise hash the seed input's whole filesystem.
+        seed_content_key: bool,
     },
     /// An empty writable directory that becomes an output.
     Scratch { dest: String },

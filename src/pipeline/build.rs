@@ -1,7 +1,9 @@
-//! A build: plan the nix step, run it, read what it built, plan and solve
-//! the image.
+//! A build: for each target platform, plan the nix step, run it, read what
+//! it built, plan and solve the image. Platforms are built side by side.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::future::try_join_all;
 
 use super::{Failure, Session};
 use crate::engine::{Engine, EngineError, Refs, ResolveImage, Returned};
@@ -36,70 +38,158 @@ pub(super) struct Planned {
     pub emit: Emit,
 }
 
+/// One platform's image: the ref to return and what it was planned from.
+struct Built {
+    platform: Platform,
+    image_ref: String,
+    plan: Plan,
+    image: ImagePlan,
+}
+
 impl<E: Engine> Session<'_, E> {
     pub(super) async fn build(&mut self) -> Result<Returned, Failure> {
         self.read_spec().await?;
-        let spec = spec::parse_for_target(
-            &self.spec.name,
-            &self.spec.text,
-            &self.opts.build_args(),
-            self.opts.target().as_deref(),
-        )?;
-        let planned = self.plan(&spec).await?;
-        self.warn_lint(&spec).await;
-        let built = self.nix_step(&planned).await?;
-        let base_users = self.base_users(&planned).await?;
-        let (image_ref, image) = self.image(planned, built, base_users.as_ref()).await?;
-        let metadata =
-            BTreeMap::from([("containerimage.config".to_owned(), image.config.to_bytes())]);
-        Ok(Returned {
-            refs: Refs::Single(image_ref),
-            metadata,
-        })
+        self.check_caps()?;
+        let platforms = self.target_platforms()?;
+        let dockerignore = self.dockerignore().await?;
+        let this = &*self;
+        let built = try_join_all(
+            platforms
+                .iter()
+                .enumerate()
+                .map(|(i, p)| this.build_for(p, &dockerignore, i == 0)),
+        )
+        .await?;
+        if let Some(first) = built.first() {
+            self.planned = Some((first.plan.clone(), Some(first.image.clone())));
+        }
+        let multi = built.len() > 1 || self.opts.multi_platform();
+        Ok(returned(built, multi))
     }
 
-    /// Checks caps, resolves images and plans the nix step.
-    pub(super) async fn plan(&mut self, spec: &Spec) -> Result<Planned, Failure> {
+    pub(super) fn check_caps(&self) -> Result<(), Failure> {
         for (cap, what) in REQUIRED_LLB_CAPS {
             if !self.caps.llb(cap) {
                 return Err(Failure::MissingCap { cap, what });
             }
         }
-        let opts = self.opts;
-        let target = spec.target(opts.target().as_deref())?.clone();
-        let platforms = opts.platforms();
-        if platforms.len() > 1 {
-            return Err(Failure::MultiPlatform(platforms.join(",")));
-        }
-        let platform_name = platforms
-            .first()
-            .cloned()
-            .or_else(|| opts.worker_platform.clone())
-            .unwrap_or_else(|| "linux/amd64".to_owned());
-        let platform = Platform::parse(&platform_name).map_err(PlanError::from)?;
+        Ok(())
+    }
 
-        let mut builder = self.resolve("builder", &target.builder, &platform).await?;
-        builder.has_nix = self.has_nix(&builder, &platform).await?;
+    /// The platform the engine runs natively.
+    pub(super) fn build_platform(&self) -> Platform {
+        self.opts
+            .build_platform()
+            .and_then(|p| Platform::parse(p).ok())
+            .unwrap_or_else(|| Platform {
+                os: "linux".into(),
+                architecture: "amd64".into(),
+                variant: String::new(),
+            })
+    }
+
+    /// `--platform`, each once, checked against what the engine can run
+    /// (natively or through an emulator): a platform it cannot run fails
+    /// here, before any work.
+    pub(super) fn target_platforms(&self) -> Result<Vec<Platform>, Failure> {
+        let mut out: Vec<Platform> = Vec::new();
+        for name in self.opts.platforms() {
+            let p = Platform::parse(&name).map_err(PlanError::from)?;
+            if !out.contains(&p) {
+                out.push(p);
+            }
+        }
+        if out.is_empty() {
+            out.push(self.build_platform());
+        }
+        let workers = &self.opts.worker_platforms;
+        if !workers.is_empty() {
+            let runs: Vec<Platform> = workers
+                .iter()
+                .filter_map(|w| Platform::parse(w).ok())
+                .collect();
+            if let Some(p) = out.iter().find(|p| !runs.contains(p)) {
+                return Err(Failure::PlatformNotRunnable {
+                    platform: p.to_string(),
+                    runs: workers.join(", "),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The build args for `platform`: the client's, and the platform ones a
+    /// Dockerfile has (`TARGETARCH`, …), which cannot be overridden.
+    pub(super) fn args_for(&self, platform: &Platform) -> BTreeMap<String, String> {
+        let mut args = self.opts.build_args();
+        args.extend(platform.build_args(&self.build_platform()));
+        args
+    }
+
+    /// One platform, from the spec to the image's ref.
+    async fn build_for(
+        &self,
+        platform: &Platform,
+        dockerignore: &[String],
+        warn: bool,
+    ) -> Result<Built, Failure> {
+        let args = self.args_for(platform);
+        let spec = spec::parse_for_target(
+            &self.spec.name,
+            &self.spec.text,
+            &args,
+            self.opts.target().as_deref(),
+        )?;
+        let planned = self.plan(&spec, platform, dockerignore, &args).await?;
+        if warn {
+            self.warn_lint(&spec, &args).await;
+        }
+        let report = self.nix_step(&planned).await?;
+        let base_users = self.base_users(&planned).await?;
+        let (image_ref, plan, image) = self.image(planned, report, base_users.as_ref()).await?;
+        Ok(Built {
+            platform: platform.clone(),
+            image_ref,
+            plan,
+            image,
+        })
+    }
+
+    /// Resolves images and plans the nix step for `platform`.
+    pub(super) async fn plan(
+        &self,
+        spec: &Spec,
+        platform: &Platform,
+        dockerignore: &[String],
+        args: &BTreeMap<String, String>,
+    ) -> Result<Planned, Failure> {
+        let opts = self.opts;
+        let target = spec.target(opts.target().as_deref())?;
+        let build_platform = self.build_platform();
+        let nix_platform = plan::nix_platform(target, platform, &build_platform);
+        let mut builder = self
+            .resolve("builder", &target.builder, &nix_platform)
+            .await?;
+        builder.has_nix = self.has_nix(&builder, &nix_platform).await?;
         let base = match &target.image.base {
-            Some(b) => Some(self.resolve("image.base", b, &platform).await?),
+            Some(b) => Some(self.resolve("image.base", b, platform).await?),
             None => None,
         };
-        let dockerignore = self.dockerignore().await?;
         let inputs = Inputs {
             spec_filename: self.spec.name.clone(),
             target: opts.target(),
-            platform,
+            platform: platform.clone(),
+            build_platform,
             cache_ns: opts.cache_ns(),
             epoch: opts.source_date_epoch()?,
             builder,
             base,
-            dockerignore,
+            dockerignore: dockerignore.to_vec(),
             labels: opts.labels(),
-            build_args: opts.build_args(),
+            build_args: args.clone(),
             vcs_source: opts.vcs_source(),
         };
         let plan = plan::build(spec, &inputs)?;
-        self.planned = Some((plan.clone(), None));
         let emit = Emit {
             session: opts.session_for(&opts.context_local()),
             context_name: opts.context_local(),
@@ -107,6 +197,7 @@ impl<E: Engine> Session<'_, E> {
             spec_text: self.spec.text.clone(),
             no_cache: opts.no_cache(),
             mergeop: self.caps.llb("mergeop"),
+            content_cache_off: self.caps.llb("exec.mount.cache.content"),
             attempt: 0,
             rerun_nix: false,
         };
@@ -115,7 +206,7 @@ impl<E: Engine> Session<'_, E> {
 
     /// ResolveImageConfig for the image a spec key names; a failure names the key.
     async fn resolve(
-        &mut self,
+        &self,
         key: &'static str,
         image: &Located<String>,
         platform: &Platform,
@@ -128,7 +219,7 @@ impl<E: Engine> Session<'_, E> {
                 reference: name.clone(),
                 platform: platform.clone(),
                 mode: self.opts.resolve_mode(),
-                log_name: format!("[internal] load metadata for {name}"),
+                log_name: format!("[internal] load metadata for {name} ({platform})"),
             })
             .await
             .map_err(|e| Failure::Resolve {
@@ -147,14 +238,14 @@ impl<E: Engine> Session<'_, E> {
     }
 
     /// Whether the builder image has a `/nix` to seed the store cache from.
-    async fn has_nix(&mut self, facts: &ImageFacts, platform: &Platform) -> Result<bool, Failure> {
+    async fn has_nix(&self, facts: &ImageFacts, platform: &Platform) -> Result<bool, Failure> {
         let def = llb::builder_only(&plan::image_source(facts), platform);
         let r = self.solve(def, false).await?;
         Ok(self.engine.is_dir(&r, "/nix").await?)
     }
 
     /// The context's `.dockerignore` patterns; none when it has no such file.
-    async fn dockerignore(&mut self) -> Result<Vec<String>, Failure> {
+    pub(super) async fn dockerignore(&self) -> Result<Vec<String>, Failure> {
         let local = self.opts.context_local();
         let read = llb::dockerignore(&local, &self.opts.session_for(&local));
         let failed = |e: EngineError| Failure::Dockerignore(e.message);
@@ -169,10 +260,10 @@ impl<E: Engine> Session<'_, E> {
     }
 
     /// Runs `nix build` and reads back what it reported.
-    pub(super) async fn nix_step(&mut self, planned: &Planned) -> Result<Report, Failure> {
+    pub(super) async fn nix_step(&self, planned: &Planned) -> Result<Report, Failure> {
         let Planned { plan, emit } = planned;
         let nix_failed = |error: EngineError| Failure::NixBuild {
-            error,
+            error: Box::new(error),
             flake: plan.nix.flake.value.clone(),
             span: plan.nix.flake.span,
         };
@@ -187,14 +278,14 @@ impl<E: Engine> Session<'_, E> {
 
     /// A named user on a non-scratch base: does the base (after `run`)
     /// have it? Only "no such file" means the base lacks a file.
-    async fn base_users(&mut self, planned: &Planned) -> Result<Option<BaseUsers>, Failure> {
+    async fn base_users(&self, planned: &Planned) -> Result<Option<BaseUsers>, Failure> {
         let Planned { plan, emit } = planned;
         if !plan.needs_base_users() {
             return Ok(None);
         }
         let r = self.solve(llb::base_users(plan, emit), true).await?;
         let span = plan.image.spec.user.as_ref().and_then(|u| u.span);
-        let mut read = async |path: &'static str| match self.engine.read_file(&r, path).await {
+        let read = async |path: &'static str| match self.engine.read_file(&r, path).await {
             Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
             Err(e) if e.is_not_found() => Ok(None),
             Err(e) => Err(Failure::BaseUsers {
@@ -214,20 +305,18 @@ impl<E: Engine> Session<'_, E> {
     /// paths gone (the store cache was pruned while the nix step's result
     /// stayed cached), nix runs again and the image is solved once more.
     async fn image(
-        &mut self,
+        &self,
         planned: Planned,
         built: Report,
         base_users: Option<&BaseUsers>,
-    ) -> Result<(String, ImagePlan), Failure> {
+    ) -> Result<(String, Plan, ImagePlan), Failure> {
         let image = plan::image(&planned.plan, &built, base_users)?;
-        self.planned = Some((planned.plan.clone(), Some(image.clone())));
-        let graph = llb::image(&planned.plan, &image, &planned.emit);
         let ImageGraph {
             definition,
             layer_ops,
-        } = graph;
+        } = llb::image(&planned.plan, &image, &planned.emit);
         match self.solve(definition, true).await {
-            Ok(r) => Ok((r, image)),
+            Ok(r) => Ok((r, planned.plan, image)),
             Err(e) if e.exit_code() == Some(STORE_PATH_MISSING) && is_layer_op(&e, &layer_ops) => {
                 self.warning(
                     "StoreCachePruned: the /nix store cache lost paths of a cached nix step; running nix again",
@@ -240,10 +329,9 @@ impl<E: Engine> Session<'_, E> {
                 again.emit.attempt = 1;
                 let built = self.nix_step(&again).await?;
                 let image = plan::image(&again.plan, &built, base_users)?;
-                self.planned = Some((again.plan.clone(), Some(image.clone())));
                 let graph = llb::image(&again.plan, &image, &again.emit);
                 let r = self.solve(graph.definition, true).await?;
-                Ok((r, image))
+                Ok((r, again.plan, image))
             }
             Err(e) => Err(e.into()),
         }
@@ -251,20 +339,61 @@ impl<E: Engine> Session<'_, E> {
 
     /// Shows the spec's lint warnings in a normal build, where the engine
     /// has the Warn call (BuildKit v0.10+).
-    async fn warn_lint(&mut self, spec: &Spec) {
+    async fn warn_lint(&self, spec: &Spec, args: &BTreeMap<String, String>) {
         let Ok(target) = spec.target(self.opts.target().as_deref()) else {
             return;
         };
-        for w in subrequest::lint(target, &self.opts.build_args(), None) {
+        for w in subrequest::lint(target, args, None) {
             let short = format!("{}: {}", w.rule, w.detail);
             self.warning(&short, w.description, w.span).await;
         }
     }
 }
 
+/// What Return carries: one ref and its config, or (several platforms, or
+/// `multi-platform` asked for) a ref per platform with `refs.platforms`.
+fn returned(built: Vec<Built>, multi: bool) -> Returned {
+    let mut metadata = BTreeMap::new();
+    if !multi && built.len() == 1 {
+        let b = &built[0];
+        metadata.insert(
+            "containerimage.config".to_owned(),
+            b.image.config.to_bytes(),
+        );
+        return Returned {
+            refs: Refs::Single(b.image_ref.clone()),
+            metadata,
+        };
+    }
+    let mut refs = BTreeMap::new();
+    let mut listed = Vec::new();
+    for b in built {
+        let id = b.platform.to_string();
+        metadata.insert(
+            format!("containerimage.config/{id}"),
+            b.image.config.to_bytes(),
+        );
+        let mut p =
+            serde_json::json!({"architecture": b.platform.architecture, "os": b.platform.os});
+        if !b.platform.variant.is_empty() {
+            p["variant"] = serde_json::json!(b.platform.variant);
+        }
+        listed.push(serde_json::json!({"ID": id, "Platform": p}));
+        refs.insert(id, b.image_ref);
+    }
+    metadata.insert(
+        "refs.platforms".to_owned(),
+        serde_json::to_vec(&serde_json::json!({ "Platforms": listed })).unwrap_or_default(),
+    );
+    Returned {
+        refs: Refs::Platforms(refs),
+        metadata,
+    }
+}
+
 /// Whether a failed solve failed in one of our layer ops: by the vertex
 /// BuildKit names, else by the argv its message quotes.
-fn is_layer_op(e: &EngineError, layer_ops: &std::collections::BTreeSet<String>) -> bool {
+fn is_layer_op(e: &EngineError, layer_ops: &BTreeSet<String>) -> bool {
     match &e.vertex {
         Some(v) => layer_ops.contains(v),
         None => e.message.contains(LAYER_ARGV0),

@@ -32,8 +32,8 @@ pub enum Failure {
     SpecRead { filename: String, message: String },
     #[error("cannot read the context's .dockerignore: {0}")]
     Dockerignore(String),
-    #[error("building for several platforms at once ({0}) is not supported yet")]
-    MultiPlatform(String),
+    #[error("`--platform`: this engine cannot run {platform} (its worker runs {runs})")]
+    PlatformNotRunnable { platform: String, runs: String },
     #[error("unsupported request {0}")]
     UnknownRequest(String),
     #[error("`{key}`: cannot use image {image:?}: {message}")]
@@ -60,7 +60,7 @@ pub enum Failure {
     /// in the text too).
     #[error("`flake` {flake}: nix build failed: {}", .error.message)]
     NixBuild {
-        error: EngineError,
+        error: Box<EngineError>,
         flake: String,
         span: Option<spec::Span>,
     },
@@ -103,7 +103,9 @@ impl Failure {
             Self::SpecRead { .. } => {
                 "pass the spec with -f, e.g. docker build -f nix-frontend.toml .".into()
             }
-            Self::MultiPlatform(_) => "build one --platform at a time".into(),
+            Self::PlatformNotRunnable { platform, .. } => format!(
+                "register an emulator for it (Debian: apt-get install qemu-user-static binfmt-support, which adds it to binfmt_misc with the F flag), then restart the Docker daemon so BuildKit sees it; or build {platform} on a machine of that architecture"
+            ),
             Self::NixBuild { error, .. } if error.message.contains("secret") => {
                 "pass every id in nix.secrets and nix.conf-secrets, e.g. docker build --secret id=netrc,src=$HOME/.netrc".into()
             }

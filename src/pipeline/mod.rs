@@ -31,7 +31,7 @@ pub struct Outcome {
 }
 
 /// Runs one invocation: a build, or the subrequest `requestid` names.
-pub async fn run<E: Engine>(engine: &mut E, opts: &Options, caps: &Caps) -> Outcome {
+pub async fn run<E: Engine>(engine: &E, opts: &Options, caps: &Caps) -> Outcome {
     let mut s = Session {
         engine,
         opts,
@@ -70,7 +70,7 @@ struct SpecFile {
 
 /// One invocation's engine, options and caps, and what it has read so far.
 struct Session<'a, E> {
-    engine: &'a mut E,
+    engine: &'a E,
     opts: &'a Options,
     caps: &'a Caps,
     spec: SpecFile,
@@ -82,11 +82,7 @@ struct Session<'a, E> {
 }
 
 impl<E: Engine> Session<'_, E> {
-    async fn solve(
-        &mut self,
-        definition: Definition,
-        evaluate: bool,
-    ) -> Result<String, EngineError> {
+    async fn solve(&self, definition: Definition, evaluate: bool) -> Result<String, EngineError> {
         self.engine
             .solve(Solve {
                 definition,
@@ -118,7 +114,7 @@ impl<E: Engine> Session<'_, E> {
 
     /// One warning in the build output, attached to the spec's vertex; on
     /// engines without the Warn call (BuildKit before v0.10) only logged.
-    async fn warning(&mut self, short: &str, detail: &str, span: Option<Span>) {
+    async fn warning(&self, short: &str, detail: &str, span: Option<Span>) {
         if !self.caps.gateway("gateway.warnings") {
             eprintln!("nix-frontend: {short}");
             return;

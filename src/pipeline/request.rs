@@ -17,7 +17,13 @@ impl<E: Engine> Session<'_, E> {
             }
             self.read_spec().await?;
             let (name, text) = (self.spec.name.as_str(), self.spec.text.as_str());
-            let args = self.opts.build_args();
+            // The build args of the first platform, the automatic ones too.
+            let platform = self
+                .target_platforms()?
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| self.build_platform());
+            let args = self.args_for(&platform);
             let target_name = self.opts.target();
             match request {
                 subrequest::OUTLINE => {
@@ -26,7 +32,7 @@ impl<E: Engine> Session<'_, E> {
                     subrequest::outline(&spec, target_name.as_deref(), &args, text)
                 }
                 subrequest::TARGETS => subrequest::targets(&spec::parse_lenient(name, text)?, text),
-                _ => self.lint().await,
+                _ => self.lint(&platform, &args).await,
             }
         };
         Ok(Returned {
@@ -38,10 +44,13 @@ impl<E: Engine> Session<'_, E> {
     /// The spec's warnings for the target asked for; when it is otherwise
     /// buildable, the nix step runs (usually a cache hit) so the entrypoint
     /// can be checked too.
-    async fn lint(&mut self) -> Answer {
+    async fn lint(
+        &self,
+        platform: &crate::plan::Platform,
+        args: &std::collections::BTreeMap<String, String>,
+    ) -> Answer {
         let name = self.spec.name.clone();
         let text = self.spec.text.clone();
-        let args = self.opts.build_args();
         let target_name = self.opts.target();
         let failed = |e: &dyn std::fmt::Display| {
             subrequest::lint_answer(&[], &name, &text, Some(e.to_string()))
@@ -54,18 +63,18 @@ impl<E: Engine> Session<'_, E> {
             Ok(t) => t.clone(),
             Err(e) => return failed(&Diagnostic::from(&e).render(&name, &text)),
         };
-        let mut warnings = subrequest::lint(&target, &args, None);
+        let mut warnings = subrequest::lint(&target, args, None);
         if warnings.is_empty() {
             // Every arg is defined: build what a build would, with the values.
-            let built = match spec::parse_for_target(&name, &text, &args, target_name.as_deref()) {
-                Ok(spec) => match self.plan(&spec).await {
-                    Ok(planned) => self.nix_step(&planned).await,
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e.into()),
+            let built = async {
+                let spec = spec::parse_for_target(&name, &text, args, target_name.as_deref())?;
+                self.check_caps()?;
+                let dockerignore = self.dockerignore().await?;
+                let planned = self.plan(&spec, platform, &dockerignore, args).await?;
+                self.nix_step(&planned).await
             };
-            match built {
-                Ok(b) => warnings = subrequest::lint(&target, &args, Some(&b.programs)),
+            match built.await {
+                Ok(b) => warnings = subrequest::lint(&target, args, Some(&b.programs)),
                 Err(e) => return failed(&e.to_return(&name, &text).message),
             }
         }

@@ -67,7 +67,7 @@ fn fake(spec: &str) -> Fake {
     }
 }
 
-fn run_with(fake: &mut Fake, options: &[(&str, &str)], caps: &Caps) -> Outcome {
+fn run_with(fake: &Fake, options: &[(&str, &str)], caps: &Caps) -> Outcome {
     let vars = options
         .iter()
         .enumerate()
@@ -80,7 +80,7 @@ fn run_with(fake: &mut Fake, options: &[(&str, &str)], caps: &Caps) -> Outcome {
         .block_on(super::run(fake, &opts, caps))
 }
 
-fn build(fake: &mut Fake, options: &[(&str, &str)]) -> Outcome {
+fn build(fake: &Fake, options: &[(&str, &str)]) -> Outcome {
     run_with(fake, options, &caps())
 }
 
@@ -97,40 +97,41 @@ fn exit_75(vertex: Option<String>, argv0: &str) -> crate::engine::EngineError {
 
 #[test]
 fn a_build_returns_the_image_and_its_config() {
-    let mut f = fake(SPEC);
-    let out = build(&mut f, &[]);
+    let f = fake(SPEC);
+    let out = build(&f, &[]);
     let r = out.result.unwrap();
     assert_eq!(r.refs, Refs::Single("image-0".into()));
     let config: serde_json::Value =
         serde_json::from_slice(&r.metadata["containerimage.config"]).unwrap();
     assert_eq!(config["config"]["Entrypoint"][0], format!("{APP}/bin/app"));
-    let kinds: Vec<Kind> = f.solved.iter().map(|s| s.kind).collect();
+    let kinds: Vec<Kind> = f.log().solved.iter().map(|s| s.kind).collect();
     assert_eq!(
         kinds,
         [
             Kind::Spec,
-            Kind::Builder,
             Kind::Dockerignore,
+            Kind::Builder,
             Kind::Nix,
             Kind::Image
         ]
     );
     // One report, read once.
-    let nix_reads: Vec<_> = f
+    let log = f.log();
+    let nix_reads: Vec<_> = log
         .reads
         .iter()
         .filter(|(r, _)| r.starts_with("nix-"))
         .collect();
-    assert_eq!(nix_reads.len(), 1, "{:?}", f.reads);
+    assert_eq!(nix_reads.len(), 1, "{:?}", log.reads);
 }
 
 #[test]
 fn cache_imports_go_with_every_solve() {
-    let mut f = fake(SPEC);
+    let f = fake(SPEC);
     let imports = r#"[{"Type":"local","Attrs":{"src":"/c","digest":"sha256:1"}}]"#;
-    build(&mut f, &[("cache-imports", imports)]).result.unwrap();
-    assert!(f.solved.len() >= 5);
-    for s in &f.solved {
+    build(&f, &[("cache-imports", imports)]).result.unwrap();
+    assert!(f.log().solved.len() >= 5);
+    for s in &f.log().solved {
         assert_eq!(
             s.request.cache_imports.len(),
             1,
@@ -149,11 +150,11 @@ fn the_store_pruned_under_a_cached_nix_step_reruns_nix() {
         nth: 0,
         error: Box::new(|def| exit_75(op_named(def, "[image] layer 1/"), "nix-frontend-layer")),
     });
-    let out = build(&mut f, &[]);
+    let out = build(&f, &[]);
     assert!(out.result.is_ok(), "{:?}", out.result.err());
     let nix = f.solved_of(Kind::Nix);
     assert_eq!(nix.len(), 2, "nix ran again");
-    let nix_op = op_named(nix[1], "[nix] build .").unwrap();
+    let nix_op = op_named(&nix[1], "[nix] build .").unwrap();
     assert!(
         nix[1].metadata[&nix_op].ignore_cache,
         "the rerun skips the cache"
@@ -161,11 +162,12 @@ fn the_store_pruned_under_a_cached_nix_step_reruns_nix() {
     let images = f.solved_of(Kind::Image);
     assert_eq!(images.len(), 2);
     assert!(
-        dump(images[1]).contains("NIX_FRONTEND_ATTEMPT=1"),
+        dump(&images[1]).contains("NIX_FRONTEND_ATTEMPT=1"),
         "new layer vertices"
     );
     assert!(
-        f.warnings
+        f.log()
+            .warnings
             .iter()
             .any(|w| w.short.starts_with("StoreCachePruned")),
         "the user is told"
@@ -181,7 +183,7 @@ fn a_run_command_that_exits_75_is_not_a_pruned_store() {
         nth: 0,
         error: Box::new(|def| exit_75(op_named(def, "[image] run"), "exit 75")),
     });
-    let out = build(&mut f, &[]);
+    let out = build(&f, &[]);
     let err = out.result.unwrap_err();
     assert!(err.message.contains("exit code: 75"), "{}", err.message);
     assert_eq!(f.solved_of(Kind::Nix).len(), 1, "no rerun");
@@ -192,7 +194,7 @@ fn a_run_command_that_exits_75_is_not_a_pruned_store() {
         nth: 0,
         error: Box::new(|_| exit_75(None, "exit 75")),
     });
-    assert!(build(&mut f, &[]).result.is_err());
+    assert!(build(&f, &[]).result.is_err());
     assert_eq!(f.solved_of(Kind::Nix).len(), 1);
 }
 
@@ -207,7 +209,7 @@ fn an_unreadable_base_passwd_fails_the_build() {
             "open /etc/passwd: permission denied",
         )),
     );
-    let err = build(&mut f, &[]).result.unwrap_err();
+    let err = build(&f, &[]).result.unwrap_err();
     assert!(
         err.message.starts_with(
             "Dockerfile line 5: `image.user`: cannot read /etc/passwd of the base: open /etc/passwd: permission denied"
@@ -222,8 +224,8 @@ fn an_unreadable_base_passwd_fails_the_build() {
 #[test]
 fn a_base_without_passwd_gets_root_and_the_user() {
     let spec = format!("{SPEC}[image]\nbase = \"debian:test\"\nuser = \"app\"\n");
-    let mut f = fake(&spec);
-    let out = build(&mut f, &[]);
+    let f = fake(&spec);
+    let out = build(&f, &[]);
     assert!(out.result.is_ok(), "{:?}", out.result.err());
     let users = out.image.unwrap().users.unwrap();
     assert_eq!(
@@ -236,37 +238,38 @@ fn a_base_without_passwd_gets_root_and_the_user() {
         "etc/passwd".into(),
         Ok(b"root:x:0:0::/root:/bin/sh\napp:x:1500:1500::/home/app:/bin/sh\n".to_vec()),
     );
-    let out = build(&mut f, &[]);
+    let out = build(&f, &[]);
     assert!(out.image.unwrap().users.is_none());
 }
 
 #[test]
 fn lint_findings_are_warnings_at_their_lines() {
     let spec = format!("{SPEC}[image]\nuser = \"admin:0\"\n");
-    let mut f = fake(&spec);
-    build(&mut f, &[]).result.unwrap();
-    assert_eq!(f.warnings.len(), 1, "{:?}", f.warnings);
-    let w = &f.warnings[0];
+    let f = fake(&spec);
+    build(&f, &[]).result.unwrap();
+    assert_eq!(f.log().warnings.len(), 1, "{:?}", f.log().warnings);
+    let log = f.log();
+    let w = &log.warnings[0];
     assert!(w.short.starts_with("UserIsRoot: "), "{}", w.short);
     assert_eq!((w.lines[0].start, w.lines[0].end), (4, 4));
     assert_eq!(
         w.vertex,
-        op_named(f.solved_of(Kind::Spec)[0], "[internal]").unwrap()
+        op_named(&f.solved_of(Kind::Spec)[0], "[internal]").unwrap()
     );
     // Without the Warn call (BuildKit 0.8) the build still succeeds.
     let mut old = caps();
     old.gateway.clear();
-    let mut f = fake(&spec);
-    run_with(&mut f, &[], &old).result.unwrap();
-    assert!(f.warnings.is_empty());
+    let f = fake(&spec);
+    run_with(&f, &[], &old).result.unwrap();
+    assert!(f.log().warnings.is_empty());
 }
 
 #[test]
 fn a_missing_cap_fails_before_any_work() {
     let mut less = caps();
     less.llb.remove("exec.mount.cache");
-    let mut f = fake(SPEC);
-    let err = run_with(&mut f, &[], &less).result.unwrap_err();
+    let f = fake(SPEC);
+    let err = run_with(&f, &[], &less).result.unwrap_err();
     assert!(
         err.message
             .contains("lacks the capability `exec.mount.cache`"),
@@ -279,9 +282,9 @@ fn a_missing_cap_fails_before_any_work() {
 #[test]
 fn options_reach_the_build() {
     let spec = format!("{SPEC}[image]\nbase = \"debian:test\"\n");
-    let mut f = fake(&spec);
+    let f = fake(&spec);
     build(
-        &mut f,
+        &f,
         &[
             ("no-cache", ""),
             ("image-resolve-mode", "pull"),
@@ -290,20 +293,20 @@ fn options_reach_the_build() {
     )
     .result
     .unwrap();
-    let image = f.solved_of(Kind::Image)[0];
+    let image = &f.solved_of(Kind::Image)[0];
     for name in ["[nix] build .", "[image] layer 1/"] {
         let op = op_named(image, name).unwrap();
         assert!(image.metadata[&op].ignore_cache, "{name} ignores the cache");
     }
-    assert!(f.resolves.iter().all(|r| r.mode == "pull"));
-    assert_eq!(f.resolves.len(), 2, "builder and base");
+    assert!(f.log().resolves.iter().all(|r| r.mode == "pull"));
+    assert_eq!(f.log().resolves.len(), 2, "builder and base");
 }
 
 #[test]
 fn check_of_one_target_ignores_the_args_of_another() {
     let spec = format!("{SPEC}[targets.agent]\nflake = \".#${{AGENT}}\"\n");
-    let mut f = fake(&spec);
-    let out = build(&mut f, &[("requestid", "frontend.lint")]);
+    let f = fake(&spec);
+    let out = build(&f, &[("requestid", "frontend.lint")]);
     let r = out.result.unwrap();
     assert_eq!(r.metadata["result.statuscode"], b"0");
     assert_eq!(
@@ -311,13 +314,10 @@ fn check_of_one_target_ignores_the_args_of_another() {
         1,
         "the entrypoint check built"
     );
-    let mut f = fake(&spec);
-    let r = build(
-        &mut f,
-        &[("requestid", "frontend.lint"), ("target", "agent")],
-    )
-    .result
-    .unwrap();
+    let f = fake(&spec);
+    let r = build(&f, &[("requestid", "frontend.lint"), ("target", "agent")])
+        .result
+        .unwrap();
     assert_eq!(r.metadata["result.statuscode"], b"1");
     let text = String::from_utf8_lossy(&r.metadata["result.txt"]).into_owned();
     assert!(
@@ -328,10 +328,149 @@ fn check_of_one_target_ignores_the_args_of_another() {
 
 #[test]
 fn an_unknown_request_is_unimplemented() {
-    let mut f = fake(SPEC);
-    let err = build(&mut f, &[("requestid", "frontend.nope")])
+    let f = fake(SPEC);
+    let err = build(&f, &[("requestid", "frontend.nope")])
         .result
         .unwrap_err();
     assert_eq!(err.code, 12);
     assert_eq!(err.message, "unsupported request frontend.nope");
+}
+
+fn with_workers(platforms: &[&str]) -> (String, String) {
+    let list: Vec<serde_json::Value> = platforms
+        .iter()
+        .map(|p| {
+            let mut parts = p.split('/');
+            let os = parts.next().unwrap_or_default();
+            let arch = parts.next().unwrap_or_default();
+            match parts.next() {
+                Some(v) => serde_json::json!({"os": os, "architecture": arch, "variant": v}),
+                None => serde_json::json!({"os": os, "architecture": arch}),
+            }
+        })
+        .collect();
+    (
+        "BUILDKIT_WORKERS".to_owned(),
+        serde_json::json!([{"id": "w", "platforms": list}]).to_string(),
+    )
+}
+
+fn run_env(fake: &Fake, options: &[(&str, &str)], env: &[(String, String)]) -> Outcome {
+    let vars = options
+        .iter()
+        .enumerate()
+        .map(|(i, (k, v))| (format!("BUILDKIT_FRONTEND_OPT_{i}"), format!("{k}={v}")))
+        .chain(env.iter().cloned());
+    let opts = Options::from_vars(vars);
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(super::run(fake, &opts, &caps()))
+}
+
+#[test]
+fn several_platforms_give_a_ref_per_platform() {
+    let f = fake(SPEC);
+    let workers = with_workers(&["linux/amd64", "linux/arm64"]);
+    let r = run_env(&f, &[("platform", "linux/amd64,linux/arm64")], &[workers])
+        .result
+        .unwrap();
+    let Refs::Platforms(refs) = &r.refs else {
+        panic!("want a map result: {:?}", r.refs);
+    };
+    assert_eq!(
+        refs.keys().collect::<Vec<_>>(),
+        ["linux/amd64", "linux/arm64"]
+    );
+    let arm: serde_json::Value =
+        serde_json::from_slice(&r.metadata["containerimage.config/linux/arm64"]).unwrap();
+    assert_eq!(arm["architecture"], "arm64");
+    let listed: serde_json::Value = serde_json::from_slice(&r.metadata["refs.platforms"]).unwrap();
+    assert_eq!(listed["Platforms"][1]["ID"], "linux/arm64");
+    assert_eq!(listed["Platforms"][1]["Platform"]["architecture"], "arm64");
+    // One nix step per platform, each for its own system, in its own store.
+    let nix = f.solved_of(Kind::Nix);
+    assert_eq!(nix.len(), 2);
+    let texts: Vec<String> = nix.iter().map(dump).collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("\"aarch64-linux\"") && t.contains("/aarch64-linux sharing"))
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("\"x86_64-linux\"") && t.contains("/x86_64-linux sharing"))
+    );
+    // The builder is resolved for each platform.
+    let platforms: Vec<String> = f
+        .log()
+        .resolves
+        .iter()
+        .map(|r| r.platform.to_string())
+        .collect();
+    assert!(
+        platforms.contains(&"linux/arm64".to_owned()),
+        "{platforms:?}"
+    );
+    // One platform asked as multi-platform: a map with one entry.
+    let f = fake(SPEC);
+    let r = run_env(
+        &f,
+        &[("platform", "linux/arm64"), ("multi-platform", "true")],
+        &[],
+    )
+    .result
+    .unwrap();
+    assert!(matches!(r.refs, Refs::Platforms(ref m) if m.len() == 1));
+}
+
+#[test]
+fn a_platform_the_engine_cannot_run_fails_before_any_work() {
+    let f = fake(SPEC);
+    let workers = with_workers(&["linux/amd64", "linux/arm64"]);
+    let err = run_env(&f, &[("platform", "linux/amd64,linux/s390x")], &[workers])
+        .result
+        .unwrap_err();
+    assert_eq!(
+        err.message.lines().next().unwrap(),
+        "Dockerfile: `--platform`: this engine cannot run linux/s390x (its worker runs linux/amd64, linux/arm64)"
+    );
+    assert!(
+        err.message.contains("\nhint: register an emulator"),
+        "{}",
+        err.message
+    );
+    assert!(f.solved_of(Kind::Nix).is_empty(), "no work");
+    assert!(f.log().resolves.is_empty(), "no work");
+}
+
+#[test]
+fn platform_build_args_expand_per_platform() {
+    let spec = format!(
+        "{SPEC}[image]\nenv = {{ ARCH = \"${{TARGETARCH}}\", ON = \"${{BUILDPLATFORM}}\" }}\n"
+    );
+    let f = fake(&spec);
+    let workers = with_workers(&["linux/amd64", "linux/arm64"]);
+    let r = run_env(&f, &[("platform", "linux/amd64,linux/arm64")], &[workers])
+        .result
+        .unwrap();
+    let env = |id: &str| -> Vec<String> {
+        let c: serde_json::Value =
+            serde_json::from_slice(&r.metadata[&format!("containerimage.config/{id}")]).unwrap();
+        c["config"]["Env"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(env("linux/arm64").contains(&"ARCH=arm64".to_owned()));
+    assert!(env("linux/amd64").contains(&"ARCH=amd64".to_owned()));
+    assert!(env("linux/arm64").contains(&"ON=linux/amd64".to_owned()));
+    assert!(
+        f.log().warnings.is_empty(),
+        "TARGETARCH is defined: {:?}",
+        f.log().warnings
+    );
 }

@@ -67,7 +67,10 @@ pub struct Inputs {
     /// The spec's file name in the context, kept out of what nix sees.
     pub spec_filename: String,
     pub target: Option<String>,
+    /// The platform the image is for.
     pub platform: Platform,
+    /// The platform the engine runs natively.
+    pub build_platform: Platform,
     /// `BUILDKIT_CACHE_MOUNT_NS`.
     pub cache_ns: String,
     /// `SOURCE_DATE_EPOCH`; 0 when unset.
@@ -85,6 +88,16 @@ pub struct Inputs {
     pub vcs_source: Option<String>,
 }
 
+/// Where the nix step (and the layer ops, which share its store) runs for
+/// `target`: the target platform itself, or with `nix.run-on = "build"` the
+/// build platform. The builder image is resolved for this platform.
+pub fn nix_platform(target: &spec::Target, platform: &Platform, build: &Platform) -> Platform {
+    match target.nix.run_on {
+        spec::RunOn::Target => platform.clone(),
+        spec::RunOn::Build => build.clone(),
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Plan {
     pub target: Option<String>,
@@ -97,6 +110,8 @@ pub struct Plan {
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NixStep {
+    /// Where the nix step and the layer ops run (see [`nix_platform`]).
+    pub platform: Platform,
     /// `docker-image://` reference of the builder, pinned by digest if known.
     pub builder: String,
     pub env: Vec<String>,
@@ -228,7 +243,7 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
         .nix_system()
         .ok_or_else(|| UnsupportedPlatform(inputs.platform.to_string()))?;
     let builder_config = config_of(&inputs.builder)?;
-    let nix = nix::plan(spec, target, inputs, system, &builder_config);
+    let nix = nix::plan(spec, target, inputs, system, &builder_config)?;
 
     let base_config = match &inputs.base {
         Some(b) => config_of(b)?,

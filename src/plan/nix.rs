@@ -5,7 +5,7 @@ use super::script::Script;
 use super::store::{cache_id, root_key};
 use super::{
     CACHES_DIR, ContextFilter, Inputs, NixStep, SECRETS_DIR, SRC_DIR, SSH_SOCK, StoreCache,
-    image_source,
+    UnsupportedPlatform, image_source, nix_platform,
 };
 use crate::oci::ImageConfig;
 use crate::spec::{Spec, Target};
@@ -25,7 +25,12 @@ pub(super) fn plan(
     inputs: &Inputs,
     system: &str,
     builder_config: &ImageConfig,
-) -> NixStep {
+) -> Result<NixStep, UnsupportedPlatform> {
+    let platform = nix_platform(target, &inputs.platform, &inputs.build_platform);
+    // The system nix itself runs as: its store is that system's.
+    let native = platform
+        .nix_system()
+        .ok_or_else(|| UnsupportedPlatform(platform.to_string()))?;
     let (sub, attr) = target.flake_parts();
     let flake_dir = if sub.is_empty() {
         SRC_DIR.to_owned()
@@ -59,6 +64,11 @@ pub(super) fn plan(
         nix_config.push_str(&format!(
             "\nextra-substituters = file://{CACHES_DIR}/{i}?trusted=1"
         ));
+    }
+    if native != system {
+        // `run-on = "build"`: the derivations' builders are programs of the
+        // target system, run by the kernel's binfmt emulator.
+        nix_config.push_str(&format!("\nextra-platforms = {system}"));
     }
     for (k, v) in &nix.options {
         nix_config.push_str(&format!("\n{k} = {}", v.value));
@@ -94,6 +104,7 @@ pub(super) fn plan(
         inputs.vcs_source.as_deref(),
         inputs.target.as_deref(),
         attr,
+        system,
     );
     let argv = Script {
         installable: &installable,
@@ -104,7 +115,8 @@ pub(super) fn plan(
     }
     .argv();
 
-    NixStep {
+    Ok(NixStep {
+        platform,
         builder: image_source(&inputs.builder),
         env,
         builder_env,
@@ -112,12 +124,12 @@ pub(super) fn plan(
         installable,
         context,
         cache: StoreCache {
-            id: cache_id(&inputs.cache_ns, &inputs.builder, system, nix),
+            id: cache_id(&inputs.cache_ns, &inputs.builder, native, nix),
             seed_from_builder: inputs.builder.has_nix,
         },
         argv,
         secrets,
         ssh: nix.ssh,
         binary_caches: nix.binary_caches.iter().map(|c| c.value.clone()).collect(),
-    }
+    })
 }

@@ -55,7 +55,7 @@ fn trust_hash(nix: &Nix) -> Option<String> {
     Some(hex(&Sha256::digest(lines.concat().as_bytes()))[..16].to_owned())
 }
 
-/// The GC-root slot of a build: `NS.PROJECT.TARGET.ATTR`, in characters a
+/// The GC-root slot of a build: `NS.PROJECT.TARGET.ATTR.SYSTEM`, in characters a
 /// file name can hold. A project is what identifies it: the spec's
 /// `cache.project`, else the context's git remote (`vcs:source`), else
 /// `default` — projects left at `default` that build the same attribute in
@@ -66,6 +66,7 @@ pub fn root_key(
     vcs_source: Option<&str>,
     target: Option<&str>,
     attr: &str,
+    system: &str,
 ) -> String {
     let project = match (project, vcs_source) {
         (Some(p), _) => p.to_owned(),
@@ -77,7 +78,7 @@ pub fn root_key(
     let ns = if ns.is_empty() { "default" } else { ns };
     let target = target.filter(|t| !t.is_empty()).unwrap_or("default");
     let attr = attr.rsplit('.').next().unwrap_or(attr);
-    format!("{ns}.{project}.{target}.{attr}")
+    format!("{ns}.{project}.{target}.{attr}.{system}")
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "._-".contains(c) {
@@ -139,26 +140,40 @@ mod tests {
 
     #[test]
     fn root_slots_are_per_project() {
+        let s = "x86_64-linux";
         assert_eq!(
-            root_key("", None, None, None, "default"),
-            "default.default.default.default"
+            root_key("", None, None, None, "default", s),
+            "default.default.default.default.x86_64-linux"
         );
-        let a = root_key("", None, Some("https://example.org/a.git"), None, "default");
-        let b = root_key("", None, Some("https://example.org/b.git"), None, "default");
+        let a = root_key(
+            "",
+            None,
+            Some("https://example.org/a.git"),
+            None,
+            "default",
+            s,
+        );
+        let b = root_key(
+            "",
+            None,
+            Some("https://example.org/b.git"),
+            None,
+            "default",
+            s,
+        );
         assert_ne!(a, b);
-        assert_eq!(
-            root_key(
-                "ns",
-                Some("valkyrie"),
-                Some("x"),
-                Some("agent"),
-                "packages.x86_64-linux.agent"
-            ),
-            "ns.valkyrie.agent.agent"
+        let agent = root_key(
+            "ns",
+            Some("valkyrie"),
+            Some("x"),
+            Some("agent"),
+            "packages.x86_64-linux.agent",
+            "aarch64-linux",
         );
+        assert_eq!(agent, "ns.valkyrie.agent.agent.aarch64-linux");
         assert_eq!(
-            root_key("a/b", None, None, None, "x"),
-            "a_b.default.default.x"
+            root_key("a/b", None, None, None, "x", s),
+            "a_b.default.default.x.x86_64-linux"
         );
     }
 }

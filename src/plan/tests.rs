@@ -5,6 +5,7 @@ fn inputs() -> Inputs {
         spec_filename: "Dockerfile".into(),
         target: None,
         platform: Platform::parse("linux/amd64").unwrap(),
+        build_platform: Platform::parse("linux/amd64").unwrap(),
         cache_ns: String::new(),
         epoch: 0,
         builder: ImageFacts {
@@ -90,4 +91,51 @@ fn zero_config_keeps_the_flake_in_the_context() {
     let plan = build(&spec, &i).unwrap();
     assert_eq!(plan.nix.context.exclude, ["target"]);
     assert_eq!(plan.nix.installable, "path:/src#default");
+}
+
+#[test]
+fn run_on_build_runs_nix_natively_for_the_target_system() {
+    let spec = spec::parse(
+        "Dockerfile",
+        "[nix]\nrun-on = \"build\"\n",
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let mut i = inputs();
+    i.platform = Platform::parse("linux/arm64").unwrap();
+    let plan = build(&spec, &i).unwrap();
+    assert_eq!(plan.system, "aarch64-linux");
+    assert_eq!(plan.nix.platform.to_string(), "linux/amd64");
+    assert!(
+        plan.nix.argv.contains(&"aarch64-linux".to_owned()),
+        "--system"
+    );
+    let config = plan
+        .nix
+        .env
+        .iter()
+        .find(|e| e.starts_with("NIX_CONFIG="))
+        .unwrap();
+    assert!(
+        config.contains("\nextra-platforms = aarch64-linux"),
+        "{config}"
+    );
+    // The store is the build platform's: nix runs as x86_64-linux.
+    assert!(
+        plan.nix.cache.id.ends_with("/x86_64-linux"),
+        "{}",
+        plan.nix.cache.id
+    );
+    // By default nix runs in the target's builder, under emulation.
+    let spec = spec::parse("Dockerfile", "", &BTreeMap::new()).unwrap();
+    let plan = build(&spec, &i).unwrap();
+    assert_eq!(plan.nix.platform.to_string(), "linux/arm64");
+    assert!(plan.nix.cache.id.ends_with("/aarch64-linux"));
+    let config = plan
+        .nix
+        .env
+        .iter()
+        .find(|e| e.starts_with("NIX_CONFIG="))
+        .unwrap();
+    assert!(!config.contains("extra-platforms"), "{config}");
 }

@@ -194,6 +194,18 @@ pub struct Mount {
     /// Same layout as `SecretOpt`.
     #[prost(message, optional, tag = "22")]
     pub ssh_opt: Option<SecretOpt>,
+    /// BuildKit v0.13+ (cap `exec.mount.cache.content`).
+    #[prost(enumeration = "MountContentCache", tag = "24")]
+    pub content_cache: i32,
+}
+
+/// Whether an input mounted read-only gets a content-based cache key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum MountContentCache {
+    Default = 0,
+    On = 1,
+    Off = 2,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]

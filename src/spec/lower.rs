@@ -13,8 +13,8 @@ use super::values::{
     is_plain_name, store_size, unquotable,
 };
 use super::{
-    Cache, Copy, DEFAULT_BUILDER, DEFAULT_FLAKE, DEFAULT_LAYERS, Image, MAX_LAYERS, Nix, Spec,
-    Target,
+    Cache, Copy, DEFAULT_BUILDER, DEFAULT_FLAKE, DEFAULT_LAYERS, Image, MAX_LAYERS, Nix, RunOn,
+    Spec, Target,
 };
 use crate::span::{Located, Span};
 
@@ -255,12 +255,31 @@ impl Lower<'_> {
                 .collect::<Result<Vec<_>, SpecError>>()?,
             None => inherit.binary_caches.clone(),
         };
+        let run_on = match raw.run_on {
+            Some(r) => {
+                let r = self.ex.string(r)?;
+                match r.value.as_str() {
+                    "target" => RunOn::Target,
+                    "build" => RunOn::Build,
+                    other => {
+                        return Err(invalid(
+                            "nix.run-on",
+                            format!("{other:?} is not where nix can run"),
+                            "write \"target\" (the target platform's builder, emulated) or \"build\" (the build platform's nix, emulated builders only)",
+                            r.at(),
+                        ));
+                    }
+                }
+            }
+            None => inherit.run_on,
+        };
         Ok(Nix {
             options,
             secrets,
             conf_secrets,
             ssh: raw.ssh.unwrap_or(inherit.ssh),
             binary_caches,
+            run_on,
         })
     }
 

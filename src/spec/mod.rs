@@ -70,6 +70,23 @@ pub struct Nix {
     /// Context directories holding binary caches (`nix copy --to file://…`),
     /// used as substituters.
     pub binary_caches: Vec<Located<String>>,
+    /// Where nix runs for another platform than the build platform.
+    pub run_on: RunOn,
+}
+
+/// `[nix] run-on`: where the nix step runs when the target platform is not
+/// the build platform.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunOn {
+    /// In the builder image of the target platform, under emulation: all of
+    /// nix (evaluation included) runs emulated, as a Dockerfile RUN would.
+    #[default]
+    Target,
+    /// In the build platform's builder image, with `--system TARGET` and
+    /// `extra-platforms`: evaluation runs natively, only the derivations'
+    /// builders (programs of the target platform) run under emulation.
+    Build,
 }
 
 /// `[cache]`: the shared `/nix` store.

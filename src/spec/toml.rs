@@ -67,6 +67,7 @@ pub(super) struct RawNix {
     pub conf_secrets: Option<Vec<Str>>,
     pub ssh: Option<bool>,
     pub binary_caches: Option<Vec<Str>>,
+    pub run_on: Option<Str>,
 }
 
 #[derive(Deserialize, Default)]
