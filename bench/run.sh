@@ -223,13 +223,13 @@ done
 
 # ------------------------------------------------------------------ ci
 ci_rows=()
+own_ids=()
 if [[ $kind == 26.1-containerd ]]; then
-  reg_started=0
-  if ! "$top/scripts/registry.sh" status >/dev/null 2>&1; then
-    "$top/scripts/registry.sh" start >/dev/null || die "cannot start the registry"
-    reg_started=1
-  fi
-  eval "$("$top/scripts/registry.sh" env)"
+  # A registry of this run's own (empty storage, its own port): images are
+  # reproducible, so blobs an earlier run pushed would hide what this one uploads.
+  reg_env=(NIXFE_STATE="$work/registry-state" NIXFE_REGISTRY_PORT="${BENCH_REGISTRY_PORT:-5099}")
+  env "${reg_env[@]}" "$top/scripts/registry.sh" start >/dev/null || die "cannot start the bench registry"
+  eval "$(env "${reg_env[@]}" "$top/scripts/registry.sh" env)"
   # The blobs the registry stores: "digest bytes", one per line.
   reg_blobs() {
     find "$NIXFE_REGISTRY_DATA/docker/registry/v2/blobs" -type f -name data -printf '%h %s\n' 2>/dev/null |
@@ -280,9 +280,12 @@ if [[ $kind == 26.1-containerd ]]; then
     t_app=$secs nix_app=$nix_ran
     read -r nb nn < <(comm -13 <(printf '%s\n' "$before") <(reg_blobs) | awk '{ s += $2; n++ } END { printf "%d %d\n", s + 0, n + 0 }')
     ci_rows+=("| $approach | $t_same | $nix_same | $same_cell | $t_app | $nix_app | $(mb "$nb") ($nn blobs) |")
-    docker rmi -f "$NIXFE_REGISTRY/$repo:seed-$run_id" "$NIXFE_REGISTRY/$repo:same-$run_id" "$NIXFE_REGISTRY/$repo:app-$run_id" >/dev/null 2>&1 || true
+    for t in seed same app; do
+      own_ids+=("$(image_id "$NIXFE_REGISTRY/$repo:$t-$run_id" 2>/dev/null || true)")
+      docker rmi -f "$NIXFE_REGISTRY/$repo:$t-$run_id" >/dev/null 2>&1 || true
+    done
   done
-  ((reg_started)) && "$top/scripts/registry.sh" stop >/dev/null
+  env "${reg_env[@]}" "$top/scripts/registry.sh" stop >/dev/null
 else
   log "ci scenario skipped: the $kind engine cannot export a build cache (docker driver on the classic store)"
 fi
@@ -294,7 +297,8 @@ fi
 foreign=$(docker events --since "$t_start" --until "$(date +%s)" --filter type=container --filter type=image \
   --format '{{.Type}} {{.Action}} {{index .Actor.Attributes "name"}} {{index .Actor.Attributes "image"}} {{index .Actor.Attributes "nixfe-bench"}}' |
   awk '($1 == "container" && $2 == "create" && $5 != "1") ||
-       ($1 == "image" && $2 != "save" && $3 !~ /nixfe-bench/)' | sort | uniq -c | sort -rn || true)
+       ($1 == "image" && $2 != "save" && $3 !~ /nixfe-bench/)' |
+  grep -vF -f <(printf '%s\n' "${own_ids[@]:-none}" | sed '/^$/d') | sort | uniq -c | sort -rn || true)
 echo "| approach | cold s | app change s | flake.nix edit s | lib bump s | no-op s | image MB | new MB after app change | new MB after lib bump | same ID on clean rebuild |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 for a in "${rows[@]}"; do echo "${row[$a]}"; done
