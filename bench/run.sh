@@ -23,6 +23,9 @@
 # imported (`--cache-from`) and a push: (a) the same inputs, (b) an app-only
 # change. It reports their times, whether nix ran, and the compressed bytes the
 # registry stored anew for (b) (new blobs under its storage folder).
+# Last, nix-frontend alone for linux/amd64 (native) and linux/arm64 (emulated:
+# binfmt_misc + qemu-user-static, the arm64 builder local/nix:test-arm64):
+# cold (empty build cache and store) and after an app change.
 # Sizes are uncompressed layer tar bytes, measured from `docker save`
 # (gzip blobs are decompressed); MB = 10^6 bytes.
 #
@@ -290,6 +293,43 @@ else
   log "ci scenario skipped: the $kind engine cannot export a build cache (docker driver on the classic store)"
 fi
 
+# ------------------------------------------------------------------ platforms
+plat_rows=()
+platforms=(amd64 arm64)
+if ! docker buildx version >/dev/null 2>&1; then
+  log "platforms skipped: no buildx for the $kind engine"; platforms=()
+else
+  "$top/scripts/nix-image.sh" nix-arm64 >&2
+fi
+for p in "${platforms[@]}"; do
+  approach="nix-frontend ($p)" slug="platform-$p" tag="nixfe-bench-platform:$p"
+  builder=local/nix:test
+  [[ $p == arm64 ]] && builder=local/nix:test-arm64
+  printf '# syntax=local/nix-frontend:dev\nflake = ".#default"\nbuilder = "%s"\n' "$builder" >"$work/platform-$p.toml"
+  reset_ctx
+  docker builder prune -af >/dev/null
+  pt=()
+  for name in cold app-change; do
+    [[ $name == app-change ]] && edit_app
+    logf="$work/logs/$slug-$name.log"
+    t0=$(date +%s.%N)
+    if docker buildx build --progress=plain --platform "linux/$p" -f "$work/platform-$p.toml" -t "$tag" --load "$ctx" >"$logf" 2>&1; then
+      secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+      want=$(cat "$ctx/src/app-message")
+      out=$(docker run --rm --platform "linux/$p" "$tag" 2>/dev/null | head -n1) || true
+      [[ $out == "$want" ]] || secs="$secs (wrong output)"
+    else
+      secs=FAIL
+      tail -n 25 "$logf" | sed 's/^/    | /' >&2
+    fi
+    log "$approach, $name: ${secs}s"
+    pt+=("$secs")
+  done
+  own_ids+=("$(image_id "$tag" 2>/dev/null || true)")
+  docker rmi -f "$tag" >/dev/null 2>&1 || true
+  plat_rows+=("| linux/$p | $([[ $p == arm64 ]] && echo "emulated (qemu-aarch64)" || echo native) | ${pt[0]} | ${pt[1]} |")
+done
+
 # ------------------------------------------------------------------ report
 # Other clients of this engine (tests, another benchmark) disturb timings, and
 # a `docker builder prune` of theirs empties our caches mid-run. Builds and
@@ -314,6 +354,15 @@ if ((${#ci_rows[@]})); then
   echo "| approach | ci unchanged s | nix ran | same manifest | ci app change s | nix ran | new MB in the registry after the app change |"
   echo "|---|---:|---|---|---:|---|---:|"
   for r in "${ci_rows[@]}"; do echo "$r"; done
+fi
+
+((${#plat_rows[@]})) && echo
+((${#plat_rows[@]})) && echo "Platforms: nix-frontend for each platform on this amd64 engine, cold (empty build cache and store) and after an app change:"
+if ((${#plat_rows[@]})); then
+  echo
+  echo "| platform | how it runs | cold s | app change s |"
+  echo "|---|---|---:|---:|"
+  for r in "${plat_rows[@]}"; do echo "$r"; done
 fi
 
 # Drop the images of the intermediate scenarios (left dangling by the retags);

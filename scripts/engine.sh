@@ -196,6 +196,9 @@ start_engine() {
 
   if ! daemon_pid "$kind" >/dev/null; then
     [[ $kind == clean ]] && wipe_data "$kind"
+    # BuildKit lists the platforms it can run when its worker starts: the
+    # emulators must be registered before dockerd is.
+    "$here/binfmt.sh" setup >&2 || log "warning: no emulation for other platforms (scripts/binfmt.sh failed)"
     ensure_bridge "$kind"
     log "$kind: starting dockerd (log: $d/dockerd.log)"
     printf '\n=== %s start %s\n' "$(date -Is)" "$kind" >>"$d/dockerd.log"

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# End-to-end tests of builds for other platforms: linux/arm64 on this amd64
+# engine under emulation (binfmt_misc + qemu-user-static, scripts/binfmt.sh),
+# with the builder image an amd64 + arm64 index in the local registry
+# (scripts/nix-image.sh push), and two platforms in one build.
+#
+# Usage: tests/platforms.sh KIND   (KIND: 20.10, 26.1 or 26.1-containerd)
+# Expects the engine started (after binfmt.sh setup, so its worker lists the
+# emulated platforms) and the images loaded (scripts/test.sh does it); the
+# registry is started here when not running, and stopped again at the end.
+#
+# Index of tests:
+#   arm64_alone            --platform linux/arm64: an arm64 image whose app was built for
+#                          aarch64-linux on an aarch64 machine (emulated), and runs
+#   two_platforms          --platform linux/amd64,linux/arm64 --push: an index with both, each
+#                          config of its architecture, each image running its own build
+#                          (containerd store only: the others hold one platform per image)
+#   two_platforms_app_change   an app-only change makes one new layer blob per platform
+#   two_platforms_repro    two builds from an empty build cache give the same manifests
+#   classic_store_refuses  on the stores that cannot hold an index, two platforms fail with the
+#                          engine's own message, before anything is built
+# shellcheck source=tests/e2e-lib.sh
+source "$(dirname "$0")/e2e-lib.sh"
+
+started_registry=0
+if ! "$top/scripts/registry.sh" status >/dev/null 2>&1; then
+  "$top/scripts/registry.sh" start >/dev/null || { echo "platforms($kind): cannot start the registry" >&2; exit 1; }
+  started_registry=1
+fi
+eval "$("$top/scripts/registry.sh" env)"
+finish() { ((started_registry)) && "$top/scripts/registry.sh" stop >/dev/null 2>&1; rm -rf "$work"; }
+trap finish EXIT
+
+builder="$NIXFE_REGISTRY/nix-frontend/nix:test"
+stamp="run $(date +%s%N)"
+cp -r "$top/tests/fixtures/multiarch" "$work/ma"
+echo "multiarch $stamp" >"$work/ma/src/app-message"
+# The fixture's spec, with the two-platform builder from the registry.
+printf '# syntax=local/nix-frontend:dev\nflake = ".#default"\nbuilder = "${BUILDER}"\n' >"$work/ma/Dockerfile"
+args=(--build-arg "BUILDER=$builder")
+multi_ok() { [[ $kind == 26.1-containerd ]]; }
+
+# config_arch REPO DIGEST: the architecture in the config of manifest DIGEST.
+config_arch() {
+  local cfg
+  cfg=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$NIXFE_REGISTRY/v2/$1/manifests/$2" | jq -r .config.digest) || return 1
+  curl -fsS "http://$NIXFE_REGISTRY/v2/$1/blobs/$cfg" | jq -r .architecture
+}
+# manifests REPO TAG: "platform digest" per entry of the index.
+manifests() {
+  registry_get "$1" "$2" || return 1
+  jq -r '.manifests[] | "\(.platform.os)/\(.platform.architecture) \(.digest)"' "$work/manifest.json"
+}
+
+arm64_alone() {
+  build "$work/ma" --platform linux/arm64 "${args[@]}" -t nixfe-e2e-arm64 || { say "build failed"; return 1; }
+  grep -q "\[nix\] build \.#default (aarch64-linux)" "$work/last.log" || { say "no aarch64 nix step"; return 1; }
+  local arch out
+  arch=$(docker image inspect -f '{{.Architecture}}' nixfe-e2e-arm64)
+  [[ $arch == arm64 ]] || { say "the image is $arch"; return 1; }
+  out=$(docker run --rm --platform linux/arm64 nixfe-e2e-arm64 2>/dev/null)
+  grep -qx 'system: aarch64-linux' <<<"$out" && grep -qx 'built on: aarch64' <<<"$out" &&
+    grep -qx "multiarch $stamp" <<<"$out" || { say "the arm64 image prints: $out"; return 1; }
+  docker rmi -f nixfe-e2e-arm64 >/dev/null
+}
+
+# push_two TAG: both platforms in one build, pushed.
+push_two() {
+  docker buildx build --progress=plain --platform linux/amd64,linux/arm64 "${args[@]}" \
+    --push -t "$NIXFE_REGISTRY/nixfe-e2e/multi:$1" "$work/ma" >"$work/last.log" 2>&1
+}
+
+two_platforms() {
+  multi_ok || skip "the $kind image store holds one platform per image" || return
+  push_two 1 || { say "build and push failed"; return 1; }
+  local m p d arch out
+  m=$(manifests nixfe-e2e/multi 1) || { say "no index in the registry"; return 1; }
+  [[ $(cut -d' ' -f1 <<<"$m" | sort | tr '\n' ' ') == "linux/amd64 linux/arm64 " ]] || { say "index: $m"; return 1; }
+  while read -r p d; do
+    arch=$(config_arch nixfe-e2e/multi "$d") || { say "cannot read the config of $p"; return 1; }
+    [[ $arch == "${p#linux/}" ]] || { say "$p's config says $arch"; return 1; }
+  done <<<"$m"
+  docker rmi -f "$NIXFE_REGISTRY/nixfe-e2e/multi:1" >/dev/null 2>&1 || true
+  for p in arm64:aarch64 amd64:x86_64; do
+    out=$(docker run --rm --platform "linux/${p%%:*}" "$NIXFE_REGISTRY/nixfe-e2e/multi:1" 2>/dev/null) ||
+      { say "docker run --platform linux/${p%%:*} failed"; return 1; }
+    grep -qx "system: ${p##*:}-linux" <<<"$out" && grep -qx "built on: ${p##*:}" <<<"$out" ||
+      { say "linux/${p%%:*} prints: $out"; return 1; }
+  done
+  docker rmi -f "$NIXFE_REGISTRY/nixfe-e2e/multi:1" >/dev/null 2>&1 || true
+}
+
+two_platforms_app_change() {
+  multi_ok || skip "the $kind image store holds one platform per image" || return
+  push_two 2 || { say "first build failed"; return 1; }
+  local first second before after new layers
+  first=$(registry_parts nixfe-e2e/multi 2) || return 1
+  echo "multiarch changed $stamp" >"$work/ma/src/app-message"
+  before=$(registry_blobs)
+  push_two 3 || { say "second build failed"; return 1; }
+  after=$(registry_blobs)
+  second=$(registry_parts nixfe-e2e/multi 3) || return 1
+  new=$(new_blobs "$before" "$after")
+  layers=$(awk 'NR == FNR { if ($1 == "layer") l[$2] = 1; next } ($1 in l)' <(printf '%s\n' "$second") - <<<"$new" | wc -l)
+  say "app-only change on two platforms: $layers new layer blobs, $(wc -l <<<"$new") new blobs"
+  ((layers == 2)) || { say "want one new layer per platform: $new"; return 1; }
+  # The layers below the app's are the same blobs on each platform.
+  [[ $(grep -c '^layer ' <<<"$first") -eq 6 ]] || { say "want 3 layers per platform: $first"; return 1; }
+  echo "multiarch $stamp" >"$work/ma/src/app-message"
+  docker rmi -f "$NIXFE_REGISTRY/nixfe-e2e/multi:2" "$NIXFE_REGISTRY/nixfe-e2e/multi:3" >/dev/null 2>&1 || true
+}
+
+two_platforms_repro() {
+  multi_ok || skip "the $kind image store holds one platform per image" || return
+  local a b
+  docker builder prune -af >/dev/null || { say "prune failed"; return 1; }
+  push_two r1 || { say "first clean build failed"; return 1; }
+  a=$(manifests nixfe-e2e/multi r1) || return 1
+  docker builder prune -af >/dev/null || { say "prune failed"; return 1; }
+  push_two r2 || { say "second clean build failed"; return 1; }
+  grep -q "building '/nix/store/[a-z0-9]*-app.drv'" "$work/last.log" || { say "the second build was not from an empty cache"; return 1; }
+  b=$(manifests nixfe-e2e/multi r2) || return 1
+  [[ -n $a && $a == "$b" ]] || { say "manifests differ: [$a] [$b]"; return 1; }
+  docker rmi -f "$NIXFE_REGISTRY/nixfe-e2e/multi:r1" "$NIXFE_REGISTRY/nixfe-e2e/multi:r2" >/dev/null 2>&1 || true
+}
+
+classic_store_refuses() {
+  ! multi_ok || skip "the containerd store holds multi-platform images" || return
+  if [[ $kind == 20.10 ]]; then
+    build "$work/ma" --platform linux/amd64,linux/arm64 "${args[@]}" -t nixfe-e2e-multi && { say "it built"; return 1; }
+    grep -q 'is an invalid component of "linux/amd64,linux/arm64"' "$work/last.log" || { say "another message"; return 1; }
+  else
+    docker buildx build --progress=plain --platform linux/amd64,linux/arm64 "${args[@]}" --load -t nixfe-e2e-multi "$work/ma" \
+      >"$work/last.log" 2>&1 && { say "it built"; return 1; }
+    grep -q 'docker exporter does not currently support exporting manifest lists' "$work/last.log" || { say "another message"; return 1; }
+  fi
+  ! grep -q '\[nix\] build ' "$work/last.log" || { say "nix ran before the refusal"; return 1; }
+}
+
+run_all platforms arm64_alone two_platforms two_platforms_app_change two_platforms_repro classic_store_refuses
