@@ -133,7 +133,7 @@ build() {
   t0=$(date +%s.%N)
   if docker build --progress=plain -f "$here/$file" -t "$tag" "$ctx" >"$logf" 2>&1; then
     t1=$(date +%s.%N)
-    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
   else
     secs=FAIL
     log "$approach, $name: docker build FAILED (log: $logf)"
@@ -245,7 +245,7 @@ if [[ $kind == 26.1-containerd ]]; then
     t0=$(date +%s.%N)
     if docker buildx build --progress=plain --push -f "$here/$file" -t "$ref" "$@" "$ctx" >"$logf" 2>&1; then
       t1=$(date +%s.%N)
-      secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+      secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
     else
       secs=FAIL
       log "$approach, ci $name: FAILED (log: $logf)"
@@ -314,9 +314,9 @@ for p in "${platforms[@]}"; do
     logf="$work/logs/$slug-$name.log"
     t0=$(date +%s.%N)
     if docker buildx build --progress=plain --platform "linux/$p" -f "$work/platform-$p.toml" -t "$tag" --load "$ctx" >"$logf" 2>&1; then
-      secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+      secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
       want=$(cat "$ctx/src/app-message")
-      out=$(docker run --rm --platform "linux/$p" "$tag" 2>/dev/null | head -n1) || true
+      out=$(docker run --rm --label nixfe-bench=1 --platform "linux/$p" "$tag" 2>/dev/null | head -n1) || true
       [[ $out == "$want" ]] || secs="$secs (wrong output)"
     else
       secs=FAIL

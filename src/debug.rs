@@ -65,7 +65,9 @@ fn caps(mergeop: bool) -> Caps {
         llb.insert("mergeop".into());
     }
     Caps {
-        gateway: ["gateway.warnings".to_owned()].into(),
+        gateway: ["gateway.warnings", "reference.attestations"]
+            .map(str::to_owned)
+            .into(),
         llb,
     }
 }
@@ -87,14 +89,15 @@ fn stand_in_report(req: &Request) -> Vec<u8> {
     let out = format!("/nix/store/00000000000000000000000000000000-{attr}");
     let lib = "/nix/store/11111111111111111111111111111111-lib";
     serde_json::to_vec(&serde_json::json!({
-        "version": 1,
+        "version": 2,
         "outputs": [out],
         "pathInfo": {
             out.clone(): {"narSize": 1000, "narHash": "sha256-stand-in", "references": [lib]},
             lib: {"narSize": 5000, "narHash": "sha256-stand-in", "references": []},
         },
-        "mainProgram": attr,
+        "meta": {"mainProgram": attr, "license": null},
         "bin": {"type": "directory", "entries": {program: {"type": "regular"}}},
+        "flake": {"description": "stand-in", "locks": {"root": "root", "nodes": {"root": {}}}},
     }))
     .unwrap_or_default()
 }

@@ -7,7 +7,7 @@
 //! (plan → `Definition`). [`pipeline`] runs those stages in order over an
 //! [`engine::Engine`]; `bridge` (the only I/O) is that engine for a real
 //! BuildKit, [`engine::fake`] one from fixed facts. `proto` holds our own
-//! subset of BuildKit's messages, `oci` the image formats.
+//! subset of BuildKit's messages, `oci` the image formats, `sbom` the SPDX document of what nix built.
 
 pub mod bridge;
 pub mod debug;
@@ -19,6 +19,7 @@ pub mod options;
 pub mod pipeline;
 pub mod plan;
 pub mod proto;
+pub mod sbom;
 pub mod span;
 pub mod spec;
 pub mod subrequest;

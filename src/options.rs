@@ -174,6 +174,26 @@ impl Options {
             .map(str::to_owned)
     }
 
+    /// The context's commit, as buildx sends it (`vcs:revision`).
+    pub fn vcs_revision(&self) -> Option<String> {
+        self.get("vcs:revision")
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    }
+
+    /// Whether the client asked for an SBOM (`--sbom=true`: `attest:sbom`)
+    /// that we make ourselves: not when it names a scanner (`generator=`),
+    /// which BuildKit then runs.
+    pub fn sbom(&self) -> bool {
+        let Some(v) = self.get("attest:sbom") else {
+            return false;
+        };
+        let params: Vec<(&str, &str)> = v.split(',').filter_map(|kv| kv.split_once('=')).collect();
+        !params
+            .iter()
+            .any(|(k, v)| *k == "generator" || (*k == "disabled" && *v == "true"))
+    }
+
     /// `cache-imports`: `[{"Type": …, "Attrs": {…}}]`, forwarded to our
     /// solves; the legacy `cache-from` (comma list of refs) when it is absent.
     pub fn cache_imports(&self) -> Result<Vec<CacheImport>, OptionError> {

@@ -16,6 +16,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use nix_frontend::debug::{self, Facts};
+use nix_frontend::engine::fake::Kind;
+use nix_frontend::proto::llb as pb;
+use prost::Message;
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -95,7 +98,25 @@ fn plan_and_llb_of_every_case() {
         let out = debug::run(&req).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         insta::assert_snapshot!("plan", out.plan_text());
         insta::assert_snapshot!("llb", out.llb_text());
+        if let Some(def) = out.last(Kind::Attestation) {
+            insta::assert_snapshot!("sbom", attested_file(def));
+        }
     });
+}
+
+/// The file an attestation's state makes (the SBOM), as text.
+fn attested_file(def: &pb::Definition) -> String {
+    def.def
+        .iter()
+        .filter_map(|b| pb::Op::decode(b.as_slice()).ok())
+        .find_map(|op| match op.op {
+            Some(pb::op::Kind::File(f)) => f.actions.into_iter().find_map(|a| match a.action {
+                Some(pb::file_action::Action::Mkfile(m)) => String::from_utf8(m.data).ok(),
+                _ => None,
+            }),
+            _ => None,
+        })
+        .expect("an attestation state makes one file")
 }
 
 /// Every example and fixture spec of the repository has a case.

@@ -301,9 +301,27 @@ fn result(r: Returned) -> gw::Result {
                 .collect(),
         }),
     };
+    let attestations = r
+        .attestations
+        .into_iter()
+        .map(|(platform, list)| {
+            let attestation = list
+                .into_iter()
+                .map(|a| gw::Attestation {
+                    kind: 0,
+                    metadata: a.metadata,
+                    r#ref: Some(gw::Ref { id: a.r#ref }),
+                    path: a.path,
+                    in_toto_predicate_type: a.predicate_type,
+                })
+                .collect();
+            (platform, gw::Attestations { attestation })
+        })
+        .collect();
     gw::Result {
         result: Some(kind),
         metadata: r.metadata,
+        attestations,
     }
 }
 

@@ -24,6 +24,8 @@ pub enum Kind {
     /// The base after `image.run` (to read its users).
     Base,
     Image,
+    /// A state an attestation points into (the SBOM).
+    Attestation,
 }
 
 impl Kind {
@@ -39,6 +41,8 @@ impl Kind {
             Self::Nix
         } else if name.starts_with("[image] base") || name.starts_with("[image] run") {
             Self::Base
+        } else if name.starts_with("[image] sbom") {
+            Self::Attestation
         } else {
             Self::Image
         }
@@ -52,6 +56,7 @@ impl Kind {
             Self::Nix => "nix",
             Self::Base => "base",
             Self::Image => "image",
+            Self::Attestation => "attestation",
         }
     }
 }

@@ -127,6 +127,18 @@ impl EngineError {
 pub struct Returned {
     pub refs: Refs,
     pub metadata: BTreeMap<String, Vec<u8>>,
+    /// By platform id, as `refs.platforms` names them (BuildKit v0.11+).
+    pub attestations: BTreeMap<String, Vec<Attestation>>,
+}
+
+/// An in-toto attestation the frontend made: the predicate is the file at
+/// `path` in `ref`; BuildKit wraps it in a statement about the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attestation {
+    pub r#ref: String,
+    pub path: String,
+    pub predicate_type: String,
+    pub metadata: BTreeMap<String, Vec<u8>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

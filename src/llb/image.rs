@@ -71,6 +71,24 @@ fn base_state(g: &mut Graph, plan: &Plan, p: &pb::Platform, emit: &Emit) -> Opti
     Some(state)
 }
 
+/// A state holding one file: the SBOM an attestation points into.
+pub fn attestation_file(name: &str, data: Vec<u8>, plan: &Plan) -> pb::Definition {
+    let mut g = Graph::new();
+    let p = ops::platform(&plan.platform);
+    let file = FileAction::Mkfile {
+        path: format!("/{name}"),
+        data,
+        attrs: Attrs {
+            uid: 0,
+            gid: 0,
+            mode: 0o644,
+            timestamp: plan.epoch.saturating_mul(1_000_000_000),
+        },
+    };
+    let out = g.file(None, &[file], &format!("[image] sbom {name}"), None, &p);
+    g.finish(Some(&out), None)
+}
+
 /// The base after `image.run`, for the bridge to read its `/etc/passwd`.
 pub fn base_users(plan: &Plan, emit: &Emit) -> pb::Definition {
     let mut g = Graph::new();

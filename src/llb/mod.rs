@@ -11,7 +11,7 @@ mod ops;
 
 pub use dump::dump;
 pub use graph::{Graph, Lines, Output, digests, op_named, result_name};
-pub use image::{ImageGraph, base_users, image};
+pub use image::{ImageGraph, attestation_file, base_users, image};
 pub use local::{LocalRead, dockerignore, spec_file};
 pub use nix::{builder_only, nix_build};
 pub use ops::platform;

@@ -3,16 +3,20 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures_util::future::try_join_all;
+use futures_util::future::{join, try_join, try_join_all};
 
 use super::{Failure, Session};
-use crate::engine::{Engine, EngineError, Refs, ResolveImage, Returned};
+use crate::engine::{Attestation, Engine, EngineError, Refs, ResolveImage, Returned};
 use crate::llb::{self, Emit, ImageGraph, STORE_PATH_MISSING};
 use crate::plan::{
     self, BaseUsers, ImageFacts, ImagePlan, Inputs, Plan, PlanError, Platform, REPORT_FILE, Report,
 };
+use crate::sbom::{self, Sbom};
 use crate::spec::{self, Located, Spec};
 use crate::subrequest;
+
+/// The SBOM's file in its attestation's state.
+const SBOM_FILE: &str = "sbom.spdx.json";
 
 /// LLB caps every build needs, and why.
 const REQUIRED_LLB_CAPS: [(&str, &str); 5] = [
@@ -44,14 +48,27 @@ struct Built {
     image_ref: String,
     plan: Plan,
     image: ImagePlan,
+    /// The state holding this platform's SBOM, when one was asked for.
+    sbom_ref: Option<String>,
 }
 
 impl<E: Engine> Session<'_, E> {
     pub(super) async fn build(&mut self) -> Result<Returned, Failure> {
-        self.read_spec().await?;
+        self.imports = self.opts.cache_imports()?;
         self.check_caps()?;
         let platforms = self.target_platforms()?;
-        let dockerignore = self.dockerignore().await?;
+        // Two files from two locals: read side by side.
+        let (spec, dockerignore) = join(self.fetch_spec(), self.dockerignore()).await;
+        self.spec = spec?;
+        let dockerignore = dockerignore?;
+        if self.opts.sbom() && !self.caps.gateway("reference.attestations") {
+            self.warning(
+                "NoSBOM: this BuildKit takes no attestations (v0.11+ does), so no SBOM is attached",
+                "--sbom needs an engine that keeps attestations: the containerd image store, or a push",
+                None,
+            )
+            .await;
+        }
         let this = &*self;
         let built = try_join_all(
             platforms
@@ -146,13 +163,41 @@ impl<E: Engine> Session<'_, E> {
         }
         let report = self.nix_step(&planned).await?;
         let base_users = self.base_users(&planned).await?;
+        let sbom_ref = if self.opts.sbom() && self.caps.gateway("reference.attestations") {
+            Some(self.sbom(&spec, &planned.plan, &report).await?)
+        } else {
+            None
+        };
         let (image_ref, plan, image) = self.image(planned, report, base_users.as_ref()).await?;
         Ok(Built {
             platform: platform.clone(),
             image_ref,
             plan,
             image,
+            sbom_ref,
         })
+    }
+
+    /// The SPDX document of what nix built, in a state of its own.
+    async fn sbom(&self, spec: &Spec, plan: &Plan, report: &Report) -> Result<String, Failure> {
+        let supplier = match &spec.sbom.supplier {
+            Some(s) => s.value.clone(),
+            None => sbom::default_supplier(
+                self.opts.vcs_source().as_deref(),
+                spec.cache.project.as_ref().map(|p| p.value.as_str()),
+                report.flake.description.as_deref(),
+            ),
+        };
+        let doc = Sbom {
+            report,
+            platform: &plan.platform,
+            supplier: &supplier,
+            epoch: plan.epoch,
+        }
+        .to_bytes();
+        Ok(self
+            .solve(llb::attestation_file(SBOM_FILE, doc, plan), false)
+            .await?)
     }
 
     /// Resolves images and plans the nix step for `platform`.
@@ -167,14 +212,20 @@ impl<E: Engine> Session<'_, E> {
         let target = spec.target(opts.target().as_deref())?;
         let build_platform = self.build_platform();
         let nix_platform = plan::nix_platform(target, platform, &build_platform);
-        let mut builder = self
-            .resolve("builder", &target.builder, &nix_platform)
-            .await?;
-        builder.has_nix = self.has_nix(&builder, &nix_platform).await?;
-        let base = match &target.image.base {
-            Some(b) => Some(self.resolve("image.base", b, platform).await?),
-            None => None,
+        let builder = async {
+            let mut builder = self
+                .resolve("builder", &target.builder, &nix_platform)
+                .await?;
+            builder.has_nix = self.has_nix(&builder, &nix_platform).await?;
+            Ok::<_, Failure>(builder)
         };
+        let base = async {
+            match &target.image.base {
+                Some(b) => Ok(Some(self.resolve("image.base", b, platform).await?)),
+                None => Ok::<_, Failure>(None),
+            }
+        };
+        let (builder, base) = try_join(builder, base).await?;
         let inputs = Inputs {
             spec_filename: self.spec.name.clone(),
             target: opts.target(),
@@ -188,6 +239,7 @@ impl<E: Engine> Session<'_, E> {
             labels: opts.labels(),
             build_args: args.clone(),
             vcs_source: opts.vcs_source(),
+            vcs_revision: opts.vcs_revision(),
         };
         let plan = plan::build(spec, &inputs)?;
         let emit = Emit {
@@ -352,42 +404,62 @@ impl<E: Engine> Session<'_, E> {
 
 /// What Return carries: one ref and its config, or (several platforms, or
 /// `multi-platform` asked for) a ref per platform with `refs.platforms`.
+/// Attestations are keyed by platform id, so with them `refs.platforms` is
+/// sent for one ref too.
 fn returned(built: Vec<Built>, multi: bool) -> Returned {
     let mut metadata = BTreeMap::new();
+    let mut attestations = BTreeMap::new();
+    let mut listed = Vec::new();
+    for b in &built {
+        if let Some(r) = &b.sbom_ref {
+            attestations.insert(
+                b.platform.to_string(),
+                vec![Attestation {
+                    r#ref: r.clone(),
+                    path: format!("/{SBOM_FILE}"),
+                    predicate_type: sbom::PREDICATE_TYPE.to_owned(),
+                    metadata: BTreeMap::from([("reason".to_owned(), b"sbom".to_vec())]),
+                }],
+            );
+        }
+        let mut p =
+            serde_json::json!({"architecture": b.platform.architecture, "os": b.platform.os});
+        if !b.platform.variant.is_empty() {
+            p["variant"] = serde_json::json!(b.platform.variant);
+        }
+        listed.push(serde_json::json!({"ID": b.platform.to_string(), "Platform": p}));
+    }
+    let platforms =
+        serde_json::to_vec(&serde_json::json!({ "Platforms": listed })).unwrap_or_default();
     if !multi && built.len() == 1 {
         let b = &built[0];
         metadata.insert(
             "containerimage.config".to_owned(),
             b.image.config.to_bytes(),
         );
+        if !attestations.is_empty() {
+            metadata.insert("refs.platforms".to_owned(), platforms);
+        }
         return Returned {
             refs: Refs::Single(b.image_ref.clone()),
             metadata,
+            attestations,
         };
     }
     let mut refs = BTreeMap::new();
-    let mut listed = Vec::new();
     for b in built {
         let id = b.platform.to_string();
         metadata.insert(
             format!("containerimage.config/{id}"),
             b.image.config.to_bytes(),
         );
-        let mut p =
-            serde_json::json!({"architecture": b.platform.architecture, "os": b.platform.os});
-        if !b.platform.variant.is_empty() {
-            p["variant"] = serde_json::json!(b.platform.variant);
-        }
-        listed.push(serde_json::json!({"ID": id, "Platform": p}));
         refs.insert(id, b.image_ref);
     }
-    metadata.insert(
-        "refs.platforms".to_owned(),
-        serde_json::to_vec(&serde_json::json!({ "Platforms": listed })).unwrap_or_default(),
-    );
+    metadata.insert("refs.platforms".to_owned(), platforms);
     Returned {
         refs: Refs::Platforms(refs),
         metadata,
+        attestations,
     }
 }
 

@@ -95,21 +95,30 @@ impl<E: Engine> Session<'_, E> {
     /// Reads the spec from the `dockerfile` local (only that one file moves).
     async fn read_spec(&mut self) -> Result<(), Failure> {
         self.imports = self.opts.cache_imports()?;
+        self.spec = self.fetch_spec().await?;
+        Ok(())
+    }
+
+    /// The spec, read from its local (the `dockerfile` one).
+    async fn fetch_spec(&self) -> Result<SpecFile, Failure> {
         let local = self.opts.dockerfile_local();
         let name = self.spec.name.clone();
         let read = llb::spec_file(&local, &self.opts.session_for(&local), &name);
-        self.spec.vertex = read.vertex;
         let failed = |e: EngineError| Failure::SpecRead {
             filename: name.clone(),
             message: e.message,
         };
         let r = self.solve(read.definition, false).await.map_err(failed)?;
         let bytes = self.engine.read_file(&r, &name).await.map_err(failed)?;
-        self.spec.text = String::from_utf8(bytes).map_err(|_| Failure::SpecRead {
+        let text = String::from_utf8(bytes).map_err(|_| Failure::SpecRead {
             filename: name.clone(),
             message: "the file is not UTF-8 text".into(),
         })?;
-        Ok(())
+        Ok(SpecFile {
+            name,
+            text,
+            vertex: read.vertex,
+        })
     }
 
     /// One warning in the build output, attached to the spec's vertex; on

@@ -38,6 +38,7 @@ impl<E: Engine> Session<'_, E> {
         Ok(Returned {
             refs: Refs::None,
             metadata: answer.metadata(),
+            attestations: Default::default(),
         })
     }
 

@@ -42,11 +42,12 @@ fn report(outputs: &[&str], paths: &[(&str, u64, &[&str])], bin: &[&str]) -> Vec
         .map(|b| ((*b).to_owned(), serde_json::json!({"type": "regular"})))
         .collect();
     serde_json::to_vec(&serde_json::json!({
-        "version": 1,
+        "version": 2,
         "outputs": outputs,
         "pathInfo": info,
-        "mainProgram": null,
+        "meta": {"mainProgram": null, "license": {"spdxId": "MIT"}},
         "bin": {"type": "directory", "entries": entries},
+        "flake": {"description": "test app", "locks": {"root": "root", "nodes": {"root": {}}}},
     }))
     .unwrap()
 }
@@ -472,5 +473,51 @@ fn platform_build_args_expand_per_platform() {
         f.log().warnings.is_empty(),
         "TARGETARCH is defined: {:?}",
         f.log().warnings
+    );
+}
+
+fn with_attestations() -> Caps {
+    let mut c = caps();
+    c.gateway.insert("reference.attestations".into());
+    c
+}
+
+#[test]
+fn an_sbom_is_an_attestation_per_platform() {
+    let f = fake(SPEC);
+    let r = run_with(&f, &[("attest:sbom", "type=sbom")], &with_attestations())
+        .result
+        .unwrap();
+    let a = &r.attestations["linux/amd64"][0];
+    assert_eq!(a.predicate_type, "https://spdx.dev/Document");
+    assert_eq!(a.path, "/sbom.spdx.json");
+    assert_eq!(a.r#ref, "attestation-0");
+    // Keyed by platform id, so refs.platforms comes with the one ref.
+    assert!(r.metadata.contains_key("refs.platforms"));
+    let doc = &f.solved_of(Kind::Attestation)[0];
+    assert!(
+        dump(doc).contains("mkfile /sbom.spdx.json mode 644"),
+        "{}",
+        dump(doc)
+    );
+    // Without the option, or with a scanner named, none of ours.
+    for opts in [&[][..], &[("attest:sbom", "type=sbom,generator=img")][..]] {
+        let f = fake(SPEC);
+        let r = run_with(&f, opts, &with_attestations()).result.unwrap();
+        assert!(r.attestations.is_empty());
+        assert!(f.solved_of(Kind::Attestation).is_empty());
+    }
+}
+
+#[test]
+fn an_sbom_on_an_engine_without_attestations_is_a_warning() {
+    let f = fake(SPEC);
+    let r = build(&f, &[("attest:sbom", "type=sbom")]).result.unwrap();
+    assert!(r.attestations.is_empty());
+    assert!(
+        f.log()
+            .warnings
+            .iter()
+            .any(|w| w.short.starts_with("NoSBOM"))
     );
 }

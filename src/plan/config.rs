@@ -9,6 +9,11 @@ use super::users::{UserFiles, config_value};
 use super::{Plan, PlanError, Report, describe_layer};
 use crate::oci::{History, ImageConfig, get_env, rfc3339, set_env};
 
+/// The flake the image was built from, as the spec names it.
+pub const FLAKE_LABEL: &str = "org.nix-frontend.flake";
+/// The flake's locked inputs: `NAME=REV` (or the NAR hash), comma-separated.
+pub const FLAKE_INPUTS_LABEL: &str = "org.nix-frontend.flake.inputs";
+
 /// Used when the base has no PATH; Docker's own default.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -96,6 +101,30 @@ pub fn assemble(
         c.user = Some(config_value(&u.value, plan.image.base.is_none()));
     }
     let labels = c.labels.get_or_insert_with(BTreeMap::new);
+    // What the image was built from, below the spec's labels and --label.
+    labels.insert(FLAKE_LABEL.into(), plan.nix.flake.value.clone());
+    if !built.flake.inputs.is_empty() {
+        let locked: Vec<String> = built
+            .flake
+            .inputs
+            .iter()
+            .map(|i| {
+                let pin = i
+                    .rev
+                    .as_deref()
+                    .or(i.nar_hash.as_deref())
+                    .unwrap_or("unlocked");
+                format!("{}={pin}", i.name)
+            })
+            .collect();
+        labels.insert(FLAKE_INPUTS_LABEL.into(), locked.join(","));
+    }
+    if let Some(s) = &plan.image.vcs_source {
+        labels.insert("org.opencontainers.image.source".into(), s.clone());
+    }
+    if let Some(r) = &plan.image.vcs_revision {
+        labels.insert("org.opencontainers.image.revision".into(), r.clone());
+    }
     for (k, v) in &spec.labels {
         labels.insert(k.clone(), v.value.clone());
     }

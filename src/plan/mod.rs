@@ -23,7 +23,7 @@ use serde::Serialize;
 pub use context::{ContextFilter, dockerignore_patterns};
 pub use layers::{describe_layer, plan_layers};
 pub use platform::{Platform, UnsupportedPlatform};
-pub use report::{Report, ReportError, StorePath, is_store_path};
+pub use report::{Flake, LockedInput, Report, ReportError, StorePath, is_store_path};
 pub use script::ROOTS_DIR;
 pub use users::UserFiles;
 
@@ -86,6 +86,8 @@ pub struct Inputs {
     pub build_args: BTreeMap<String, String>,
     /// The context's git remote, when the client sent one (`vcs:source`).
     pub vcs_source: Option<String>,
+    /// The context's commit (`vcs:revision`).
+    pub vcs_revision: Option<String>,
 }
 
 /// Where the nix step (and the layer ops, which share its store) runs for
@@ -152,6 +154,9 @@ pub struct ImageSettings {
     pub labels: BTreeMap<String, String>,
     /// `image.run`, in order, each with the environment it runs with.
     pub run: Vec<RunStep>,
+    /// `vcs:source` and `vcs:revision`, for the image's OCI labels.
+    pub vcs_source: Option<String>,
+    pub vcs_revision: Option<String>,
 }
 
 /// One `image.run` command on the base.
@@ -281,6 +286,8 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
         spec: target.image.clone(),
         labels: inputs.labels.clone(),
         run,
+        vcs_source: inputs.vcs_source.clone(),
+        vcs_revision: inputs.vcs_revision.clone(),
     };
     Ok(Plan {
         target: inputs.target.clone().filter(|t| !t.is_empty()),

@@ -1,7 +1,8 @@
 //! What the nix step reports (`REPORT_FILE`, one JSON object): the
 //! installable's outputs, the closure graph `nix path-info --json
-//! --recursive` printed, `meta.mainProgram`, and `nix store ls --json` of the
-//! main output's `bin/`.
+//! --recursive` printed, `meta.mainProgram` and `meta.license`, `nix store
+//! ls --json` of the main output's `bin/`, and `nix flake metadata --json`
+//! (the flake's description, revision and locked inputs).
 //!
 //! Nix 2.19+ prints path-info as an object keyed by store path; older
 //! versions as an array of objects with a `path` field. Both are read here.
@@ -30,6 +31,32 @@ pub struct Report {
     pub main_program: Option<String>,
     /// What the main output has in `bin/`.
     pub programs: Vec<String>,
+    /// `meta.license` as an SPDX expression, when nix knows it.
+    pub license: Option<String>,
+    pub flake: Flake,
+}
+
+/// What `nix flake metadata` says of the built flake.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Flake {
+    pub description: Option<String>,
+    /// The source's revision (a git flake), when it has one.
+    pub revision: Option<String>,
+    /// Every locked input (`flake.lock`), by name, sorted.
+    pub inputs: Vec<LockedInput>,
+}
+
+/// One node of `flake.lock`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct LockedInput {
+    pub name: String,
+    /// `github`, `git`, `path`, `tarball`, …
+    pub kind: String,
+    /// `github:owner/repo`, a URL, or a path.
+    pub location: String,
+    pub rev: Option<String>,
+    /// `sha256-…` (SRI).
+    pub nar_hash: Option<String>,
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -49,9 +76,36 @@ pub enum ReportError {
 struct RawReport {
     outputs: Vec<String>,
     path_info: PathInfo,
-    main_program: Option<String>,
+    meta: Option<RawMeta>,
     /// `nix store ls --json DIR`: `{"type": "directory", "entries": {…}}`.
     bin: Option<Listing>,
+    flake: Option<RawFlake>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawMeta {
+    main_program: Option<String>,
+    license: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RawFlake {
+    description: Option<String>,
+    revision: Option<String>,
+    locks: Option<Locks>,
+}
+
+#[derive(Deserialize)]
+struct Locks {
+    #[serde(default)]
+    nodes: BTreeMap<String, Node>,
+    root: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Node {
+    locked: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -117,9 +171,11 @@ impl Report {
         {
             return Err(ReportError::OutputNotInClosure(missing.clone()));
         }
-        let main_program = raw
-            .main_program
-            .filter(|m| !m.is_empty() && !m.contains('/'));
+        let (main_program, license) = match raw.meta {
+            Some(m) => (m.main_program, m.license.as_ref().and_then(spdx_license)),
+            None => (None, None),
+        };
+        let main_program = main_program.filter(|m| !m.is_empty() && !m.contains('/'));
         let programs = raw
             .bin
             .map(|l| l.entries.into_keys().filter(|p| !p.contains('/')).collect())
@@ -129,12 +185,65 @@ impl Report {
             outputs,
             main_program,
             programs,
+            license,
+            flake: raw.flake.map(flake).unwrap_or_default(),
         })
     }
 
     /// The installable's main output (`out`).
     pub fn main_output(&self) -> &str {
         &self.outputs[0]
+    }
+}
+
+/// `meta.license` as nixpkgs writes it (an attrset with `spdxId`, a list
+/// of them, or a bare SPDX id) in SPDX's words; several are all of them.
+fn spdx_license(v: &serde_json::Value) -> Option<String> {
+    let one = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Object(o) => o.get("spdxId").and_then(|s| s.as_str()).map(str::to_owned),
+        _ => None,
+    };
+    let ids: Vec<String> = match v {
+        serde_json::Value::Array(list) => list.iter().map(one).collect::<Option<_>>()?,
+        other => vec![one(other)?],
+    };
+    let ok = |id: &String| {
+        !id.is_empty()
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c))
+    };
+    (!ids.is_empty() && ids.iter().all(ok)).then(|| ids.join(" AND "))
+}
+
+fn flake(raw: RawFlake) -> Flake {
+    let mut inputs = Vec::new();
+    if let Some(locks) = raw.locks {
+        let root = locks.root.unwrap_or_else(|| "root".into());
+        for (name, node) in locks.nodes {
+            let Some(locked) = node.locked.filter(|_| name != root) else {
+                continue;
+            };
+            let s = |k: &str| locked.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            let kind = s("type").unwrap_or_default();
+            let location = match (kind.as_str(), s("owner"), s("repo")) {
+                ("github" | "gitlab" | "sourcehut", Some(o), Some(r)) => format!("{kind}:{o}/{r}"),
+                _ => s("url").or_else(|| s("path")).unwrap_or_default(),
+            };
+            inputs.push(LockedInput {
+                name,
+                kind,
+                location,
+                rev: s("rev"),
+                nar_hash: s("narHash"),
+            });
+        }
+    }
+    Flake {
+        description: raw.description,
+        revision: raw.revision,
+        inputs,
     }
 }
 
@@ -170,9 +279,30 @@ mod tests {
 
     fn report(outputs: &str, path_info: &str, main: &str, bin: &str) -> Vec<u8> {
         format!(
-            r#"{{"version":1,"outputs":{outputs},"pathInfo":{path_info},"mainProgram":{main},"bin":{bin}}}"#
+            r#"{{"version":2,"outputs":{outputs},"pathInfo":{path_info},"meta":{{"mainProgram":{main},"license":null}},"bin":{bin},"flake":null}}"#
         )
         .into_bytes()
+    }
+
+    #[test]
+    fn reads_license_and_locked_inputs() {
+        let text = r#"{"version":2,"outputs":["/nix/store/aaa-x"],"pathInfo":{"/nix/store/aaa-x":{"narSize":1,"references":[]}},
+          "meta":{"mainProgram":null,"license":[{"spdxId":"MIT","free":true},{"spdxId":"Apache-2.0"}]},"bin":null,
+          "flake":{"description":"d","locks":{"root":"root","version":7,"nodes":{
+            "root":{"inputs":{"lib":"lib","nixpkgs":"nixpkgs"}},
+            "lib":{"locked":{"type":"path","path":"/nix/store/bbb-source","narHash":"sha256-L"},"original":{"type":"path","path":"./lib"}},
+            "nixpkgs":{"locked":{"type":"github","owner":"NixOS","repo":"nixpkgs","rev":"abc","narHash":"sha256-N"}}}}}}"#;
+        let r = Report::parse(text.as_bytes()).unwrap();
+        assert_eq!(r.license.as_deref(), Some("MIT AND Apache-2.0"));
+        assert_eq!(r.flake.description.as_deref(), Some("d"));
+        assert_eq!(r.flake.inputs.len(), 2);
+        assert_eq!(r.flake.inputs[1].location, "github:NixOS/nixpkgs");
+        assert_eq!(r.flake.inputs[1].rev.as_deref(), Some("abc"));
+        assert_eq!(r.flake.inputs[0].location, "/nix/store/bbb-source");
+        assert_eq!(r.flake.inputs[0].nar_hash.as_deref(), Some("sha256-L"));
+        // A license nix describes without an SPDX id is not claimed.
+        let unknown = serde_json::json!({"shortName": "unfree"});
+        assert_eq!(spdx_license(&unknown), None);
     }
 
     const KEYED: &str = r#"{

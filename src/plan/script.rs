@@ -25,15 +25,17 @@ mkdir -p "$t" /out/outputs
 nix build --print-build-logs --system "$system" --out-link "$t/result" "$installable"
 outs=$(for r in "$t"/result*; do readlink "$r"; done)
 nix path-info --json --recursive $outs > "$t/path-info.json"
-nix eval --json --system "$system" "$installable" --apply 'p: p.meta.mainProgram or null' > "$t/main.json" 2>/dev/null || echo null > "$t/main.json"
+nix eval --json --system "$system" "$installable" --apply 'p: { mainProgram = p.meta.mainProgram or null; license = p.meta.license or null; }' > "$t/meta.json" 2>/dev/null || echo null > "$t/meta.json"
 nix store ls --json "$(readlink "$t/result")/bin" > "$t/bin.json" 2>/dev/null || echo null > "$t/bin.json"
+nix flake metadata --json "${installable%#*}" > "$t/flake.json" 2>/dev/null || echo null > "$t/flake.json"
 sep=
 {
-  printf '{"version":1,"outputs":['
+  printf '{"version":2,"outputs":['
   for o in $outs; do printf '%s"%s"' "$sep" "$o"; sep=,; done
   printf '],"pathInfo":'; cat "$t/path-info.json"
-  printf ',"mainProgram":'; cat "$t/main.json"
+  printf ',"meta":'; cat "$t/meta.json"
   printf ',"bin":'; cat "$t/bin.json"
+  printf ',"flake":'; cat "$t/flake.json"
   printf '}\n'
 } > /out/report.json
 for o in $outs; do printf '%s\n' "$o" > "/out/outputs/${o##*/}"; done

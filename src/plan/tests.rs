@@ -20,6 +20,7 @@ fn inputs() -> Inputs {
         labels: BTreeMap::new(),
         build_args: BTreeMap::new(),
         vcs_source: None,
+        vcs_revision: None,
     }
 }
 

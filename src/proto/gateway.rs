@@ -92,6 +92,30 @@ pub struct Result {
     pub result: Option<result::Kind>,
     #[prost(btree_map = "string, bytes", tag = "10")]
     pub metadata: BTreeMap<String, Vec<u8>>,
+    /// BuildKit v0.11+ (cap `reference.attestations`), by platform id.
+    #[prost(btree_map = "string, message", tag = "12")]
+    pub attestations: BTreeMap<String, Attestations>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Attestations {
+    #[prost(message, repeated, tag = "1")]
+    pub attestation: Vec<Attestation>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Attestation {
+    /// 0 = in-toto (a predicate file), 1 = a bundle of statements.
+    #[prost(int32, tag = "1")]
+    pub kind: i32,
+    #[prost(btree_map = "string, bytes", tag = "2")]
+    pub metadata: BTreeMap<String, Vec<u8>>,
+    #[prost(message, optional, tag = "3")]
+    pub r#ref: Option<Ref>,
+    #[prost(string, tag = "4")]
+    pub path: String,
+    #[prost(string, tag = "5")]
+    pub in_toto_predicate_type: String,
 }
 
 pub mod result {

@@ -7,14 +7,14 @@ use toml::Spanned;
 
 use super::error::{SpecError, invalid};
 use super::expand::Expander;
-use super::toml::{RawCache, RawCopy, RawImage, RawNix, RawSpec, Str, Strs};
+use super::toml::{RawCache, RawCopy, RawImage, RawNix, RawSbom, RawSpec, Str, Strs};
 use super::values::{
     check_argv, check_image_ref, check_owner, check_port, check_user, context_path, file_mode,
     is_plain_name, store_size, unquotable,
 };
 use super::{
     Cache, Copy, DEFAULT_BUILDER, DEFAULT_FLAKE, DEFAULT_LAYERS, Image, MAX_LAYERS, Nix, RunOn,
-    Spec, Target,
+    SbomSettings, Spec, Target,
 };
 use crate::span::{Located, Span};
 
@@ -48,6 +48,7 @@ pub(super) fn parse(
         args: BTreeMap::new(),
     };
     let cache = lower.cache(raw.cache.unwrap_or_default())?;
+    let sbom = lower.sbom(raw.sbom.unwrap_or_default())?;
     // The top level's references are needed by every target: a build of
     // any target expands the top level too.
     top.args = std::mem::take(&mut lower.ex.used);
@@ -98,6 +99,7 @@ pub(super) fn parse(
         targets,
         args: all_args,
         cache,
+        sbom,
     })
 }
 
@@ -308,6 +310,30 @@ impl Lower<'_> {
                 }
             })
             .collect()
+    }
+
+    fn sbom(&mut self, raw: RawSbom) -> Result<SbomSettings, SpecError> {
+        let supplier = match raw.supplier {
+            Some(s) => {
+                let s = self.ex.string(s)?;
+                let ok = ["Organization: ", "Person: "].iter().any(|p| {
+                    s.value
+                        .strip_prefix(p)
+                        .is_some_and(|n| !n.trim().is_empty())
+                });
+                if !ok {
+                    return Err(invalid(
+                        "sbom.supplier",
+                        format!("{:?} is not an SPDX supplier", s.value),
+                        "write \"Organization: NAME\" or \"Person: NAME\", e.g. supplier = \"Organization: Valkyrie\"",
+                        s.at(),
+                    ));
+                }
+                Some(s)
+            }
+            None => None,
+        };
+        Ok(SbomSettings { supplier })
     }
 
     fn cache(&mut self, raw: RawCache) -> Result<Cache, SpecError> {

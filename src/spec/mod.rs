@@ -36,6 +36,14 @@ pub struct Spec {
     /// Build args the spec refers to as `${NAME}`, with their first place.
     pub args: BTreeMap<String, Span>,
     pub cache: Cache,
+    pub sbom: SbomSettings,
+}
+
+/// `[sbom]`: the SPDX document attached with `--sbom=true`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct SbomSettings {
+    /// `Organization: NAME` or `Person: NAME`: who distributes the packages.
+    pub supplier: Option<Located<String>>,
 }
 
 /// What to build and how to package it; the top level is the default target.
@@ -222,6 +230,7 @@ fn parse_with(
             targets: BTreeMap::new(),
             args: BTreeMap::new(),
             cache: Cache::default(),
+            sbom: SbomSettings::default(),
         });
     }
     lower::parse(text, strict)

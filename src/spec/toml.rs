@@ -19,6 +19,7 @@ pub(super) struct RawSpec {
     pub image: Option<RawImage>,
     pub nix: Option<RawNix>,
     pub cache: Option<RawCache>,
+    pub sbom: Option<RawSbom>,
     pub targets: Option<BTreeMap<String, Spanned<RawTarget>>>,
 }
 
@@ -78,8 +79,15 @@ pub(super) struct RawCache {
     pub project: Option<Str>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSbom {
+    pub supplier: Option<Str>,
+}
+
 /// serde's names for our tables, as the user knows them: "a table".
-pub(super) const TABLE_NAMES: [&str; 6] = [
+pub(super) const TABLE_NAMES: [&str; 7] = [
+    "RawSbom",
     "RawImage",
     "RawNix",
     "RawCache",
