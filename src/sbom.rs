@@ -13,8 +13,8 @@
 //!   reads), so a store path is `pkg:generic/NAME@VERSION` with the NAR hash
 //!   in the standard `checksum` qualifier; a GitHub input is `pkg:github`.
 //! - `DEPENDS_ON` from each path to its references; the flake's main output
-//!   is what the document `DESCRIBES`; each locked input is a
-//!   `BUILD_DEPENDENCY_OF` it.
+//!   is what the document `DESCRIBES`, and `HAS_PREREQUISITE` each locked
+//!   input.
 //! - `licenseDeclared` from `meta.license` where nix knows it (the main
 //!   output's), `NOASSERTION` elsewhere.
 //! - Deterministic: the namespace is a hash of the content, `created` is
@@ -146,9 +146,9 @@ impl Sbom<'_> {
         }
         for i in &report.flake.inputs {
             relationships.push((
-                spdx_id("FlakeInput", &i.name),
-                "BUILD_DEPENDENCY_OF",
                 id_of(root),
+                "HAS_PREREQUISITE",
+                spdx_id("FlakeInput", &i.name),
             ));
         }
         relationships.sort();
@@ -408,8 +408,8 @@ mod tests {
             rels,
             [
                 "SPDXRef-DOCUMENT DESCRIBES SPDXRef-Package-bbb-app",
-                "SPDXRef-FlakeInput-lib BUILD_DEPENDENCY_OF SPDXRef-Package-bbb-app",
                 "SPDXRef-Package-bbb-app DEPENDS_ON SPDXRef-Package-aaa-busybox-1.36.1",
+                "SPDXRef-Package-bbb-app HAS_PREREQUISITE SPDXRef-FlakeInput-lib",
             ]
         );
         assert_eq!(doc["creationInfo"]["created"], "1970-01-01T00:00:00Z");

@@ -113,7 +113,8 @@ pub fn assemble(
                     .rev
                     .as_deref()
                     .or(i.nar_hash.as_deref())
-                    .unwrap_or("unlocked");
+                    // A relative `path:` input is locked by the flake itself.
+                    .unwrap_or(&i.location);
                 format!("{}={pin}", i.name)
             })
             .collect();
