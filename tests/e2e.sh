@@ -23,6 +23,13 @@
 #                         points at the `flake` line)
 #   subrequests           buildx --print outline|targets|lint (26.1 kinds; buildx 0.13 has no --call)
 #   build_warnings        lint findings shown as warnings in a normal build (Warn: BuildKit 0.10+)
+#   scratch_essentials    on scratch a process writes /tmp (1777), reads the CA bundle at
+#                         SSL_CERT_FILE and a zone file under TZDIR, finds nsswitch.conf
+#   healthcheck           the spec's health check is the image's; it turns a container healthy,
+#                         and a failing one unhealthy
+#   stop_signal           `docker stop` sends the spec's stop signal to the process
+#   nix_db                the image's own Nix database registers the closure: nix-store
+#                         --verify --check-contents passes inside
 # shellcheck source=tests/e2e-lib.sh
 source "$(dirname "$0")/e2e-lib.sh"
 tag="nixfe-e2e-hello:${kind//./-}"
@@ -233,9 +240,83 @@ build_warnings() {
   docker rmi -f nixfe-e2e-warn >/dev/null
 }
 
+
+cp -r "$top/tests/fixtures/minimal" "$work/min"
+min_tag=nixfe-e2e-min
+min_built=0
+# build_min: the minimal fixture's image, built once for the tests below.
+build_min() {
+  ((min_built)) && return 0
+  build "$work/min" -t "$min_tag" || { say "build failed"; return 1; }
+  min_built=1
+}
+# wait_health CONTAINER WANT: up to 30 s for the health status WANT.
+wait_health() {
+  local i st
+  for ((i = 0; i < 60; i++)); do
+    st=$(docker inspect -f '{{.State.Health.Status}}' "$1" 2>/dev/null)
+    [[ $st == "$2" ]] && return 0
+    sleep 0.5
+  done
+  say "health of $1 is $st, want $2"
+  return 1
+}
+
+scratch_essentials() {
+  build_min || return 1
+  local out
+  out=$(docker run --rm "$min_tag" probe 2>/dev/null) || { say "run failed: $out"; return 1; }
+  grep -qx 'tmp: hi mode 1777' <<<"$out" || { say "tmp: $out"; return 1; }
+  grep -qx 'ca: -----BEGIN CERTIFICATE-----' <<<"$out" || { say "CA bundle: $out"; return 1; }
+  grep -qx 'zone: TZif' <<<"$out" || { say "zone file: $out"; return 1; }
+  grep -qx 'nsswitch: hosts: files dns' <<<"$out" || { say "nsswitch: $out"; return 1; }
+  local env
+  env=$(docker image inspect -f '{{json .Config.Env}}' "$min_tag")
+  grep -q '"SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt"' <<<"$env" && grep -q '"TZDIR=/usr/share/zoneinfo"' <<<"$env" ||
+    { say "env: $env"; return 1; }
+}
+
+healthcheck() {
+  build_min || return 1
+  local test c
+  test=$(docker image inspect -f '{{json .Config.Healthcheck.Test}}' "$min_tag")
+  [[ $test == '["CMD","/nix/store/'*'-app/bin/app","check"]' ]] || { say "test: $test"; return 1; }
+  c=$(docker run -d "$min_tag") || { say "run failed"; return 1; }
+  wait_health "$c" healthy || { docker rm -f "$c" >/dev/null; return 1; }
+  docker rm -f "$c" >/dev/null
+  build "$work/min" --target unhealthy -t "$min_tag-unhealthy" || { say "unhealthy target failed"; return 1; }
+  c=$(docker run -d "$min_tag-unhealthy") || { say "run failed"; return 1; }
+  wait_health "$c" unhealthy || { docker rm -f "$c" >/dev/null; return 1; }
+  docker rm -f "$c" >/dev/null
+  docker rmi -f "$min_tag-unhealthy" >/dev/null
+}
+
+stop_signal() {
+  build_min || return 1
+  local c logs
+  [[ $(docker image inspect -f '{{.Config.StopSignal}}' "$min_tag") == SIGUSR1 ]] || { say "no stop signal"; return 1; }
+  c=$(docker run -d "$min_tag") || { say "run failed"; return 1; }
+  sleep 1
+  docker stop -t 20 "$c" >/dev/null
+  logs=$(docker logs "$c" 2>&1)
+  docker rm -f "$c" >/dev/null
+  grep -qx 'got USR1' <<<"$logs" || { say "the process did not get SIGUSR1: $logs"; return 1; }
+}
+
+nix_db() {
+  build "$work/min" --target nixdb -t "$min_tag-db" || { say "build failed"; return 1; }
+  local app out
+  app=$(docker image inspect -f '{{json .Config.Entrypoint}}' "$min_tag-db" | sed 's#^\["\(/nix/store/[^/]*\)/.*#\1#')
+  out=$(docker run --rm --entrypoint nix-store "$min_tag-db" --verify --check-contents 2>&1) || { say "verify failed: $out"; return 1; }
+  out=$(docker run --rm --entrypoint nix-store "$min_tag-db" -q --references "$app" 2>&1) || { say "query failed: $out"; return 1; }
+  grep -q -- '-busybox$' <<<"$out" || { say "the app's references are not registered: $out"; return 1; }
+  docker rmi -f "$min_tag-db" >/dev/null
+}
+
 rc=0
 run_all e2e example_runs closure_is_exact source_change noop_rebuild unknown_key \
   app_change_layers layer_budget clean_builds_same_id source_date_epoch \
-  valkyrie_like scratch_keys spec_errors subrequests build_warnings || rc=$?
-docker rmi -f "$tag" nixfe-e2e-bad >/dev/null 2>&1 || true
+  valkyrie_like scratch_keys spec_errors subrequests build_warnings \
+  scratch_essentials healthcheck stop_signal nix_db || rc=$?
+docker rmi -f "$tag" nixfe-e2e-bad "$min_tag" >/dev/null 2>&1 || true
 exit $rc

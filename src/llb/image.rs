@@ -17,7 +17,10 @@ use super::graph::{Graph, Output};
 use super::nix::{builder, nix_step, store_cache};
 use super::ops::{self, Attrs, Exec, FileAction, Local, Mount};
 use super::{Emit, STORE_PATH_MISSING};
-use crate::plan::{ImagePlan, OUT_DIR, OUTPUTS_DIR, Plan, UserFiles, describe_layer};
+use crate::plan::{
+    CA_FILE, Essential, ImagePlan, NSSWITCH, OUT_DIR, OUTPUTS_DIR, Plan, UserFiles, ZONEINFO_DIR,
+    describe_layer,
+};
 use crate::proto::llb as pb;
 
 /// Where a layer op sees the nix step's marker of an output it copies.
@@ -35,6 +38,48 @@ mkdir -p /out/nix/store\n\
 cp -a \"$@\" /out/nix/store/\n\
 touch -h -d \"@$epoch\" /out/nix/store /out/nix\n"
     )
+}
+
+/// The script of the nix-db layer: the closure's registrations, dumped from
+/// the store cache's database and loaded into a new one under `/out`, with
+/// fixed registration times where the builder has `sqlite3` (as nixpkgs'
+/// dockerTools does); only the database is kept. `$1` is the epoch, the rest
+/// are the closure's paths.
+fn nix_db_script() -> String {
+    format!(
+        "set -eu\n\
+epoch=$1; shift\n\
+for p; do [ -e \"$p\" ] || [ -L \"$p\" ] || {{ echo \"nix-frontend: $p is missing from the /nix store cache\" >&2; exit {STORE_PATH_MISSING}; }}; done\n\
+state=/out/nix/var/nix\n\
+mkdir -p \"$state\"\n\
+nix-store --dump-db \"$@\" | NIX_STATE_DIR=\"$state\" nix-store --load-db\n\
+db=$state/db/db.sqlite\n\
+if command -v sqlite3 >/dev/null 2>&1; then sqlite3 \"$db\" \"UPDATE ValidPaths SET registrationTime = $epoch\"; \\\n\
+else echo 'nix-frontend: the builder has no sqlite3, so the image'\\''s Nix database records the time it was made' >&2; fi\n\
+rm -f \"$db-wal\" \"$db-shm\" \"$state/db/big-lock\" \"$state/db/reserved\"\n\
+find \"$state\" -mindepth 1 -maxdepth 1 ! -name db -exec rm -rf {{}} +\n\
+find /out/nix -exec touch -h -d \"@$epoch\" {{}} +\n"
+    )
+}
+
+/// An essential that needs a shell: `$1` is the epoch, `$2` a store path.
+fn essential_script(e: &Essential) -> Option<(String, Option<String>)> {
+    let link = |at: &str| {
+        let parent = at.rsplit_once('/').map_or("/", |(p, _)| p);
+        format!(
+            "set -eu\nmkdir -p /out{parent}\nln -s \"$2\" /out{at}\nfor d in /out{at} $(p=/out{parent}; while [ \"$p\" != /out ]; do echo \"$p\"; p=${{p%/*}}; done); do touch -h -d \"@$1\" \"$d\"; done\n"
+        )
+    };
+    match e {
+        Essential::Tmp => Some((
+            "set -eu\nmkdir -p /out/tmp\nchmod 1777 /out/tmp\ntouch -h -d \"@$1\" /out/tmp\n"
+                .into(),
+            None,
+        )),
+        Essential::CaCertificates { bundle } => Some((link(CA_FILE), Some(bundle.clone()))),
+        Essential::Zoneinfo { dir } => Some((link(ZONEINFO_DIR), Some(dir.clone()))),
+        Essential::Nsswitch => None,
+    }
 }
 
 /// The image definition, and which of its ops copy store paths (a failure
@@ -111,6 +156,60 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
     if let Some(u) = &image.users {
         parts.push(user_layer(&mut g, u, ts, &p));
     }
+    let small_exec = |args: Vec<String>, mounts: Vec<Mount>| Exec {
+        args,
+        env: plan.nix.builder_env.clone(),
+        cwd: "/".into(),
+        user: String::new(),
+        root: builder.clone(),
+        root_output: false,
+        mounts,
+        network: pb::NetMode::None,
+        platform: np.clone(),
+    };
+    let scratch_out = || Mount::Scratch {
+        dest: OUT_DIR.into(),
+    };
+    for e in &image.essentials {
+        let name = format!("[image] essential {}", e.describe());
+        let out = match essential_script(e) {
+            Some((script, arg)) => {
+                let mut args = vec![
+                    "/bin/sh".to_owned(),
+                    "-c".to_owned(),
+                    script,
+                    "nix-frontend-essential".to_owned(),
+                    plan.epoch.to_string(),
+                ];
+                args.extend(arg);
+                g.exec(&small_exec(args, vec![scratch_out()]), &name, None)[0].clone()
+            }
+            None => {
+                let root = |mode| Attrs {
+                    uid: 0,
+                    gid: 0,
+                    mode,
+                    timestamp: ts,
+                };
+                let actions = [
+                    FileAction::Mkdir {
+                        path: "/etc".into(),
+                        attrs: root(0o755),
+                    },
+                    FileAction::Mkfile {
+                        path: "/etc/nsswitch.conf".into(),
+                        data: NSSWITCH.as_bytes().to_vec(),
+                        attrs: root(0o644),
+                    },
+                ];
+                g.file(None, &actions, &name, None, &p)
+            }
+        };
+        if emit.no_cache {
+            g.ignore_cache(&out.digest);
+        }
+        parts.push(out);
+    }
     let mut layer_ops = BTreeSet::new();
     let n = image.layers.len();
     let script = layer_script();
@@ -161,6 +260,29 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
         }
         layer_ops.insert(out[0].digest.clone());
         parts.extend(out.into_iter().next());
+    }
+    if image.nix_db {
+        let mut args = vec![
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            nix_db_script(),
+            "nix-frontend-layer".to_owned(),
+            plan.epoch.to_string(),
+        ];
+        let mut paths: Vec<&String> = image.layers.iter().flatten().collect();
+        paths.sort();
+        args.extend(paths.into_iter().cloned());
+        let mut exec = small_exec(args, vec![store_cache(plan, &builder, emit), scratch_out()]);
+        if emit.attempt > 0 {
+            exec.env
+                .push(format!("NIX_FRONTEND_ATTEMPT={}", emit.attempt));
+        }
+        let out = g.exec(&exec, "[image] nix database", None)[0].clone();
+        if emit.no_cache {
+            g.ignore_cache(&out.digest);
+        }
+        layer_ops.insert(out.digest.clone());
+        parts.push(out);
     }
 
     let mut result = if emit.mergeop {

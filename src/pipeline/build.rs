@@ -363,6 +363,10 @@ impl<E: Engine> Session<'_, E> {
         base_users: Option<&BaseUsers>,
     ) -> Result<(String, Plan, ImagePlan), Failure> {
         let image = plan::image(&planned.plan, &built, base_users)?;
+        for w in &image.warnings {
+            self.warning(w, "the image's layers are counted with the base's", None)
+                .await;
+        }
         let ImageGraph {
             definition,
             layer_ops,

@@ -5,9 +5,19 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
+use super::essentials::Essential;
 use super::users::{UserFiles, config_value};
 use super::{Plan, PlanError, Report, describe_layer};
-use crate::oci::{History, ImageConfig, get_env, rfc3339, set_env};
+use crate::oci::{Healthcheck, History, ImageConfig, get_env, rfc3339, set_env};
+
+/// The frontend's own layers, in the order the image has them (after the
+/// base and `run`, before `image.copy`).
+pub struct Layers<'a> {
+    pub store: &'a [Vec<String>],
+    pub users: Option<&'a UserFiles>,
+    pub essentials: &'a [Essential],
+    pub nix_db: bool,
+}
 
 /// The flake the image was built from, as the spec names it.
 pub const FLAKE_LABEL: &str = "org.nix-frontend.flake";
@@ -18,12 +28,7 @@ pub const FLAKE_INPUTS_LABEL: &str = "org.nix-frontend.flake.inputs";
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The final config, with one history entry per layer in layer order.
-pub fn assemble(
-    plan: &Plan,
-    built: &Report,
-    layers: &[Vec<String>],
-    users: Option<&UserFiles>,
-) -> Result<ImageConfig, PlanError> {
+pub fn assemble(plan: &Plan, built: &Report, ours: &Layers<'_>) -> Result<ImageConfig, PlanError> {
     let mut cfg = plan.image.base_config.clone();
     let spec = &plan.image.spec;
     let out = built.main_output();
@@ -45,12 +50,19 @@ pub fn assemble(
         cfg.history
             .push(entry(format!("RUN /bin/sh -c {}", step.command.value)));
     }
-    if users.is_some() {
+    if ours.users.is_some() {
         cfg.history.push(entry("nix-frontend: user".into()));
     }
-    for layer in layers {
+    for e in ours.essentials {
+        cfg.history
+            .push(entry(format!("nix-frontend: {}", e.describe())));
+    }
+    for layer in ours.store {
         cfg.history
             .push(entry(format!("nix-frontend: {}", describe_layer(layer))));
+    }
+    if ours.nix_db {
+        cfg.history.push(entry("nix-frontend: nix database".into()));
     }
     for c in &spec.copy {
         cfg.history
@@ -92,7 +104,43 @@ pub fn assemble(
     }
     let path = get_env(&env, "PATH").unwrap_or(DEFAULT_PATH).to_owned();
     set_env(&mut env, "PATH", &format!("{out}/bin:{path}"));
+    // Where the essentials put the CA bundle and zone files, unless set.
+    for (k, v) in ours.essentials.iter().filter_map(Essential::env) {
+        if get_env(&env, k).is_none() {
+            set_env(&mut env, k, v);
+        }
+    }
     c.env = Some(env);
+    if let Some(h) = &spec.healthcheck {
+        let mut test = h.value.test.clone();
+        // The program form resolves like `entrypoint`: bin/X is the package's.
+        if test.first().is_some_and(|t| t == "CMD") && test.len() > 1 {
+            let argv = resolve_argv(&test[1..], out);
+            test.truncate(1);
+            test.extend(argv);
+        }
+        // As a Dockerfile HEALTHCHECK: the base's is replaced, not merged.
+        c.healthcheck = Some(Healthcheck {
+            test,
+            interval: h.value.interval,
+            timeout: h.value.timeout,
+            start_period: h.value.start_period,
+            start_interval: h.value.start_interval,
+            retries: h.value.retries,
+        });
+    }
+    if let Some(s) = &spec.stop_signal {
+        c.stop_signal = Some(s.value.clone());
+    }
+    if !spec.volumes.is_empty() {
+        let volumes = c.volumes.get_or_insert_with(BTreeMap::new);
+        for v in &spec.volumes {
+            volumes.insert(v.value.clone(), json!({}));
+        }
+    }
+    if let Some(s) = &spec.shell {
+        c.shell = Some(s.value.clone());
+    }
 
     if let Some(w) = &spec.workdir {
         c.working_dir = Some(w.value.clone());

@@ -8,6 +8,7 @@
 
 mod config;
 mod context;
+mod essentials;
 mod layers;
 mod nix;
 mod platform;
@@ -21,6 +22,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 pub use context::{ContextFilter, dockerignore_patterns};
+pub use essentials::{CA_FILE, Essential, NSSWITCH, ZONEINFO_DIR};
 pub use layers::{describe_layer, plan_layers};
 pub use platform::{Platform, UnsupportedPlatform};
 pub use report::{Flake, LockedInput, Report, ReportError, StorePath, is_store_path};
@@ -180,8 +182,20 @@ pub struct ImagePlan {
     pub outputs: Vec<String>,
     /// Files that create the spec's user where the base lacks it.
     pub users: Option<UserFiles>,
+    /// On scratch: `/tmp`, `nsswitch.conf`, CA bundle, zone files.
+    pub essentials: Vec<Essential>,
+    /// A layer with the image's Nix database of the closure.
+    pub nix_db: bool,
     pub config: ImageConfig,
+    /// For the user: what the plan had to give up (the layer budget).
+    pub warnings: Vec<String>,
 }
+
+/// The most layers an image should have, base included. Docker's classic
+/// image store refuses images deeper than 125 layers ("max depth
+/// exceeded"), and every layer lengthens the overlay mount of a container:
+/// keep room below that for what users add on top.
+pub const LAYER_LIMIT: usize = 100;
 
 /// `/etc/passwd` and `/etc/group` of the base (after `image.run`), read by
 /// the bridge when the spec names a user on a non-scratch base; `None` for a
@@ -344,17 +358,43 @@ pub fn image(
         .map_or(spec::DEFAULT_LAYERS, |l| l.value);
     // The user files take one layer of the budget.
     let users = users::user_files(plan, base_users)?;
-    let layers = plan_layers(
-        &built.closure,
-        &built.outputs,
-        budget.saturating_sub(usize::from(users.is_some())).max(1),
-    );
-    let config = config::assemble(plan, built, &layers, users.as_ref())?;
+    let essentials = essentials::essentials(plan, built);
+    let nix_db = plan.image.spec.nix_db;
+    let requested = budget.saturating_sub(usize::from(users.is_some())).max(1);
+    // Every other layer the image has, and the base's own.
+    let base_layers = plan.image.base_config.rootfs.diff_ids.len();
+    let others = plan.image.run.len()
+        + usize::from(users.is_some())
+        + essentials.len()
+        + usize::from(nix_db)
+        + plan.image.spec.copy.len();
+    let room = LAYER_LIMIT.saturating_sub(base_layers + others).max(1);
+    let mut warnings = Vec::new();
+    let store_budget = requested.min(room);
+    let layers = plan_layers(&built.closure, &built.outputs, store_budget);
+    if store_budget < requested && layers.len() == store_budget {
+        warnings.push(format!(
+            "LayerLimit: the base's {base_layers} layers and {others} others leave {room} of the {LAYER_LIMIT} layers an image should have: the store paths take {room} layers, not up to {requested}"
+        ));
+    }
+    let config = config::assemble(
+        plan,
+        built,
+        &config::Layers {
+            store: &layers,
+            users: users.as_ref(),
+            essentials: &essentials,
+            nix_db,
+        },
+    )?;
     Ok(ImagePlan {
         layers,
         outputs: built.outputs.clone(),
         users,
+        essentials,
+        nix_db,
         config,
+        warnings,
     })
 }
 

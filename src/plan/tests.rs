@@ -140,3 +140,49 @@ fn run_on_build_runs_nix_natively_for_the_target_system() {
         .unwrap();
     assert!(!config.contains("extra-platforms"), "{config}");
 }
+
+#[test]
+fn a_deep_base_leaves_fewer_layers_for_the_store_and_says_so() {
+    let spec = spec::parse(
+        "Dockerfile",
+        "[image]\nbase = \"deep\"\nentrypoint = [\"bin/app\"]\n",
+        &BTreeMap::new(),
+    )
+    .unwrap();
+    let mut i = inputs();
+    let diff_ids: Vec<String> = (0..97).map(|n| format!("sha256:{n:064}")).collect();
+    i.base = Some(ImageFacts {
+        name: "deep".into(),
+        resolved: String::new(),
+        digest: String::new(),
+        config: serde_json::to_vec(
+            &serde_json::json!({"rootfs": {"type": "layers", "diff_ids": diff_ids}}),
+        )
+        .unwrap(),
+        has_nix: false,
+    });
+    let plan = build(&spec, &i).unwrap();
+    let report = Report::parse(br#"{"version":2,"outputs":["/nix/store/eee-app"],
+      "pathInfo":{"/nix/store/aaa-a":{"narSize":9000000,"references":[]},"/nix/store/bbb-b":{"narSize":9000000,"references":[]},
+        "/nix/store/ccc-c":{"narSize":9000000,"references":[]},"/nix/store/ddd-d":{"narSize":9000000,"references":[]},
+        "/nix/store/eee-app":{"narSize":9000000,"references":["/nix/store/aaa-a","/nix/store/bbb-b","/nix/store/ccc-c","/nix/store/ddd-d"]}},
+      "meta":null,"bin":{"type":"directory","entries":{"app":{}}},"flake":null}"#).unwrap();
+    let planned = image(&plan, &report, Some(&BaseUsers::default())).unwrap();
+    assert_eq!(planned.layers.len(), 3, "97 base layers leave 3 of 100");
+    assert_eq!(planned.warnings.len(), 1);
+    assert!(
+        planned.warnings[0]
+            .starts_with("LayerLimit: the base's 97 layers and 0 others leave 3 of the 100 layers"),
+        "{}",
+        planned.warnings[0]
+    );
+    // A shallow base keeps one layer per path and says nothing.
+    i.base = Some(ImageFacts {
+        config: b"{}".to_vec(),
+        ..i.base.clone().unwrap()
+    });
+    let plan = build(&spec, &i).unwrap();
+    let planned = image(&plan, &report, Some(&BaseUsers::default())).unwrap();
+    assert_eq!(planned.layers.len(), 5);
+    assert!(planned.warnings.is_empty());
+}

@@ -7,14 +7,16 @@ use toml::Spanned;
 
 use super::error::{SpecError, invalid};
 use super::expand::Expander;
-use super::toml::{RawCache, RawCopy, RawImage, RawNix, RawSbom, RawSpec, Str, Strs};
+use super::toml::{
+    RawCache, RawCopy, RawDefaults, RawHealthcheck, RawImage, RawNix, RawSbom, RawSpec, Str, Strs,
+};
 use super::values::{
-    check_argv, check_image_ref, check_owner, check_port, check_user, context_path, file_mode,
-    is_plain_name, store_size, unquotable,
+    check_absolute, check_argv, check_image_ref, check_owner, check_port, check_signal, check_user,
+    context_path, duration, file_mode, is_plain_name, store_size, unquotable,
 };
 use super::{
-    Cache, Copy, DEFAULT_BUILDER, DEFAULT_FLAKE, DEFAULT_LAYERS, Image, MAX_LAYERS, Nix, RunOn,
-    SbomSettings, Spec, Target,
+    Cache, Copy, DEFAULT_BUILDER, DEFAULT_FLAKE, DEFAULT_LAYERS, Defaults, Healthcheck, Image,
+    MAX_LAYERS, Nix, RunOn, SbomSettings, Spec, Target,
 };
 use crate::span::{Located, Span};
 
@@ -476,6 +478,37 @@ impl Lower<'_> {
             Some(l) => Some(layer_budget(&l)?),
             None => inherit.layers.clone(),
         };
+        let healthcheck = match raw.healthcheck {
+            Some(h) => Some(self.healthcheck(h)?),
+            None => inherit.healthcheck.clone(),
+        };
+        let stop_signal = match raw.stop_signal {
+            Some(s) => {
+                let s = self.ex.string(s)?;
+                check_signal(&s)?;
+                Some(s)
+            }
+            None => inherit.stop_signal.clone(),
+        };
+        let volumes = match raw.volumes {
+            Some(list) => list
+                .into_iter()
+                .map(|v| {
+                    let v = self.ex.string(v)?;
+                    check_absolute("image.volumes", &v)?;
+                    Ok(v)
+                })
+                .collect::<Result<_, SpecError>>()?,
+            None => inherit.volumes.clone(),
+        };
+        let shell = match raw.shell {
+            Some(s) => Some(check_argv("image.shell", self.ex.strings(s)?)?),
+            None => inherit.shell.clone(),
+        };
+        let defaults = match raw.defaults {
+            Some(d) => defaults(d, inherit.defaults),
+            None => inherit.defaults,
+        };
         Ok(Image {
             base,
             run,
@@ -488,7 +521,95 @@ impl Lower<'_> {
             labels,
             expose,
             layers,
+            healthcheck,
+            stop_signal,
+            volumes,
+            shell,
+            defaults,
+            nix_db: raw.nix_db.unwrap_or(inherit.nix_db),
         })
+    }
+
+    fn healthcheck(
+        &mut self,
+        h: Spanned<RawHealthcheck>,
+    ) -> Result<Located<Healthcheck>, SpecError> {
+        let span: Span = h.span().into();
+        let h = h.into_inner();
+        let tspan: Span = h.test.span().into();
+        let bad_test = || {
+            invalid(
+                "image.healthcheck.test",
+                "is neither a command nor NONE",
+                "write test = \"curl -f http://localhost/\" (a shell command), [\"bin/check\", \"--quick\"] (a program) or \"NONE\"",
+                tspan,
+            )
+        };
+        let test = match h.test.into_inner() {
+            toml::Value::String(s) if s.trim() == "NONE" => vec!["NONE".to_owned()],
+            toml::Value::String(s) if !s.trim().is_empty() => {
+                let s = self.ex.string(Spanned::new(tspan.start..tspan.end, s))?;
+                vec!["CMD-SHELL".to_owned(), s.value]
+            }
+            toml::Value::Array(items) if !items.is_empty() => {
+                let mut argv = vec!["CMD".to_owned()];
+                for item in items {
+                    let toml::Value::String(s) = item else {
+                        return Err(bad_test());
+                    };
+                    argv.push(
+                        self.ex
+                            .string(Spanned::new(tspan.start..tspan.end, s))?
+                            .value,
+                    );
+                }
+                if argv[1].is_empty() {
+                    return Err(bad_test());
+                }
+                argv
+            }
+            _ => return Err(bad_test()),
+        };
+        let mut time = |key: &str, v: Option<Str>| -> Result<i64, SpecError> {
+            match v {
+                Some(v) => {
+                    let v = self.ex.string(v)?;
+                    duration(key, &v)
+                }
+                None => Ok(0),
+            }
+        };
+        let interval = time("image.healthcheck.interval", h.interval)?;
+        let timeout = time("image.healthcheck.timeout", h.timeout)?;
+        let start_period = time("image.healthcheck.start-period", h.start_period)?;
+        let start_interval = time("image.healthcheck.start-interval", h.start_interval)?;
+        let retries = match h.retries {
+            Some(r) => {
+                let rspan: Span = r.span().into();
+                let n = r.into_inner();
+                if n < 0 {
+                    return Err(invalid(
+                        "image.healthcheck.retries",
+                        format!("{n} is not a number of retries"),
+                        "write a number from 0 (Docker's default, 3) up",
+                        rspan,
+                    ));
+                }
+                n
+            }
+            None => 0,
+        };
+        Ok(Located::new(
+            Healthcheck {
+                test,
+                interval,
+                timeout,
+                start_period,
+                start_interval,
+                retries,
+            },
+            span,
+        ))
     }
 
     fn copy(&mut self, c: Spanned<RawCopy>) -> Result<Located<Copy>, SpecError> {
@@ -535,6 +656,15 @@ impl Lower<'_> {
             },
             span,
         ))
+    }
+}
+
+fn defaults(raw: RawDefaults, inherit: Defaults) -> Defaults {
+    Defaults {
+        tmp: raw.tmp.unwrap_or(inherit.tmp),
+        nsswitch: raw.nsswitch.unwrap_or(inherit.nsswitch),
+        ca_certificates: raw.ca_certificates.unwrap_or(inherit.ca_certificates),
+        zoneinfo: raw.zoneinfo.unwrap_or(inherit.zoneinfo),
     }
 }
 

@@ -135,6 +135,54 @@ pub struct Image {
     pub expose: Vec<Located<String>>,
     /// How many layers the frontend's own files may take (`None` = default).
     pub layers: Option<Located<usize>>,
+    pub healthcheck: Option<Located<Healthcheck>>,
+    /// `SIGTERM`, `TERM` or a number.
+    pub stop_signal: Option<Located<String>>,
+    /// Absolute paths.
+    pub volumes: Vec<Located<String>>,
+    pub shell: Option<Located<Vec<String>>>,
+    pub defaults: Defaults,
+    /// Register the closure in the image's own Nix database.
+    pub nix_db: bool,
+}
+
+/// `[image] healthcheck`, in Docker's form.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Healthcheck {
+    /// `["NONE"]`, `["CMD", argv…]` or `["CMD-SHELL", command]`.
+    pub test: Vec<String>,
+    /// Nanoseconds; 0 = Docker's default.
+    pub interval: i64,
+    pub timeout: i64,
+    pub start_period: i64,
+    pub start_interval: i64,
+    pub retries: i64,
+}
+
+/// `[image.defaults]`: what a minimal image needs, added on `scratch` only
+/// (a base image has its own), each its own small layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Defaults {
+    /// `/tmp`, mode 1777.
+    pub tmp: bool,
+    /// `/etc/nsswitch.conf` (`hosts: files dns`).
+    pub nsswitch: bool,
+    /// `/etc/ssl/certs/ca-certificates.crt` and `SSL_CERT_FILE`, when the
+    /// closure holds a CA bundle (nixpkgs `cacert`).
+    pub ca_certificates: bool,
+    /// `/usr/share/zoneinfo` and `TZDIR`, when the closure holds tzdata.
+    pub zoneinfo: bool,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            tmp: true,
+            nsswitch: true,
+            ca_certificates: true,
+            zoneinfo: true,
+        }
+    }
 }
 
 impl Spec {

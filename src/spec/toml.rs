@@ -36,7 +36,7 @@ pub(super) struct RawTarget {
 }
 
 #[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub(super) struct RawImage {
     pub base: Option<Str>,
     pub run: Option<Vec<Str>>,
@@ -49,6 +49,33 @@ pub(super) struct RawImage {
     pub labels: Option<BTreeMap<String, Str>>,
     pub expose: Option<Vec<Str>>,
     pub layers: Option<Spanned<i64>>,
+    pub healthcheck: Option<Spanned<RawHealthcheck>>,
+    pub stop_signal: Option<Str>,
+    pub volumes: Option<Vec<Str>>,
+    pub shell: Option<Strs>,
+    pub defaults: Option<RawDefaults>,
+    pub nix_db: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawHealthcheck {
+    /// A shell command, an argv (`["bin/check", "--quick"]`) or `"NONE"`.
+    pub test: Spanned<toml::Value>,
+    pub interval: Option<Str>,
+    pub timeout: Option<Str>,
+    pub start_period: Option<Str>,
+    pub start_interval: Option<Str>,
+    pub retries: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub(super) struct RawDefaults {
+    pub tmp: Option<bool>,
+    pub nsswitch: Option<bool>,
+    pub ca_certificates: Option<bool>,
+    pub zoneinfo: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -86,7 +113,9 @@ pub(super) struct RawSbom {
 }
 
 /// serde's names for our tables, as the user knows them: "a table".
-pub(super) const TABLE_NAMES: [&str; 7] = [
+pub(super) const TABLE_NAMES: [&str; 9] = [
+    "RawHealthcheck",
+    "RawDefaults",
     "RawSbom",
     "RawImage",
     "RawNix",

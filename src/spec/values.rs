@@ -54,12 +54,17 @@ pub(super) fn check_argv(
     v: Located<Vec<String>>,
 ) -> Result<Located<Vec<String>>, SpecError> {
     if v.value.first().is_none_or(|a| a.is_empty()) {
+        let hint = if key == "image.shell" {
+            "e.g. shell = [\"/bin/bash\", \"-c\"]".to_owned()
+        } else {
+            format!(
+                "e.g. {key} = [\"bin/app\", \"--flag\"]; relative paths are inside the built package"
+            )
+        };
         return Err(invalid(
             key,
             "needs a program as its first element",
-            format!(
-                "e.g. {key} = [\"bin/app\", \"--flag\"]; relative paths are inside the built package"
-            ),
+            hint,
             v.at(),
         ));
     }
@@ -151,6 +156,64 @@ pub(super) fn store_size(v: &Located<String>) -> Result<u64, SpecError> {
             v.at(),
         )),
     }
+}
+
+/// A duration as Docker's HEALTHCHECK takes it (`30s`, `1m30s`, `500ms`),
+/// in nanoseconds: 0, or at least a millisecond.
+pub(super) fn duration(key: &str, v: &Located<String>) -> Result<i64, SpecError> {
+    let bad = || {
+        invalid(
+            key,
+            format!("{:?} is not a duration of at least 1ms", v.value),
+            "write a duration like \"30s\", \"1m30s\" or \"500ms\"",
+            v.at(),
+        )
+    };
+    let d = humantime::parse_duration(v.value.trim()).map_err(|_| bad())?;
+    if d.is_zero() {
+        return Ok(0);
+    }
+    if d < std::time::Duration::from_millis(1) {
+        return Err(bad());
+    }
+    i64::try_from(d.as_nanos()).map_err(|_| bad())
+}
+
+/// `SIGTERM`, `TERM`, `SIGRTMIN+3` or a signal number (1 to 64).
+pub(super) fn check_signal(v: &Located<String>) -> Result<(), SpecError> {
+    let s = v.value.trim();
+    let name = s.strip_prefix("SIG").unwrap_or(s);
+    let ok = match name.parse::<u32>() {
+        Ok(n) => (1..=64).contains(&n),
+        Err(_) => {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+' || c == '-')
+        }
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(invalid(
+        "image.stop-signal",
+        format!("{:?} is not a signal", v.value),
+        "write a signal name or number, e.g. stop-signal = \"SIGTERM\" or \"SIGQUIT\"",
+        v.at(),
+    ))
+}
+
+/// An absolute path in the image.
+pub(super) fn check_absolute(key: &str, v: &Located<String>) -> Result<(), SpecError> {
+    if v.value.starts_with('/') && !v.value.split('/').any(|c| c == "..") {
+        return Ok(());
+    }
+    Err(invalid(
+        key,
+        format!("{:?} is not an absolute path", v.value),
+        "write an absolute path, e.g. \"/data\"",
+        v.at(),
+    ))
 }
 
 /// Names usable on a command line and in paths: `--target NAME`, secret ids,
