@@ -48,6 +48,15 @@ store_of() {
 }
 
 # Layer diffIDs of an image, one per line.
+# layer_times TAG: the distinct modification times of every entry of every
+# layer of TAG, one per line ("YYYY-MM-DD HH:MM:SS", UTC).
+layer_times() {
+  local d; d=$(mktemp -d "$work/save.XXXXXX")
+  docker save "$1" | tar -x -C "$d"
+  python3 -c 'import json,sys; [print(l) for l in json.load(open(sys.argv[1]))[0]["Layers"]]' "$d/manifest.json" |
+    while read -r l; do TZ=UTC tar -tv --full-time -f "$d/$l"; done | awk '{print $4, $5}' | sort -u
+  rm -rf "$d"
+}
 diffids() { docker image inspect -f '{{range .RootFS.Layers}}{{println .}}{{end}}' "$1" | sed '/^$/d'; }
 # step_cached PATTERN: the step whose name matches was a cache hit in last.log.
 step_cached() {

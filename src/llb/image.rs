@@ -67,12 +67,12 @@ fn essential_script(e: &Essential) -> Option<(String, Option<String>)> {
     let link = |at: &str| {
         let parent = at.rsplit_once('/').map_or("/", |(p, _)| p);
         format!(
-            "set -eu\nmkdir -p /out{parent}\nln -s \"$2\" /out{at}\nfor d in /out{at} $(p=/out{parent}; while [ \"$p\" != /out ]; do echo \"$p\"; p=${{p%/*}}; done); do touch -h -d \"@$1\" \"$d\"; done\n"
+            "set -eu\nmkdir -p /out{parent}\nln -s \"$2\" /out{at}\nfor d in /out{at} $(p=/out{parent}; while [ \"$p\" != /out ]; do echo \"$p\"; p=${{p%/*}}; done) /out; do touch -h -d \"@$1\" \"$d\"; done\n"
         )
     };
     match e {
         Essential::Tmp => Some((
-            "set -eu\nmkdir -p /out/tmp\nchmod 1777 /out/tmp\ntouch -h -d \"@$1\" /out/tmp\n"
+            "set -eu\nmkdir -p /out/tmp\nchmod 1777 /out/tmp\ntouch -h -d \"@$1\" /out/tmp /out\n"
                 .into(),
             None,
         )),
@@ -202,7 +202,8 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
                         attrs: root(0o644),
                     },
                 ];
-                g.file(None, &actions, &name, None, &p)
+                let made = g.file(None, &actions, &name, None, &p);
+                fix_times(&mut g, made, ts, &name, &p)
             }
         };
         if emit.no_cache {
@@ -397,6 +398,25 @@ fn user_layer(g: &mut Graph, u: &UserFiles, ts: i64, p: &pb::Platform) -> Output
             },
         },
     ];
-    let name = u.home.rsplit('/').next().unwrap_or_default();
-    g.file(None, &actions, &format!("[image] user {name}"), None, p)
+    let name = format!(
+        "[image] user {}",
+        u.home.rsplit('/').next().unwrap_or_default()
+    );
+    let made = g.file(None, &actions, &name, None, p);
+    fix_times(g, made, ts, &name, p)
+}
+
+/// `made` copied whole onto scratch with every time set to `ts`: a FileOp's
+/// `mkfile` into a directory it made leaves that directory with the time
+/// of the build, and a copy sets a directory's time after its contents.
+fn fix_times(g: &mut Graph, made: Output, ts: i64, name: &str, p: &pb::Platform) -> Output {
+    let copy = FileAction::Copy {
+        from: made,
+        src: "/".into(),
+        dest: "/".into(),
+        timestamp: ts,
+        owner: None,
+        mode: None,
+    };
+    g.file(None, &[copy], &format!("{name} (fixed times)"), None, p)
 }
