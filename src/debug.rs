@@ -38,6 +38,9 @@ pub struct Facts {
     /// The first image solve fails in a layer op with a missing store path,
     /// as when the store cache was pruned under a cached nix step.
     pub store_pruned: bool,
+    /// Files of a fetched context (git, http) by their path in it
+    /// (`sub/Dockerfile`, `.git/HEAD`), and other files of the client.
+    pub context_files: BTreeMap<String, Vec<u8>>,
 }
 
 /// The definitions a build sends, with the plan they came from.
@@ -57,6 +60,11 @@ fn caps(mergeop: bool) -> Caps {
         "exec.mount.cache.sharing",
         "exec.mount.selector",
         "exec.mount.cache.content",
+        "source.git",
+        "source.git.keepgitdir",
+        "source.git.fullurl",
+        "source.http",
+        "file.copy.includeexcludepatterns",
     ]
     .into_iter()
     .map(str::to_owned)
@@ -119,7 +127,13 @@ pub fn run(req: &Request) -> Result<Output, String> {
     let opts = Options::from_vars(vars);
 
     let mut fake = Fake {
-        client_files: BTreeMap::from([(req.filename.clone(), req.text.clone().into_bytes())]),
+        client_files: req
+            .facts
+            .context_files
+            .clone()
+            .into_iter()
+            .chain([(req.filename.clone(), req.text.clone().into_bytes())])
+            .collect(),
         images: req
             .facts
             .image_configs

@@ -34,6 +34,22 @@ pub enum OptionError {
     CacheImports(String),
 }
 
+/// An image name in the form people write it: `docker.io/library/alpine:latest`
+/// is `alpine`, as BuildKit keys named contexts (`docker.io/` and `library/`
+/// dropped, a `:latest` tag too). Names that are no image names stay.
+pub fn familiar(name: &str) -> String {
+    let mut n = name
+        .strip_prefix("docker.io/")
+        .or_else(|| name.strip_prefix("index.docker.io/"))
+        .unwrap_or(name);
+    if let Some(rest) = n.strip_prefix("library/")
+        && !rest.contains('/')
+    {
+        n = rest;
+    }
+    n.strip_suffix(":latest").unwrap_or(n).to_owned()
+}
+
 impl Options {
     pub fn from_env() -> Self {
         Self::from_vars(std::env::vars())
@@ -66,6 +82,46 @@ impl Options {
             Some(f) if !f.is_empty() && f != "." => f.rsplit('/').next().unwrap_or(f).to_owned(),
             _ => "Dockerfile".to_owned(),
         }
+    }
+
+    /// The spec's path inside a remote context (`-f sub/Spec`): relative to
+    /// the context's directory.
+    pub fn filename_path(&self) -> String {
+        match self.get("filename").map(|f| f.trim_start_matches("./")) {
+            Some(f) if !f.is_empty() && f != "." => f.to_owned(),
+            _ => "Dockerfile".to_owned(),
+        }
+    }
+
+    /// Whether the client named the spec's local itself (stdin, or a spec
+    /// outside a remote context): then the spec comes from that local.
+    pub fn has_dockerfile_local(&self) -> bool {
+        self.get("dockerfilekey").is_some_and(|k| !k.is_empty())
+    }
+
+    /// The context as a URL (`docker build URL`), when it is one.
+    pub fn remote_context(&self) -> Option<&str> {
+        self.get(&self.context_local()).filter(|v| !v.is_empty())
+    }
+
+    /// `--build-context NAME=VALUE` for `platform`: `context:NAME::PLATFORM`
+    /// wins over `context:NAME`. Names in their familiar form.
+    pub fn named_contexts(&self, platform: &str) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let mut specific = BTreeMap::new();
+        for (k, v) in self.prefixed("context:") {
+            match k.split_once("::") {
+                Some((name, p)) if p == platform => {
+                    specific.insert(familiar(name), v);
+                }
+                Some(_) => {}
+                None => {
+                    out.insert(familiar(&k), v);
+                }
+            }
+        }
+        out.extend(specific);
+        out
     }
 
     pub fn dockerfile_local(&self) -> String {

@@ -43,6 +43,9 @@ struct CaseFacts {
     base_files: BTreeMap<String, String>,
     #[serde(default)]
     store_pruned: bool,
+    /// A fetched context's files: path in it → file in the case.
+    #[serde(default)]
+    context_files: BTreeMap<String, String>,
 }
 
 fn root() -> PathBuf {
@@ -78,6 +81,12 @@ fn request(case_file: &Path) -> debug::Request {
             .map(|(path, f)| (path.clone(), read(&dir.join(f))))
             .collect(),
         store_pruned: case.facts.store_pruned,
+        context_files: case
+            .facts
+            .context_files
+            .iter()
+            .map(|(path, f)| (path.clone(), read(&dir.join(f))))
+            .collect(),
     };
     debug::Request {
         filename: spec

@@ -16,7 +16,10 @@ use crate::plan::REPORT_FILE;
 /// What a solved definition is, told by the progress name of its result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Kind {
+    /// One file from a client local: the spec, a `flake.lock`.
     Spec,
+    /// A fetched context (git, http) as it is.
+    Context,
     Dockerignore,
     /// The builder image alone (to see whether it has a `/nix`).
     Builder,
@@ -31,10 +34,12 @@ pub enum Kind {
 impl Kind {
     fn of(def: &Definition) -> Self {
         let name = result_name(def);
-        if name.starts_with("[internal] load spec") {
-            Self::Spec
-        } else if name.starts_with("[internal] load .dockerignore") {
+        if name.starts_with("[internal] load .dockerignore") {
             Self::Dockerignore
+        } else if name.starts_with("[internal] load ") {
+            Self::Spec
+        } else if name.starts_with("[context] fetch") || name.starts_with("[context] unpack") {
+            Self::Context
         } else if name.starts_with("[nix] builder") {
             Self::Builder
         } else if name.starts_with("[nix] build") {
@@ -51,6 +56,7 @@ impl Kind {
     fn prefix(self) -> &'static str {
         match self {
             Self::Spec => "spec",
+            Self::Context => "context",
             Self::Dockerignore => "dockerignore",
             Self::Builder => "builder",
             Self::Nix => "nix",
@@ -78,7 +84,8 @@ pub struct Solved {
 
 #[derive(Default)]
 pub struct Fake {
-    /// The client's files: the spec (by file name) and `.dockerignore`.
+    /// The client's files: the spec (by file name) and `.dockerignore`;
+    /// a fetched context's files by their path in it.
     pub client_files: BTreeMap<String, Vec<u8>>,
     /// ResolveImageConfig answers by name; other names get a stand-in: no
     /// digest and an empty config.
@@ -158,7 +165,7 @@ impl Engine for Fake {
         let path = path.trim_start_matches('/');
         let kind = r#ref.split('-').next().unwrap_or_default();
         let found = match kind {
-            "spec" => self.client_files.get(path).cloned(),
+            "spec" | "context" => self.client_files.get(path).cloned(),
             "dockerignore" => self.client_files.get(".dockerignore").cloned(),
             "nix" if path == REPORT_FILE => Some(self.report.clone()),
             "base" => match self.base_files.get(path) {
@@ -171,6 +178,11 @@ impl Engine for Fake {
     }
 
     async fn is_dir(&self, r#ref: &str, path: &str) -> Result<bool, EngineError> {
+        if r#ref.starts_with("context-") {
+            // A directory of a fetched context: some file is under it.
+            let dir = format!("{}/", path.trim_matches('/'));
+            return Ok(self.client_files.keys().any(|f| f.starts_with(&dir)));
+        }
         Ok(r#ref.starts_with("builder-") && path == "/nix" && self.builder_has_nix)
     }
 

@@ -110,11 +110,22 @@ pub fn dump(def: &pb::Definition) -> String {
                 for a in &f.actions {
                     let what = match &a.action {
                         Some(pb::file_action::Action::Copy(c)) => {
+                            let mut extra = String::new();
+                            if c.attempt_unpack_docker_compatibility {
+                                extra.push_str(", unpack");
+                            }
+                            if !c.include_patterns.is_empty() {
+                                let _ = write!(extra, ", include {:?}", c.include_patterns);
+                            }
+                            if !c.exclude_patterns.is_empty() {
+                                let _ = write!(extra, ", exclude {:?}", c.exclude_patterns);
+                            }
                             format!(
-                                "copy {} -> {} (from {}, time {})",
+                                "copy {} -> {} (from {}, time {}{extra})",
                                 c.src, c.dest, a.secondary_input, c.timestamp
                             )
                         }
+                        Some(pb::file_action::Action::Rm(r)) => format!("rm {}", r.path),
                         Some(pb::file_action::Action::Mkdir(d)) => {
                             format!("mkdir {} mode {:o} time {}", d.path, d.mode, d.timestamp)
                         }

@@ -15,7 +15,7 @@ use std::collections::BTreeSet;
 
 use super::graph::{Graph, Output};
 use super::nix::{builder, nix_step, store_cache};
-use super::ops::{self, Attrs, Exec, FileAction, Local, Mount};
+use super::ops::{self, Attrs, Exec, FileAction, Mount};
 use super::{Emit, STORE_PATH_MISSING};
 use crate::plan::{
     CA_FILE, Essential, ImagePlan, NSSWITCH, OUT_DIR, OUTPUTS_DIR, Plan, UserFiles, ZONEINFO_DIR,
@@ -326,21 +326,18 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
     };
 
     if !plan.image.spec.copy.is_empty() {
-        let context = g.local(
-            &Local {
-                name: emit.context_name.clone(),
-                session: emit.session.clone(),
-                shared_key: emit.context_name.clone(),
-                include: plan
-                    .image
-                    .spec
-                    .copy
-                    .iter()
-                    .map(|c| c.value.src.clone())
-                    .collect(),
-                exclude: plan.nix.context.exclude.clone(),
-                follow: Vec::new(),
-            },
+        let include: Vec<String> = plan
+            .image
+            .spec
+            .copy
+            .iter()
+            .map(|c| c.value.src.clone())
+            .collect();
+        let context = super::context::files(
+            &mut g,
+            &emit.context,
+            &include,
+            &plan.nix.context.exclude,
             "[context] load files to copy",
         );
         for c in &plan.image.spec.copy {

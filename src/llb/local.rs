@@ -28,6 +28,21 @@ pub fn spec_file(local: &str, session: &str, filename: &str) -> LocalRead {
     )
 }
 
+/// One file of a local (the context's `flake.lock`).
+pub fn context_file(local: &str, session: &str, path: &str) -> LocalRead {
+    read(
+        &Local {
+            name: local.to_owned(),
+            session: session.to_owned(),
+            shared_key: format!("{local}-{path}"),
+            include: vec![path.to_owned()],
+            exclude: Vec::new(),
+            follow: vec![path.to_owned()],
+        },
+        &format!("[internal] load {path}"),
+    )
+}
+
 /// The context's `.dockerignore`.
 pub fn dockerignore(local: &str, session: &str) -> LocalRead {
     read(

@@ -2,6 +2,7 @@
 //! bytes and digests depend on the plan alone, so golden tests can pin them.
 //! This stage reads the plan, never the spec.
 
+mod context;
 mod dump;
 mod graph;
 mod image;
@@ -9,10 +10,11 @@ mod local;
 mod nix;
 mod ops;
 
+pub use context::{ContextSource, files as context_files, is_plain_path};
 pub use dump::dump;
 pub use graph::{Graph, Lines, Output, digests, op_named, result_name};
 pub use image::{ImageGraph, attestation_file, base_users, image};
-pub use local::{LocalRead, dockerignore, spec_file};
+pub use local::{LocalRead, context_file, dockerignore, spec_file};
 pub use nix::{builder_only, nix_build};
 pub use ops::platform;
 pub use ops::{Attrs, Exec, FileAction, Local, Mount};
@@ -24,9 +26,11 @@ use crate::span::Span;
 /// context come from, and what the engine can do.
 #[derive(Clone, Debug)]
 pub struct Emit {
-    pub session: String,
-    /// The context's local name (`context` unless `contextkey` says otherwise).
-    pub context_name: String,
+    /// Where the build context comes from.
+    pub context: ContextSource,
+    /// The named contexts overriding flake inputs, in the order of the
+    /// plan's `nix.overrides`.
+    pub overrides: Vec<ContextSource>,
     pub spec_filename: String,
     pub spec_text: String,
     pub no_cache: bool,

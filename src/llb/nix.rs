@@ -2,9 +2,10 @@
 //! cache mounted, and report into `/out`.
 
 use super::Emit;
+use super::context::files as context_files;
 use super::graph::{Graph, Output};
-use super::ops::{self, Exec, Local, Mount};
-use crate::plan::{CACHES_DIR, OUT_DIR, Plan, SECRETS_DIR, SRC_DIR, SSH_SOCK};
+use super::ops::{self, Exec, Mount};
+use crate::plan::{CACHES_DIR, INPUTS_DIR, OUT_DIR, Plan, SECRETS_DIR, SRC_DIR, SSH_SOCK};
 use crate::proto::llb as pb;
 
 /// The nix step alone; its result is the report directory.
@@ -52,15 +53,11 @@ pub(super) fn store_cache(plan: &Plan, builder: &Output, emit: &Emit) -> Mount {
 pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
     let p = ops::platform(&plan.nix.platform);
     let builder = builder(g, plan, &p);
-    let context = g.local(
-        &Local {
-            name: emit.context_name.clone(),
-            session: emit.session.clone(),
-            shared_key: emit.context_name.clone(),
-            include: plan.nix.context.include.clone(),
-            exclude: plan.nix.context.exclude.clone(),
-            follow: Vec::new(),
-        },
+    let context = context_files(
+        g,
+        &emit.context,
+        &plan.nix.context.include,
+        &plan.nix.context.exclude,
         "[context] load build context",
     );
     let mut mounts = vec![
@@ -75,15 +72,11 @@ pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
         },
     ];
     if !plan.nix.binary_caches.is_empty() {
-        let caches = g.local(
-            &Local {
-                name: emit.context_name.clone(),
-                session: emit.session.clone(),
-                shared_key: emit.context_name.clone(),
-                include: plan.nix.binary_caches.clone(),
-                exclude: Vec::new(),
-                follow: Vec::new(),
-            },
+        let caches = context_files(
+            g,
+            &emit.context,
+            &plan.nix.binary_caches,
+            &[],
             "[context] load binary caches",
         );
         for (i, dir) in plan.nix.binary_caches.iter().enumerate() {
@@ -93,6 +86,21 @@ pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
                 selector: dir.clone(),
             });
         }
+    }
+    for (k, source) in emit.overrides.iter().enumerate() {
+        let input = plan.nix.overrides.get(k).map_or("", String::as_str);
+        let files = context_files(
+            g,
+            source,
+            &[],
+            &[],
+            &format!("[context] load {input} (overrides the flake input)"),
+        );
+        mounts.push(Mount::Bind {
+            dest: format!("{INPUTS_DIR}/{k}"),
+            from: files,
+            selector: String::new(),
+        });
     }
     for id in &plan.nix.secrets {
         mounts.push(Mount::Secret {

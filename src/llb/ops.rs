@@ -64,6 +64,24 @@ impl Graph {
         Output { digest, index: 0 }
     }
 
+    /// A source op other than an image or a local: `git://…`, `https://…`.
+    pub fn source(
+        &mut self,
+        identifier: &str,
+        attrs: BTreeMap<String, String>,
+        name: &str,
+    ) -> Output {
+        let op = pb::Op {
+            op: Some(pb::op::Kind::Source(pb::SourceOp {
+                identifier: identifier.to_owned(),
+                attrs,
+            })),
+            ..Default::default()
+        };
+        let digest = self.add(&op, name, None);
+        Output { digest, index: 0 }
+    }
+
     /// Runs a process; returns the outputs of its writable mounts, in the
     /// order the `Scratch` mounts were given (the root's first if kept).
     pub fn exec(&mut self, e: &Exec, name: &str, lines: Option<Lines>) -> Vec<Output> {
@@ -213,7 +231,9 @@ impl Graph {
     ) -> Output {
         let mut inputs: Vec<Output> = base.into_iter().cloned().collect();
         for a in actions {
-            if let FileAction::Copy { from, .. } = a
+            if let FileAction::Copy { from, .. }
+            | FileAction::Select { from, .. }
+            | FileAction::Unpack { from, .. } = a
                 && !inputs.contains(from)
             {
                 inputs.push(from.clone());
@@ -251,7 +271,8 @@ impl Graph {
             op: Some(pb::op::Kind::File(pb::FileOp {
                 actions: pb_actions,
             })),
-            platform: Some(platform.clone()),
+            // Context copies are the same for every platform: none given.
+            platform: (!platform.os.is_empty()).then(|| platform.clone()),
             constraints: constraints(),
         };
         let digest = self.add(&op, name, lines);
@@ -359,6 +380,25 @@ pub enum FileAction {
         data: Vec<u8>,
         attrs: Attrs,
     },
+    /// Copies the contents of directory `src` of `from` to `/`, only what
+    /// `include` (empty: everything) and not `exclude` match, relative to
+    /// `src` (cap `file.copy.includeexcludepatterns` when either is set).
+    Select {
+        from: Output,
+        src: String,
+        include: Vec<String>,
+        exclude: Vec<String>,
+    },
+    /// Copies file `src` of `from` to `/`, unpacked when it is an archive
+    /// (tar, optionally compressed), as Docker does with `ADD`.
+    Unpack {
+        from: Output,
+        src: String,
+    },
+    /// Removes `path`, if there is one.
+    Rm {
+        path: String,
+    },
 }
 
 fn chown(uid: u32, gid: u32) -> Option<pb::ChownOpt> {
@@ -423,6 +463,45 @@ impl FileAction {
                     allow_wildcard: true,
                     timestamp: *timestamp,
                     ..Default::default()
+                }),
+            ),
+            Self::Select {
+                from,
+                src,
+                include,
+                exclude,
+            } => (
+                index_of(from),
+                Action::Copy(pb::FileActionCopy {
+                    src: src.clone(),
+                    dest: "/".into(),
+                    mode: -1,
+                    dir_copy_contents: true,
+                    create_dest_path: true,
+                    timestamp: -1,
+                    include_patterns: include.clone(),
+                    exclude_patterns: exclude.clone(),
+                    ..Default::default()
+                }),
+            ),
+            Self::Unpack { from, src } => (
+                index_of(from),
+                Action::Copy(pb::FileActionCopy {
+                    src: src.clone(),
+                    dest: "/".into(),
+                    mode: -1,
+                    attempt_unpack_docker_compatibility: true,
+                    create_dest_path: true,
+                    timestamp: -1,
+                    ..Default::default()
+                }),
+            ),
+            Self::Rm { path } => (
+                -1,
+                Action::Rm(pb::FileActionRm {
+                    path: path.clone(),
+                    allow_not_found: true,
+                    allow_wildcard: false,
                 }),
             ),
             Self::Mkdir { path, attrs } => (

@@ -3,13 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures_util::future::{join, try_join, try_join_all};
+use futures_util::future::{join3, try_join, try_join_all};
 
 use super::{Failure, Session};
 use crate::engine::{Attestation, Engine, EngineError, Refs, ResolveImage, Returned};
-use crate::llb::{self, Emit, ImageGraph, STORE_PATH_MISSING};
+use crate::llb::{self, ContextSource, Emit, ImageGraph, STORE_PATH_MISSING};
 use crate::plan::{
-    self, BaseUsers, ImageFacts, ImagePlan, Inputs, Plan, PlanError, Platform, REPORT_FILE, Report,
+    self, BaseUsers, ImageFacts, ImagePlan, Inputs, Plan, PlanError, Platform, REPORT_FILE, Remote,
+    Report,
 };
 use crate::sbom::{self, Sbom};
 use crate::spec::{self, Located, Spec};
@@ -57,10 +58,17 @@ impl<E: Engine> Session<'_, E> {
         self.imports = self.opts.cache_imports()?;
         self.check_caps()?;
         let platforms = self.target_platforms()?;
-        // Two files from two locals: read side by side.
-        let (spec, dockerignore) = join(self.fetch_spec(), self.dockerignore()).await;
+        self.context = self.context_source()?;
+        // Files from two locals (or one fetched tree): read side by side.
+        let (spec, dockerignore, revision) = join3(
+            self.fetch_spec(),
+            self.dockerignore(),
+            self.context_revision(),
+        )
+        .await;
         self.spec = spec?;
         let dockerignore = dockerignore?;
+        self.revision = revision?;
         if self.opts.sbom() && !self.caps.gateway("reference.attestations") {
             self.warning(
                 "NoSBOM: this BuildKit takes no attestations (v0.11+ does), so no SBOM is attached",
@@ -210,22 +218,38 @@ impl<E: Engine> Session<'_, E> {
     ) -> Result<Planned, Failure> {
         let opts = self.opts;
         let target = spec.target(opts.target().as_deref())?;
+        self.check_filter(target, dockerignore)?;
         let build_platform = self.build_platform();
         let nix_platform = plan::nix_platform(target, platform, &build_platform);
+        let named = opts.named_contexts(&platform.to_string());
         let builder = async {
             let mut builder = self
-                .resolve("builder", &target.builder, &nix_platform)
+                .resolve("builder", &target.builder, &nix_platform, &named)
                 .await?;
             builder.has_nix = self.has_nix(&builder, &nix_platform).await?;
             Ok::<_, Failure>(builder)
         };
         let base = async {
             match &target.image.base {
-                Some(b) => Ok(Some(self.resolve("image.base", b, platform).await?)),
+                Some(b) => Ok(Some(self.resolve("image.base", b, platform, &named).await?)),
                 None => Ok::<_, Failure>(None),
             }
         };
-        let (builder, base) = try_join(builder, base).await?;
+        let mut images = vec![&target.builder];
+        images.extend(&target.image.base);
+        let overrides = self.overrides(target, &named, &images);
+        let ((builder, base), (overrides, override_sources)) =
+            try_join(try_join(builder, base), overrides).await?;
+        // A fetched git context names its own source and commit.
+        let (mut vcs_source, mut vcs_revision) = (opts.vcs_source(), opts.vcs_revision());
+        if let ContextSource::Remote {
+            remote: Remote::Git(git),
+            ..
+        } = &self.context
+        {
+            vcs_source = vcs_source.or_else(|| Some(plan::redact(&git.remote)));
+            vcs_revision = vcs_revision.or_else(|| self.revision.clone());
+        }
         let inputs = Inputs {
             spec_filename: self.spec.name.clone(),
             target: opts.target(),
@@ -238,13 +262,15 @@ impl<E: Engine> Session<'_, E> {
             dockerignore: dockerignore.to_vec(),
             labels: opts.labels(),
             build_args: args.clone(),
-            vcs_source: opts.vcs_source(),
-            vcs_revision: opts.vcs_revision(),
+            vcs_source,
+            vcs_revision,
+            revision: self.revision.clone(),
+            overrides,
         };
         let plan = plan::build(spec, &inputs)?;
         let emit = Emit {
-            session: opts.session_for(&opts.context_local()),
-            context_name: opts.context_local(),
+            context: self.context.clone(),
+            overrides: override_sources,
             spec_filename: self.spec.name.clone(),
             spec_text: self.spec.text.clone(),
             no_cache: opts.no_cache(),
@@ -262,9 +288,13 @@ impl<E: Engine> Session<'_, E> {
         key: &'static str,
         image: &Located<String>,
         platform: &Platform,
+        named: &BTreeMap<String, String>,
     ) -> Result<ImageFacts, Failure> {
         // BuildKit normalizes the name itself, as it does for image sources.
-        let name = image.value.clone();
+        // A `--build-context` of the image's name replaces it.
+        let name = self
+            .named_image(named, image)?
+            .unwrap_or_else(|| image.value.clone());
         let meta = self
             .engine
             .resolve_image(ResolveImage {
@@ -298,6 +328,11 @@ impl<E: Engine> Session<'_, E> {
 
     /// The context's `.dockerignore` patterns; none when it has no such file.
     pub(super) async fn dockerignore(&self) -> Result<Vec<String>, Failure> {
+        if let Some(read) = self.remote_dockerignore().await {
+            return Ok(read?
+                .map(|t| plan::dockerignore_patterns(&t))
+                .unwrap_or_default());
+        }
         let local = self.opts.context_local();
         let read = llb::dockerignore(&local, &self.opts.session_for(&local));
         let failed = |e: EngineError| Failure::Dockerignore(e.message);

@@ -34,6 +34,22 @@ pub enum Failure {
     Dockerignore(String),
     #[error("`--platform`: this engine cannot run {platform} (its worker runs {runs})")]
     PlatformNotRunnable { platform: String, runs: String },
+    /// A remote context (git, http) could not be fetched or read.
+    #[error("build context {context}: {message}")]
+    Remote { context: String, message: String },
+    /// The remote context has no spec where the client said.
+    #[error("build context {context}: no {path} in it")]
+    RemoteSpec { context: String, path: String },
+    /// The engine's copies take no patterns (BuildKit before v0.9), and
+    /// `src` or `.dockerignore` need them.
+    #[error("build context {context}: this BuildKit cannot filter a fetched context by {what}")]
+    RemoteFilter { context: String, what: String },
+    #[error("named context {name}: {message}")]
+    Named {
+        name: String,
+        message: String,
+        hint: String,
+    },
     #[error("unsupported request {0}")]
     UnknownRequest(String),
     #[error("`{key}`: cannot use image {image:?}: {message}")]
@@ -121,6 +137,23 @@ impl Failure {
             Self::BaseUsers { .. } => {
                 "check the base image's /etc/passwd and /etc/group (and what image.run does to them)".into()
             }
+            Self::Remote { message, .. }
+                if ["401", "403", "Authentication", "could not read Username", "terminal prompts disabled"]
+                    .iter()
+                    .any(|s| message.contains(s)) =>
+            {
+                "a private repository needs a token: docker build --secret id=GIT_AUTH_TOKEN,env=TOKEN (or GIT_AUTH_HEADER with the whole header)".into()
+            }
+            Self::Remote { .. } => {
+                "check the URL and the ref (#REF:SUBDIR); BuildKit fetches it from the daemon's network, and a private repository needs --secret id=GIT_AUTH_TOKEN".into()
+            }
+            Self::RemoteSpec { .. } => {
+                "the spec is read from the context's directory (URL#REF:SUBDIR); name it with -f, relative to that directory".into()
+            }
+            Self::RemoteFilter { .. } => {
+                "use Docker 23 or newer (BuildKit v0.9+), or build from a local checkout, or drop `src` and wildcard .dockerignore patterns".into()
+            }
+            Self::Named { hint, .. } => hint.clone(),
             Self::Option(OptionError::Epoch(_)) => {
                 "pass seconds since 1970, e.g. --build-arg SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)".into()
             }

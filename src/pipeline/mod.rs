@@ -11,11 +11,12 @@
 //! debug commands and tests against [`crate::engine::fake::Fake`].
 
 mod build;
+mod context;
 mod failure;
 mod request;
 
 use crate::engine::{Caps, Engine, EngineError, ReturnError, Returned, Solve, Warning};
-use crate::llb::{self, Definition, Lines};
+use crate::llb::{self, ContextSource, Definition, Lines};
 use crate::options::{CacheImport, Options};
 use crate::plan::{ImagePlan, Plan};
 use crate::span::Span;
@@ -43,6 +44,11 @@ pub async fn run<E: Engine>(engine: &E, opts: &Options, caps: &Caps) -> Outcome 
         },
         imports: Vec::new(),
         planned: None,
+        context: ContextSource::Local {
+            name: opts.context_local(),
+            session: opts.session_for(&opts.context_local()),
+        },
+        revision: None,
     };
     let outcome = match opts.get("requestid").filter(|r| !r.is_empty()) {
         Some(request) => s.subrequest(request).await,
@@ -79,6 +85,10 @@ struct Session<'a, E> {
     imports: Vec<CacheImport>,
     /// The last plan made, and its image plan once there is one.
     planned: Option<(Plan, Option<ImagePlan>)>,
+    /// Where the build context comes from.
+    context: ContextSource,
+    /// The build context's commit, when it is a git repository.
+    revision: Option<String>,
 }
 
 impl<E: Engine> Session<'_, E> {
@@ -92,15 +102,24 @@ impl<E: Engine> Session<'_, E> {
             .await
     }
 
-    /// Reads the spec from the `dockerfile` local (only that one file moves).
+    /// Reads the spec (from the `dockerfile` local, only that one file
+    /// moves; or from a fetched context) and the context's commit.
     async fn read_spec(&mut self) -> Result<(), Failure> {
         self.imports = self.opts.cache_imports()?;
-        self.spec = self.fetch_spec().await?;
+        self.context = self.context_source()?;
+        let (spec, revision) =
+            futures_util::future::try_join(self.fetch_spec(), self.context_revision()).await?;
+        self.spec = spec;
+        self.revision = revision;
         Ok(())
     }
 
-    /// The spec, read from its local (the `dockerfile` one).
+    /// The spec, read from its local (the `dockerfile` one), or from a
+    /// fetched context.
     async fn fetch_spec(&self) -> Result<SpecFile, Failure> {
+        if let Some(spec) = self.remote_spec().await {
+            return spec;
+        }
         let local = self.opts.dockerfile_local();
         let name = self.spec.name.clone();
         let read = llb::spec_file(&local, &self.opts.session_for(&local), &name);

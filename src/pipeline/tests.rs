@@ -521,3 +521,241 @@ fn an_sbom_on_an_engine_without_attestations_is_a_warning() {
             .any(|w| w.short.starts_with("NoSBOM"))
     );
 }
+
+const GIT_URL: &str = "https://example.org/team/app.git#main:sub";
+const REV: &str = "0123456789abcdef0123456789abcdef01234567";
+
+fn remote_caps(patterns: bool) -> Caps {
+    let mut c = caps();
+    for cap in [
+        "source.git",
+        "source.git.keepgitdir",
+        "source.git.fullurl",
+        "source.http",
+    ] {
+        c.llb.insert(cap.to_owned());
+    }
+    if patterns {
+        c.llb.insert("file.copy.includeexcludepatterns".to_owned());
+    }
+    c
+}
+
+/// A git context: the spec in `sub/`, the commit in `.git/HEAD`.
+fn git_fake(spec: &str) -> Fake {
+    let mut f = fake(spec);
+    f.client_files = BTreeMap::from([
+        ("sub/Dockerfile".to_owned(), spec.as_bytes().to_vec()),
+        (".git/HEAD".to_owned(), format!("{REV}\n").into_bytes()),
+        (
+            "sub/flake.lock".to_owned(),
+            br#"{"nodes":{"root":{"inputs":{"greeting":"g"}}},"root":"root","version":7}"#.to_vec(),
+        ),
+    ]);
+    f
+}
+
+fn message(o: &Outcome) -> String {
+    o.result
+        .as_ref()
+        .err()
+        .map(|e| e.message.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_git_context_gives_the_flake_its_commit() {
+    let f = git_fake(SPEC);
+    let o = run_with(&f, &[("context", GIT_URL)], &remote_caps(true));
+    assert!(o.result.is_ok(), "{}", message(&o));
+    let plan = o.plan.unwrap();
+    assert_eq!(plan.nix.installable, format!("path:/src?rev={REV}#default"));
+    // The spec and the commit were read from the fetched tree.
+    let reads: Vec<String> = f.log().reads.iter().map(|(_, p)| p.clone()).collect();
+    assert!(reads.contains(&"sub/Dockerfile".to_owned()), "{reads:?}");
+    assert!(reads.contains(&".git/HEAD".to_owned()), "{reads:?}");
+    // Nix sees the subdirectory, without the spec.
+    let nix = dump(f.solved_of(Kind::Nix).last().unwrap());
+    assert!(
+        nix.contains("copy /sub -> / (from 0, time -1, exclude [\"Dockerfile\"])"),
+        "{nix}"
+    );
+}
+
+#[test]
+fn a_fetch_failure_names_the_context_and_says_what_to_do() {
+    let mut f = git_fake(SPEC);
+    f.failing.push(Failing {
+        kind: Kind::Context,
+        nth: 0,
+        error: Box::new(|_| {
+            crate::engine::EngineError::new(2, "failed to fetch remote https://example.org/team/app.git: git error: exit status 128: fatal: could not read Username")
+        }),
+    });
+    let o = run_with(&f, &[("context", GIT_URL)], &remote_caps(true));
+    let m = message(&o);
+    assert!(
+        m.contains(
+            "build context https://example.org/team/app.git#main:sub: failed to fetch remote"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "hint: a private repository needs a token: docker build --secret id=GIT_AUTH_TOKEN"
+        ),
+        "{m}"
+    );
+}
+
+#[test]
+fn a_subdir_without_the_spec_says_where_it_looked() {
+    let f = git_fake(SPEC);
+    let o = run_with(
+        &f,
+        &[("context", "https://example.org/team/app.git#main:nodir")],
+        &remote_caps(true),
+    );
+    let m = message(&o);
+    assert!(
+        m.contains(
+            "build context https://example.org/team/app.git#main:nodir: no nodir/Dockerfile in it"
+        ),
+        "{m}"
+    );
+    // With the spec from the client, the directory itself is checked.
+    let mut f = git_fake(SPEC);
+    f.client_files
+        .insert("Dockerfile".into(), SPEC.as_bytes().to_vec());
+    let o = run_with(
+        &f,
+        &[
+            ("context", "https://example.org/team/app.git#main:nodir"),
+            ("dockerfilekey", "dockerfile"),
+        ],
+        &remote_caps(true),
+    );
+    let m = message(&o);
+    assert!(
+        m.contains(
+            "build context https://example.org/team/app.git#main:nodir: no directory nodir in it"
+        ),
+        "{m}"
+    );
+    assert!(m.contains("\nhint: "), "{m}");
+}
+
+#[test]
+fn a_checksum_that_is_not_the_commit_fails() {
+    let f = git_fake(SPEC);
+    let url = "https://example.org/team/app.git?ref=main&subdir=sub&checksum=ffff";
+    let m = message(&run_with(&f, &[("context", url)], &remote_caps(true)));
+    assert!(
+        m.contains(&format!("the ref is commit {REV}, not ffff")),
+        "{m}"
+    );
+}
+
+#[test]
+fn without_copy_patterns_src_is_refused_and_plain_paths_are_removed() {
+    let f = git_fake(&format!("{SPEC}src = [\"flake.nix\"]\n"));
+    let m = message(&run_with(&f, &[("context", GIT_URL)], &remote_caps(false)));
+    assert!(
+        m.contains("this BuildKit cannot filter a fetched context by `src`"),
+        "{m}"
+    );
+    let mut f = git_fake(SPEC);
+    f.client_files
+        .insert("Dockerfile".into(), SPEC.as_bytes().to_vec());
+    let o = run_with(
+        &f,
+        &[("context", "https://example.org/team/app.git#main")],
+        &remote_caps(false),
+    );
+    assert!(o.result.is_ok(), "{}", message(&o));
+    let nix = dump(f.solved_of(Kind::Nix).last().unwrap());
+    assert!(
+        nix.contains("rm /Dockerfile") && nix.contains("rm /.git"),
+        "{nix}"
+    );
+}
+
+#[test]
+fn a_named_context_overrides_the_flake_input_of_its_name() {
+    let f = git_fake(SPEC);
+    let o = run_with(
+        &f,
+        &[("context", GIT_URL), ("context:greeting", "local:greeting")],
+        &remote_caps(true),
+    );
+    assert!(o.result.is_ok(), "{}", message(&o));
+    let argv = o.plan.unwrap().nix.argv;
+    assert_eq!(
+        argv[9..],
+        [
+            "--override-input",
+            "greeting",
+            "path:/nix-frontend/inputs/0"
+        ]
+    );
+}
+
+#[test]
+fn a_named_context_that_names_nothing_is_an_error() {
+    let f = git_fake(SPEC);
+    let o = run_with(
+        &f,
+        &[("context", GIT_URL), ("context:nosuch", "local:nosuch")],
+        &remote_caps(true),
+    );
+    let m = message(&o);
+    assert!(
+        m.contains("named context nosuch: is no input of the flake (its flake.lock has greeting)"),
+        "{m}"
+    );
+    assert!(
+        m.contains("\nhint: name the context after a flake input"),
+        "{m}"
+    );
+}
+
+#[test]
+fn a_spec_key_maps_a_context_to_a_nested_input() {
+    let f = fake(&format!(
+        "{SPEC}[nix.override-inputs]\n\"lib/nixpkgs\" = \"pkgs\"\n"
+    ));
+    let o = build(&f, &[("context:pkgs", "local:pkgs")]);
+    assert!(o.result.is_ok(), "{}", message(&o));
+    let argv = o.plan.unwrap().nix.argv;
+    assert_eq!(
+        argv[9..],
+        [
+            "--override-input",
+            "lib/nixpkgs",
+            "path:/nix-frontend/inputs/0"
+        ]
+    );
+}
+
+#[test]
+fn a_named_context_replaces_the_builder_image() {
+    let f = fake(SPEC);
+    let o = build(
+        &f,
+        &[("context:local/nix:test", "docker-image://example.org/nix:2")],
+    );
+    assert!(o.result.is_ok(), "{}", message(&o));
+    let resolved: Vec<String> = f
+        .log()
+        .resolves
+        .iter()
+        .map(|r| r.reference.clone())
+        .collect();
+    assert_eq!(resolved, ["example.org/nix:2"]);
+    let f = fake(SPEC);
+    let m = message(&build(&f, &[("context:local/nix:test", "local:dir")]));
+    assert!(
+        m.contains("named context local/nix:test: replaces an image"),
+        "{m}"
+    );
+}

@@ -12,6 +12,7 @@ mod essentials;
 mod layers;
 mod nix;
 mod platform;
+mod remote;
 mod report;
 mod script;
 mod store;
@@ -25,6 +26,7 @@ pub use context::{ContextFilter, dockerignore_patterns};
 pub use essentials::{CA_FILE, Essential, NSSWITCH, ZONEINFO_DIR};
 pub use layers::{describe_layer, plan_layers};
 pub use platform::{Platform, UnsupportedPlatform};
+pub use remote::{GitRemote, Named, Remote, RemoteError, git_identifier, redact};
 pub use report::{Flake, LockedInput, Report, ReportError, StorePath, is_store_path};
 pub use script::ROOTS_DIR;
 pub use users::UserFiles;
@@ -46,6 +48,8 @@ pub const CACHES_DIR: &str = "/nix-frontend/caches";
 /// Where BuildKit secrets and the SSH agent appear in the nix step.
 pub const SECRETS_DIR: &str = "/run/secrets";
 pub const SSH_SOCK: &str = "/run/buildkit/ssh_agent.0";
+/// Where the nix step mounts named contexts overriding flake inputs (`/N`).
+pub const INPUTS_DIR: &str = "/nix-frontend/inputs";
 
 /// The facts about an image the bridge fetched with ResolveImageConfig.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -90,6 +94,18 @@ pub struct Inputs {
     pub vcs_source: Option<String>,
     /// The context's commit (`vcs:revision`).
     pub vcs_revision: Option<String>,
+    /// The commit of a git context: the flake's `self.rev`.
+    pub revision: Option<String>,
+    /// Flake inputs replaced by named contexts.
+    pub overrides: Vec<Override>,
+}
+
+/// A flake input (`a` or `a/b`) replaced by a named context.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Override {
+    pub input: String,
+    /// The commit, when the context is a git repository (its `self.rev`).
+    pub revision: Option<String>,
 }
 
 /// Where the nix step (and the layer ops, which share its store) runs for
@@ -135,6 +151,8 @@ pub struct NixStep {
     pub ssh: bool,
     /// Context directories mounted at `CACHES_DIR/N`.
     pub binary_caches: Vec<String>,
+    /// Inputs overridden by the named context mounted at `INPUTS_DIR/N`.
+    pub overrides: Vec<String>,
 }
 
 /// The persistent `/nix` cache mount.

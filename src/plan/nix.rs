@@ -4,8 +4,8 @@
 use super::script::Script;
 use super::store::{cache_id, root_key};
 use super::{
-    CACHES_DIR, ContextFilter, Inputs, NixStep, SECRETS_DIR, SRC_DIR, SSH_SOCK, StoreCache,
-    UnsupportedPlatform, image_source, nix_platform,
+    CACHES_DIR, ContextFilter, INPUTS_DIR, Inputs, NixStep, SECRETS_DIR, SRC_DIR, SSH_SOCK,
+    StoreCache, UnsupportedPlatform, image_source, nix_platform,
 };
 use crate::oci::ImageConfig;
 use crate::spec::{Spec, Target};
@@ -37,7 +37,18 @@ pub(super) fn plan(
     } else {
         format!("{SRC_DIR}/{sub}")
     };
-    let installable = format!("path:{flake_dir}#{attr}");
+    // A path flake takes its revision as an attribute: `self.rev` and
+    // `self.shortRev` without a `.git` (nor git) in the nix step.
+    let rev = |r: &Option<String>| r.as_ref().map(|r| format!("?rev={r}")).unwrap_or_default();
+    let installable = format!("path:{flake_dir}{}#{attr}", rev(&inputs.revision));
+    let mut overrides = Vec::new();
+    for (k, o) in inputs.overrides.iter().enumerate() {
+        overrides.extend([
+            "--override-input".to_owned(),
+            o.input.clone(),
+            format!("path:{INPUTS_DIR}/{k}{}", rev(&o.revision)),
+        ]);
+    }
 
     let mut exclude = inputs.dockerignore.clone();
     // Binary caches are mounted on their own, not copied into the flake source.
@@ -112,6 +123,7 @@ pub(super) fn plan(
         root_key: &root_key,
         max_size: spec.cache.max_size.as_ref().map(|m| m.value),
         verify: spec.cache.verify,
+        overrides: &overrides,
     }
     .argv();
 
@@ -131,5 +143,6 @@ pub(super) fn plan(
         secrets,
         ssh: nix.ssh,
         binary_caches: nix.binary_caches.iter().map(|c| c.value.clone()).collect(),
+        overrides: inputs.overrides.iter().map(|o| o.input.clone()).collect(),
     })
 }

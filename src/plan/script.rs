@@ -20,14 +20,16 @@ const NAME: &str = "nix-frontend-nix";
 
 const SCRIPT: &str = r#"set -eu
 installable=$1 system=$2 roots=$3 max=$4 verify=$5
+shift 5
+# "$@": --override-input NAME FLAKEREF for each input a named context replaces.
 t=/tmp/nix-frontend
 mkdir -p "$t" /out/outputs
-nix build --print-build-logs --system "$system" --out-link "$t/result" "$installable"
+nix build --print-build-logs --system "$system" --out-link "$t/result" "$@" "$installable"
 outs=$(for r in "$t"/result*; do readlink "$r"; done)
 nix path-info --json --recursive $outs > "$t/path-info.json"
-nix eval --json --system "$system" "$installable" --apply 'p: { mainProgram = p.meta.mainProgram or null; license = p.meta.license or null; }' > "$t/meta.json" 2>/dev/null || echo null > "$t/meta.json"
+nix eval --json --system "$system" "$@" "$installable" --apply 'p: { mainProgram = p.meta.mainProgram or null; license = p.meta.license or null; }' > "$t/meta.json" 2>/dev/null || echo null > "$t/meta.json"
 nix store ls --json "$(readlink "$t/result")/bin" > "$t/bin.json" 2>/dev/null || echo null > "$t/bin.json"
-nix flake metadata --json "${installable%#*}" > "$t/flake.json" 2>/dev/null || echo null > "$t/flake.json"
+nix flake metadata --json "$@" "${installable%#*}" > "$t/flake.json" 2>/dev/null || echo null > "$t/flake.json"
 sep=
 {
   printf '{"version":2,"outputs":['
@@ -78,6 +80,8 @@ pub struct Script<'a> {
     /// Collect garbage above this many bytes of `/nix/store`.
     pub max_size: Option<u64>,
     pub verify: bool,
+    /// `--override-input` arguments, given to every nix command.
+    pub overrides: &'a [String],
 }
 
 impl Script<'_> {
@@ -96,6 +100,9 @@ impl Script<'_> {
             self.max_size.map(|m| m.to_string()).unwrap_or_default(),
             if self.verify { "1" } else { "0" }.into(),
         ]
+        .into_iter()
+        .chain(self.overrides.iter().cloned())
+        .collect()
     }
 }
 
@@ -111,6 +118,7 @@ mod tests {
             root_key: "default.default.default.app",
             max_size: Some(1 << 20),
             verify: false,
+            overrides: &["--override-input".into(), "lib".into(), "path:/x".into()],
         }
         .argv();
         assert_eq!(argv[2], SCRIPT, "the script never changes");
@@ -118,5 +126,6 @@ mod tests {
         assert_eq!(argv[6], format!("{ROOTS_DIR}/default.default.default.app"));
         assert_eq!(argv[7], "1048576");
         assert_eq!(argv[8], "0");
+        assert_eq!(argv[9..], ["--override-input", "lib", "path:/x"]);
     }
 }

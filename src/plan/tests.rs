@@ -21,6 +21,8 @@ fn inputs() -> Inputs {
         build_args: BTreeMap::new(),
         vcs_source: None,
         vcs_revision: None,
+        revision: None,
+        overrides: Vec::new(),
     }
 }
 

@@ -274,7 +274,7 @@ pub struct FileAction {
     pub secondary_input: i64,
     #[prost(int64, tag = "3")]
     pub output: i64,
-    #[prost(oneof = "file_action::Action", tags = "4, 5, 6")]
+    #[prost(oneof = "file_action::Action", tags = "4, 5, 6, 7")]
     pub action: Option<file_action::Action>,
 }
 
@@ -287,6 +287,8 @@ pub mod file_action {
         Mkfile(super::FileActionMkFile),
         #[prost(message, tag = "6")]
         Mkdir(super::FileActionMkDir),
+        #[prost(message, tag = "7")]
+        Rm(super::FileActionRm),
     }
 }
 
@@ -316,6 +318,21 @@ pub struct FileActionCopy {
     /// Unix nanoseconds; -1 leaves the source times alone.
     #[prost(int64, tag = "11")]
     pub timestamp: i64,
+    /// Patterns relative to `src` (cap `file.copy.includeexcludepatterns`).
+    #[prost(string, repeated, tag = "12")]
+    pub include_patterns: Vec<String>,
+    #[prost(string, repeated, tag = "13")]
+    pub exclude_patterns: Vec<String>,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct FileActionRm {
+    #[prost(string, tag = "1")]
+    pub path: String,
+    #[prost(bool, tag = "2")]
+    pub allow_not_found: bool,
+    #[prost(bool, tag = "3")]
+    pub allow_wildcard: bool,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]

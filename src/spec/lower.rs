@@ -277,6 +277,33 @@ impl Lower<'_> {
             }
             None => inherit.run_on,
         };
+        let mut override_inputs = inherit.override_inputs.clone();
+        for (input, name) in raw.override_inputs.unwrap_or_default() {
+            let name = self.ex.string(name)?;
+            let input_ok = input.split('/').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            });
+            if !input_ok {
+                return Err(invalid(
+                    "nix.override-inputs",
+                    format!("`{input}` is not a flake input path"),
+                    "name an input of the flake, or of one of its inputs: override-inputs = { \"lib\" = \"my-lib\", \"lib/nixpkgs\" = \"nixpkgs\" }",
+                    name.at(),
+                ));
+            }
+            if name.value.is_empty() || name.value.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    "nix.override-inputs",
+                    format!("{:?} is not a build context name", name.value),
+                    "write the NAME of docker build --build-context NAME=DIR",
+                    name.at(),
+                ));
+            }
+            override_inputs.insert(input, name);
+        }
         Ok(Nix {
             options,
             secrets,
@@ -284,6 +311,7 @@ impl Lower<'_> {
             ssh: raw.ssh.unwrap_or(inherit.ssh),
             binary_caches,
             run_on,
+            override_inputs,
         })
     }
 

@@ -80,6 +80,11 @@ pub struct Nix {
     pub binary_caches: Vec<Located<String>>,
     /// Where nix runs for another platform than the build platform.
     pub run_on: RunOn,
+    /// Flake inputs (`a` or `a/b`) overridden by a named build context
+    /// (`--build-context NAME=…`) when the build has one of that name:
+    /// input → context name. A context named like a top-level input needs
+    /// no entry.
+    pub override_inputs: BTreeMap<String, Located<String>>,
 }
 
 /// `[nix] run-on`: where the nix step runs when the target platform is not

@@ -96,6 +96,7 @@ pub(super) struct RawNix {
     pub ssh: Option<bool>,
     pub binary_caches: Option<Vec<Str>>,
     pub run_on: Option<Str>,
+    pub override_inputs: Option<BTreeMap<String, Str>>,
 }
 
 #[derive(Deserialize, Default)]

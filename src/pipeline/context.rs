@@ -1,0 +1,378 @@
+//! Remote and named contexts: what the build context is (a client local, a
+//! git repository, an http archive), the files read from a fetched one
+//! (spec, `.dockerignore`, the commit), and the `--build-context`s that
+//! replace flake inputs or the builder and base images.
+
+use std::collections::BTreeMap;
+
+use super::{Failure, Session, SpecFile};
+use crate::engine::{Engine, EngineError};
+use crate::llb::{ContextSource, is_plain_path};
+use crate::options::familiar;
+use crate::plan::{Named, Override, Remote};
+use crate::spec::{Located, Target};
+
+/// The caps a fetched context needs, by kind.
+const GIT_CAPS: [&str; 3] = ["source.git", "source.git.keepgitdir", "source.git.fullurl"];
+const HTTP_CAPS: [&str; 1] = ["source.http"];
+/// Copies that take include/exclude patterns (BuildKit v0.9).
+const COPY_PATTERNS: &str = "file.copy.includeexcludepatterns";
+
+impl<E: Engine> Session<'_, E> {
+    /// The build context, from the `context` option: a URL is fetched by
+    /// BuildKit, anything else is the client's local.
+    pub(super) fn context_source(&self) -> Result<ContextSource, Failure> {
+        let local = || ContextSource::Local {
+            name: self.opts.context_local(),
+            session: self.opts.session_for(&self.opts.context_local()),
+        };
+        let Some(url) = self.opts.remote_context() else {
+            return Ok(local());
+        };
+        match Remote::parse(url) {
+            None => Ok(local()),
+            Some(Err(e)) => Err(Failure::Remote {
+                context: url.to_owned(),
+                message: e.to_string(),
+            }),
+            Some(Ok(remote)) => self.remote_source(remote),
+        }
+    }
+
+    fn remote_source(&self, remote: Remote) -> Result<ContextSource, Failure> {
+        let caps: &[&'static str] = match remote {
+            Remote::Git(_) => &GIT_CAPS,
+            Remote::Http { .. } => &HTTP_CAPS,
+        };
+        if let Some(cap) = caps.iter().find(|c| !self.caps.llb(c)) {
+            return Err(Failure::MissingCap {
+                cap,
+                what: "fetching a remote context",
+            });
+        }
+        Ok(ContextSource::Remote {
+            remote,
+            patterns: self.caps.llb(COPY_PATTERNS),
+        })
+    }
+
+    /// The fetched tree of `remote`, solved (lazily: files move on read).
+    async fn tree(&self, remote: &Remote) -> Result<(String, String), Failure> {
+        let (definition, vertex) = ContextSource::tree_definition(remote);
+        let r = self
+            .solve(definition, false)
+            .await
+            .map_err(|e| remote_failure(remote, e))?;
+        Ok((r, vertex))
+    }
+
+    /// A file of `remote`'s tree (`path` from the tree's root); `None` when
+    /// there is no such file.
+    async fn tree_file(&self, remote: &Remote, path: &str) -> Result<Option<Vec<u8>>, Failure> {
+        let (r, _) = self.tree(remote).await?;
+        match self.engine.read_file(&r, path).await {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(remote_failure(remote, e)),
+        }
+    }
+
+    /// The spec from a fetched context, unless the client sent it itself.
+    pub(super) async fn remote_spec(&self) -> Option<Result<SpecFile, Failure>> {
+        let ContextSource::Remote { remote, .. } = &self.context else {
+            return None;
+        };
+        if self.opts.has_dockerfile_local() {
+            return None;
+        }
+        Some(
+            async {
+                let name = self.opts.filename_path();
+                let path = in_dir(remote.subdir(), &name);
+                let (r, vertex) = self.tree(remote).await?;
+                let bytes = match self.engine.read_file(&r, &path).await {
+                    Ok(b) => b,
+                    Err(e) if e.is_not_found() => {
+                        return Err(Failure::RemoteSpec {
+                            context: remote.shown(),
+                            path,
+                        });
+                    }
+                    Err(e) => return Err(remote_failure(remote, e)),
+                };
+                let text = String::from_utf8(bytes).map_err(|_| Failure::SpecRead {
+                    filename: name.clone(),
+                    message: "the file is not UTF-8 text".into(),
+                })?;
+                Ok(SpecFile { name, text, vertex })
+            }
+            .await,
+        )
+    }
+
+    /// The `.dockerignore` of a fetched context (`None`: the context is local).
+    pub(super) async fn remote_dockerignore(&self) -> Option<Result<Option<String>, Failure>> {
+        let ContextSource::Remote { remote, .. } = &self.context else {
+            return None;
+        };
+        Some(
+            async {
+                let sub = remote.subdir();
+                // The spec may come from the client (-f outside the context):
+                // the directory is checked here, not by nix later.
+                if !sub.is_empty() {
+                    let (r, _) = self.tree(remote).await?;
+                    let is_dir = self
+                        .engine
+                        .is_dir(&r, sub)
+                        .await
+                        .map_err(|e| remote_failure(remote, e))?;
+                    if !is_dir {
+                        return Err(Failure::Remote {
+                            context: remote.shown(),
+                            message: format!("no directory {sub} in it"),
+                        });
+                    }
+                }
+                let path = in_dir(sub, ".dockerignore");
+                self.tree_file(remote, &path)
+                    .await
+                    .map(|b| b.map(|b| String::from_utf8_lossy(&b).into_owned()))
+            }
+            .await,
+        )
+    }
+
+    /// The commit of the build context, when it is a git repository.
+    pub(super) async fn context_revision(&self) -> Result<Option<String>, Failure> {
+        match &self.context {
+            ContextSource::Remote { remote, .. } => self.revision(remote).await,
+            ContextSource::Local { .. } => Ok(None),
+        }
+    }
+
+    /// The commit BuildKit checked out: its `.git/HEAD` (detached at the
+    /// commit), or the ref HEAD names.
+    async fn revision(&self, remote: &Remote) -> Result<Option<String>, Failure> {
+        let Remote::Git(git) = remote else {
+            return Ok(None);
+        };
+        let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).trim().to_owned());
+        let Some(head) = text(self.tree_file(remote, ".git/HEAD").await?) else {
+            return Ok(None);
+        };
+        let rev = match head.strip_prefix("ref: ") {
+            None => Some(head),
+            Some(r) => match text(self.tree_file(remote, &format!(".git/{r}")).await?) {
+                Some(rev) => Some(rev),
+                None => text(self.tree_file(remote, ".git/packed-refs").await?).and_then(|p| {
+                    p.lines()
+                        .find_map(|l| l.strip_suffix(&format!(" {r}")).map(str::to_owned))
+                }),
+            },
+        };
+        let rev = rev.filter(|r| r.len() == 40 && r.bytes().all(|b| b.is_ascii_hexdigit()));
+        if let (Some(want), Some(got)) = (&git.checksum, &rev)
+            && !got.starts_with(want.as_str())
+        {
+            return Err(Failure::Remote {
+                context: remote.shown(),
+                message: format!("the ref is commit {got}, not {want} (checksum)"),
+            });
+        }
+        Ok(rev)
+    }
+
+    /// Refuses what a fetched context cannot do on engines whose copies take
+    /// no patterns: `src`, and `.dockerignore` wildcards.
+    pub(super) fn check_filter(
+        &self,
+        target: &Target,
+        dockerignore: &[String],
+    ) -> Result<(), Failure> {
+        let ContextSource::Remote {
+            remote,
+            patterns: false,
+        } = &self.context
+        else {
+            return Ok(());
+        };
+        let what = if target.src.is_some() {
+            "`src`"
+        } else if dockerignore.iter().any(|p| !is_plain_path(p)) {
+            "wildcard .dockerignore patterns"
+        } else {
+            return Ok(());
+        };
+        Err(Failure::RemoteFilter {
+            context: remote.shown(),
+            what: what.to_owned(),
+        })
+    }
+
+    /// The `--build-context` that replaces `image` (the builder or the
+    /// base), as `FROM` finds one in a Dockerfile: the image to use instead.
+    pub(super) fn named_image(
+        &self,
+        named: &BTreeMap<String, String>,
+        image: &Located<String>,
+    ) -> Result<Option<String>, Failure> {
+        let name = familiar(&image.value);
+        let Some(value) = named.get(&name) else {
+            return Ok(None);
+        };
+        match Named::parse(value) {
+            Ok(Named::Image(r)) => Ok(Some(r)),
+            _ => Err(Failure::Named {
+                name,
+                message: format!("replaces an image, so it must be an image, not {value:?}"),
+                hint: "give an image: --build-context NAME=docker-image://REF".into(),
+            }),
+        }
+    }
+
+    /// The named contexts that replace flake inputs: by `nix.override-inputs`,
+    /// or by the name of an input in the flake's `flake.lock`. A context that
+    /// is neither (nor an image of the spec) is an error.
+    pub(super) async fn overrides(
+        &self,
+        target: &Target,
+        named: &BTreeMap<String, String>,
+        images: &[&Located<String>],
+    ) -> Result<(Vec<Override>, Vec<ContextSource>), Failure> {
+        let by_spec: BTreeMap<&str, &str> = target
+            .nix
+            .override_inputs
+            .iter()
+            .map(|(input, name)| (name.value.as_str(), input.as_str()))
+            .collect();
+        let taken: Vec<String> = images.iter().map(|i| familiar(&i.value)).collect();
+        let mut lock_inputs: Option<Vec<String>> = None;
+        let mut out = (Vec::new(), Vec::new());
+        for (name, value) in named {
+            if taken.contains(name) {
+                continue;
+            }
+            let input = match by_spec.get(name.as_str()) {
+                Some(i) => (*i).to_owned(),
+                None => {
+                    if lock_inputs.is_none() {
+                        lock_inputs = Some(self.lock_inputs(target).await?);
+                    }
+                    let inputs = lock_inputs.as_deref().unwrap_or_default();
+                    if !inputs.contains(name) {
+                        return Err(Failure::Named {
+                            name: name.clone(),
+                            message: format!(
+                                "is no input of the flake (its flake.lock has {}), no nix.override-inputs entry, and not the builder or base image",
+                                if inputs.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    inputs.join(", ")
+                                }
+                            ),
+                            hint: "name the context after a flake input, map it with [nix.override-inputs] INPUT = \"NAME\", or drop the --build-context".into(),
+                        });
+                    }
+                    name.clone()
+                }
+            };
+            let (source, revision) = self.named_source(name, value).await?;
+            out.0.push(Override { input, revision });
+            out.1.push(source);
+        }
+        Ok(out)
+    }
+
+    async fn named_source(
+        &self,
+        name: &str,
+        value: &str,
+    ) -> Result<(ContextSource, Option<String>), Failure> {
+        let refused = |message: String| {
+            Failure::Named {
+            name: name.to_owned(),
+            message,
+            hint: "a flake input comes from a directory (--build-context NAME=DIR) or a git or archive URL".into(),
+        }
+        };
+        match Named::parse(value).map_err(|e| refused(e.to_string()))? {
+            Named::Local(local) => Ok((
+                ContextSource::Local {
+                    session: self.opts.session_for(&local),
+                    name: local,
+                },
+                None,
+            )),
+            Named::Remote(remote) => {
+                let revision = self.revision(&remote).await?;
+                Ok((self.remote_source(remote)?, revision))
+            }
+            Named::Image(_) => Err(refused("an image cannot replace a flake input".to_owned())),
+            Named::Unsupported(kind) => Err(refused(format!(
+                "{kind} contexts are not supported by this frontend"
+            ))),
+        }
+    }
+
+    /// The top-level inputs in the flake's `flake.lock` (none without one).
+    async fn lock_inputs(&self, target: &Target) -> Result<Vec<String>, Failure> {
+        let (sub, _) = target.flake_parts();
+        let path = in_dir(sub, "flake.lock");
+        let bytes = match &self.context {
+            ContextSource::Remote { remote, .. } => {
+                self.tree_file(remote, &in_dir(remote.subdir(), &path))
+                    .await?
+            }
+            ContextSource::Local { name, session } => {
+                let read = crate::llb::context_file(name, session, &path);
+                let r = self.solve(read.definition, false).await?;
+                match self.engine.read_file(&r, &path).await {
+                    Ok(b) => Some(b),
+                    Err(e) if e.is_not_found() => None,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        };
+        Ok(bytes.map(|b| root_inputs(&b)).unwrap_or_default())
+    }
+}
+
+/// The root node's inputs of a `flake.lock`.
+fn root_inputs(lock: &[u8]) -> Vec<String> {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(lock) else {
+        return Vec::new();
+    };
+    let root = v["root"].as_str().unwrap_or("root");
+    v["nodes"][root]["inputs"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn in_dir(dir: &str, path: &str) -> String {
+    if dir.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{dir}/{path}")
+    }
+}
+
+fn remote_failure(remote: &Remote, e: EngineError) -> Failure {
+    Failure::Remote {
+        context: remote.shown(),
+        message: e.message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_root_inputs() {
+        let lock = br#"{"nodes":{"dep":{"locked":{}},"root":{"inputs":{"dep":"dep","greeting":"greeting_2"}}},"root":"root","version":7}"#;
+        assert_eq!(root_inputs(lock), ["dep", "greeting"]);
+        assert!(root_inputs(b"not json").is_empty());
+    }
+}

@@ -1,0 +1,303 @@
+//! Remote contexts: what a `context` option (or a `--build-context` value)
+//! that is a URL names. Git when BuildKit's clients would take it as git
+//! (`git@…`, `ssh://`, `git://`, or http(s) whose path ends in `.git`),
+//! else an http(s) file, unpacked if it is an archive.
+
+use serde::Serialize;
+
+/// A context fetched by BuildKit rather than sent by the client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Remote {
+    Git(GitRemote),
+    Http { url: String },
+}
+
+/// A git repository, a ref in it and a directory of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct GitRemote {
+    /// The remote as git fetches it (`https://…`, `ssh://…`, `git@host:path`).
+    pub remote: String,
+    /// Branch, tag or commit; empty: the remote's default branch.
+    pub reference: String,
+    /// The context's directory in the repository; empty: its root.
+    pub subdir: String,
+    /// A commit (prefix) the ref must resolve to (`?checksum=`).
+    pub checksum: Option<String>,
+    /// Fetched over ssh: BuildKit needs the client's agent (`--ssh default`).
+    pub ssh: bool,
+}
+
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RemoteError {
+    #[error("subdirectory {0:?} leaves the repository")]
+    Subdir(String),
+    #[error("query key `{0}` is not one of ref, subdir, checksum, keep-git-dir, submodules")]
+    Query(String),
+}
+
+impl Remote {
+    /// `None` when `s` is not a URL (a local context).
+    pub fn parse(s: &str) -> Option<Result<Self, RemoteError>> {
+        let is_http = s.starts_with("https://") || s.starts_with("http://");
+        let scp_like = s.starts_with("git@") && s.contains(':');
+        let git_scheme = s.starts_with("ssh://") || s.starts_with("git://");
+        if !(is_http || scp_like || git_scheme) {
+            return None;
+        }
+        let (before_fragment, fragment) = match s.split_once('#') {
+            Some((a, f)) => (a, Some(f)),
+            None => (s, None),
+        };
+        let (base, query) = match before_fragment.split_once('?') {
+            Some((a, q)) => (a, Some(q)),
+            None => (before_fragment, None),
+        };
+        if is_http && !base.ends_with(".git") && !base.ends_with(".git/") {
+            return Some(Ok(Self::Http { url: s.to_owned() }));
+        }
+        Some(git(base, query, fragment, !is_http).map(Self::Git))
+    }
+
+    /// How logs and errors show it (no credentials).
+    pub fn shown(&self) -> String {
+        match self {
+            Self::Git(g) => {
+                let mut s = redact(&g.remote);
+                if !g.reference.is_empty() || !g.subdir.is_empty() {
+                    s.push('#');
+                    s.push_str(&g.reference);
+                }
+                if !g.subdir.is_empty() {
+                    s.push(':');
+                    s.push_str(&g.subdir);
+                }
+                s
+            }
+            Self::Http { url } => redact(url),
+        }
+    }
+
+    /// The context's directory inside the fetched tree ("" = its root).
+    pub fn subdir(&self) -> &str {
+        match self {
+            Self::Git(g) => &g.subdir,
+            Self::Http { .. } => "",
+        }
+    }
+}
+
+/// A `--build-context` value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Named {
+    /// `docker-image://REF`
+    Image(String),
+    /// A directory of the client: `local:NAME` names the local.
+    Local(String),
+    Remote(Remote),
+    /// Kinds this frontend does not take (`oci-layout://`, `input:`), or a
+    /// value that is none of the above.
+    Unsupported(String),
+}
+
+impl Named {
+    pub fn parse(value: &str) -> Result<Self, RemoteError> {
+        if let Some(r) = value.strip_prefix("docker-image://") {
+            return Ok(Self::Image(r.to_owned()));
+        }
+        if let Some(l) = value.strip_prefix("local:") {
+            return Ok(Self::Local(l.to_owned()));
+        }
+        match Remote::parse(value) {
+            Some(r) => Ok(Self::Remote(r?)),
+            None => Ok(Self::Unsupported(
+                value.split_once(':').map_or(value, |(k, _)| k).to_owned(),
+            )),
+        }
+    }
+}
+
+fn git(
+    base: &str,
+    query: Option<&str>,
+    fragment: Option<&str>,
+    ssh: bool,
+) -> Result<GitRemote, RemoteError> {
+    let mut reference = String::new();
+    let mut subdir = String::new();
+    let mut checksum = None;
+    if let Some(f) = fragment {
+        match f.split_once(':') {
+            Some((r, d)) => {
+                reference = r.to_owned();
+                subdir = d.to_owned();
+            }
+            None => reference = f.to_owned(),
+        }
+    }
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let v = v.into_owned();
+        match k.as_ref() {
+            "ref" => reference = v,
+            "subdir" => subdir = v,
+            "checksum" | "commit" => checksum = Some(v),
+            // The tree nix sees never has `.git` (the revision reaches the
+            // flake as `self.rev`), and BuildKit fetches submodules anyway.
+            "keep-git-dir" | "submodules" => {}
+            other => return Err(RemoteError::Query(other.to_owned())),
+        }
+    }
+    let subdir = clean_subdir(&subdir)?;
+    let ssh = ssh && !base.starts_with("git://");
+    Ok(GitRemote {
+        remote: base.trim_end_matches('/').to_owned(),
+        reference,
+        subdir,
+        checksum,
+        ssh,
+    })
+}
+
+/// `a/./b/` → `a/b`; `..` that leaves the root is refused.
+fn clean_subdir(s: &str) -> Result<String, RemoteError> {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in s.split('/') {
+        match p {
+            "" | "." => {}
+            ".." => {
+                if parts.pop().is_none() {
+                    return Err(RemoteError::Subdir(s.to_owned()));
+                }
+            }
+            p => parts.push(p),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+/// A URL with any `user:password@` removed.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..host_end].rsplit_once('@') {
+        Some((_, host)) => format!("{scheme}://{host}{}", &rest[host_end..]),
+        None => url.to_owned(),
+    }
+}
+
+/// BuildKit's git source identifier for `g` (`git://host/path#ref`): the
+/// scheme is dropped, `git.fullurl` carries the remote itself. The subdir
+/// is never BuildKit's: the whole checkout is fetched with its `.git`, so
+/// the commit can be read.
+pub fn git_identifier(g: &GitRemote) -> String {
+    let without_scheme = match g.remote.split_once("://") {
+        Some((_, rest)) => redact(&format!("x://{rest}"))[4..].to_owned(),
+        // scp-like `git@host:path`
+        None => g
+            .remote
+            .split_once('@')
+            .map_or(g.remote.as_str(), |(_, r)| r)
+            .replacen(':', "/", 1),
+    };
+    let mut id = format!("git://{without_scheme}");
+    if !g.reference.is_empty() {
+        id.push('#');
+        id.push_str(&g.reference);
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn git_of(s: &str) -> GitRemote {
+        match Remote::parse(s) {
+            Some(Ok(Remote::Git(g))) => g,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn local_paths_are_not_remote() {
+        for s in ["", ".", "/ctx", "context", "github.com/a/b"] {
+            assert!(Remote::parse(s).is_none(), "{s}");
+        }
+    }
+
+    #[test]
+    fn git_urls() {
+        let g = git_of("https://example.org/o/r.git#main:sub/dir");
+        assert_eq!(g.remote, "https://example.org/o/r.git");
+        assert_eq!(
+            (g.reference.as_str(), g.subdir.as_str()),
+            ("main", "sub/dir")
+        );
+        assert!(!g.ssh);
+        let g = git_of("git@example.org:o/r.git#v1");
+        assert!(g.ssh);
+        assert_eq!(git_identifier(&g), "git://example.org/o/r.git#v1");
+        let g = git_of("ssh://git@example.org/o/r.git");
+        assert!(g.ssh);
+        assert_eq!(git_identifier(&g), "git://example.org/o/r.git");
+        let g = git_of("git://example.org/r.git#:d");
+        assert!(!g.ssh);
+        assert_eq!((g.reference.as_str(), g.subdir.as_str()), ("", "d"));
+    }
+
+    #[test]
+    fn query_form() {
+        let g =
+            git_of("https://example.org/r.git?ref=refs%2Fheads%2Fx&subdir=a/./b/&checksum=abc123");
+        assert_eq!(g.reference, "refs/heads/x");
+        assert_eq!(g.subdir, "a/b");
+        assert_eq!(g.checksum.as_deref(), Some("abc123"));
+        assert_eq!(
+            Remote::parse("https://example.org/r.git?tag=1"),
+            Some(Err(RemoteError::Query("tag".into())))
+        );
+        assert_eq!(
+            Remote::parse("https://example.org/r.git#main:../x"),
+            Some(Err(RemoteError::Subdir("../x".into())))
+        );
+    }
+
+    #[test]
+    fn named_values() {
+        assert_eq!(
+            Named::parse("docker-image://alpine:3"),
+            Ok(Named::Image("alpine:3".into()))
+        );
+        assert_eq!(Named::parse("local:dep"), Ok(Named::Local("dep".into())));
+        assert!(matches!(
+            Named::parse("https://example.org/r.git#v1"),
+            Ok(Named::Remote(Remote::Git(_)))
+        ));
+        assert_eq!(
+            Named::parse("oci-layout://store@sha256:00"),
+            Ok(Named::Unsupported("oci-layout".into()))
+        );
+    }
+
+    #[test]
+    fn http_files() {
+        assert_eq!(
+            Remote::parse("http://127.0.0.1:8/files/app.tar.gz"),
+            Some(Ok(Remote::Http {
+                url: "http://127.0.0.1:8/files/app.tar.gz".into()
+            }))
+        );
+    }
+
+    #[test]
+    fn credentials_are_not_shown() {
+        let r = Remote::parse("https://u:secret@example.org/r.git#main")
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.shown(), "https://example.org/r.git#main");
+        let Remote::Git(g) = r else { panic!() };
+        assert_eq!(git_identifier(&g), "git://example.org/r.git#main");
+    }
+}
