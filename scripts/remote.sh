@@ -31,7 +31,7 @@ FIXTURES="$top/tests/fixtures/remote"
 SERVER="$here/serve-remote.py"
 TIMEOUT="${NIXFE_REMOTE_TIMEOUT:-30}"
 
-usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 cmd=${1:-}
 [[ $# -le 2 ]] || usage

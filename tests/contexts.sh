@@ -89,10 +89,11 @@ files_of() {
 source_is_clean() {
   local files src
   files=$(files_of "$1") || { say "cannot list the image"; return 1; }
-  src=$(grep -E '^nix/store/[a-z0-9]{32}-source/greeting\.txt$' <<<"$files") ||
-    { say "no flake source with greeting.txt in the image"; return 1; }
-  src=${src%/greeting.txt}
-  grep -qx "$src/greeting-default/greeting.txt" <<<"$files" || { say "the source lacks greeting-default/"; return 1; }
+  src=$(grep -m1 -E '^nix/store/[a-z0-9]{32}-source/flake\.nix$' <<<"$files") ||
+    { say "no flake source (a -source/flake.nix) in the image"; return 1; }
+  src=${src%/flake.nix}
+  grep -qx "$src/greeting.txt" <<<"$files" || { say "the flake source lacks greeting.txt"; return 1; }
+  grep -qx "$src/greeting-default/greeting.txt" <<<"$files" || { say "the flake source lacks greeting-default/"; return 1; }
   ! grep -q 'secret\.txt' <<<"$files" || { say "secret.txt reached nix: $(grep 'secret\.txt' <<<"$files")"; return 1; }
   ! grep -qE "^$src/(README\.md|sub/)" <<<"$files" || { say "the source has files from outside the flake's folder"; return 1; }
 }
