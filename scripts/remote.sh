@@ -183,10 +183,14 @@ start_server() {
   # setsid: it must outlive this script and its caller's job control. The
   # shell writes its own pid, then becomes the server (exec). Port 0: the
   # server takes a free one and writes it to PORTFILE once listening.
+  # The interpreter itself, not a version manager's shim (env -i drops what
+  # a shim needs).
+  local py
+  py=$(python3 -c 'import sys; print(sys.executable)') || die "python3 does not run"
   # shellcheck disable=SC2016 # $$ and $1… are the inner shell's
-  setsid env -i PATH="$PATH" HOME="${HOME:-/root}" LANG=C.UTF-8 \
+  setsid env -i PATH="$PATH" HOME="$DIR" LANG=C.UTF-8 \
     sh -c 'echo $$ >"$1" && shift && exec "$@"' sh "$PIDFILE" \
-    python3 "$SERVER" --root "$ROOT" --port 0 --port-file "$PORTFILE" \
+    "$py" "$SERVER" --root "$ROOT" --port 0 --port-file "$PORTFILE" \
     --token-file "$TOKEN" --log "$LOGFILE" \
     </dev/null >>"$OUTFILE" 2>&1 {lock}>&- &
   local i
