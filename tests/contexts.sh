@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# End-to-end tests of remote and named build contexts: git repos (a ref, a
+# subdir, a tag, a private repo with a token) and a tarball, served over HTTP
+# on 127.0.0.1 by scripts/remote.sh, and --build-context for a flake input and
+# for the builder image.
+#
+# Usage: tests/contexts.sh KIND   (KIND: 20.10, 26.1 or 26.1-containerd)
+# Expects the engine started and the images loaded (scripts/test.sh does it).
+# The remote server is started here, on a state dir of this run (fresh repos
+# from tests/fixtures/remote, a token of its own), and stopped at the end.
+# Prints one line per test and a closing "contexts(KIND): N passed, N failed, N skipped".
+#
+# Two things the engines do before the frontend runs, which decide what can
+# be tested where:
+# - with a remote context, the Dockerfile frontend built into the engine reads
+#   the spec from it (to find `# syntax=`), so a context it cannot fetch fails
+#   there, before nix-frontend sees it; the frontend's own messages about a
+#   bad context show when the spec is local (an absolute -f, buildx only);
+# - Docker 20.10 (BuildKit 0.8) refuses git subdirs (`#ref:dir`): there the
+#   repo root is the context, with the root spec (-f nix-frontend.toml).
+#
+# Index of tests:
+#   git_ref_subdir         …/app.git#main:sub: its greeting, rev and short rev of main; the
+#                          flake source in the image is sub/ without .dockerignore'd secret.txt
+#   git_ref_root           …/app.git#main with -f nix-frontend.toml (flake ./sub): every engine
+#   git_tag                …/app.git#v1:sub (20.10: #v1 with the root spec): v1's greeting, and
+#                          the rev of the commit the annotated tag names
+#   git_query              …/app.git?ref=main&subdir=sub (buildx; skipped where the engine's
+#                          Dockerfile frontend or buildx do not know the query form)
+#   tarball                …/files/app.tar.gz: greeting, rev: none
+#   private_repo           …/private/app.git fails without the token (git's refusal shown, a 401
+#                          in the server log), builds with --secret id=GIT_AUTH_TOKEN; the token
+#                          is in no saved image, history, inspect output, build log or exported cache
+#   named_context_input    --build-context greeting=DIR overrides the flake input `greeting`
+#                          (a local context and a git one; buildx)
+#   named_context_builder  a spec whose builder image does not exist builds with
+#                          --build-context ALIAS=docker-image://local/nix:test (buildx)
+#   bad_inputs             an unreachable repo, a missing ref, a missing subdir, a missing
+#                          tarball, a named context matching nothing: one clear line each, a hint
+# shellcheck source=tests/e2e-lib.sh
+source "$(dirname "$0")/e2e-lib.sh"
+tag="nixfe-ctx-app:${kind//./-}"
+fixtures="$top/tests/fixtures/remote"
+
+# ---- the remote server: this run's own, stopped at the end
+remote_state="$work/remote"
+cleanup() {
+  "$top/scripts/remote.sh" stop "$remote_state" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+if ! out=$("$top/scripts/remote.sh" start "$remote_state" 2>&1); then
+  printf '%s\n' "$out" >&2
+  echo "contexts($kind): cannot start the remote server" >&2
+  exit 1
+fi
+eval "$("$top/scripts/remote.sh" env "$remote_state")"
+app="$NIXFE_REMOTE/git/app.git"
+private="$NIXFE_REMOTE/private/app.git"
+token=$(<"$NIXFE_REMOTE_TOKEN_FILE")
+# What BuildKit sends for the token: the Authorization header's value.
+token_header=$(printf 'x-access-token:%s' "$token" | base64 -w0)
+
+buildx() { [[ $kind != 20.10 ]]; }
+# subdir_refused: the engine's BuildKit (0.8, Docker 20.10) has no git subdirs.
+subdir_refused() { grep -q 'subdir not supported yet' "$work/last.log"; }
+
+# expect_app IMAGE GREETING INPUT REV: the image prints what the app prints
+# for these (REV "none": fetched as no git revision).
+expect_app() {
+  local out want short=none
+  [[ $4 == none ]] || short=${4:0:7}
+  out=$(docker run --rm "$1" 2>"$work/run.err") || { say "docker run failed: $(cat "$work/run.err")"; return 1; }
+  want=$(printf '%s\ninput: %s\nrev: %s\nshort: %s' "$2" "$3" "$4" "$short")
+  [[ $out == "$want" ]] || { say "image prints:"; say "$out"; say "want:"; say "$want"; return 1; }
+}
+
+# files_of IMAGE: every path in the image's filesystem, one per line.
+files_of() {
+  local cid
+  cid=$(docker create "$1" x) || return 1
+  docker export "$cid" | tar -t
+  docker rm "$cid" >/dev/null
+}
+
+# source_is_clean IMAGE: the flake source nix saw (in the image through the
+# app's share/source link) has the app's files, and neither secret.txt nor
+# anything from outside the flake's folder.
+source_is_clean() {
+  local files src
+  files=$(files_of "$1") || { say "cannot list the image"; return 1; }
+  src=$(grep -m1 -E '^nix/store/[a-z0-9]{32}-source/flake\.nix$' <<<"$files") ||
+    { say "no flake source (a -source/flake.nix) in the image"; return 1; }
+  src=${src%/flake.nix}
+  grep -qx "$src/greeting.txt" <<<"$files" || { say "the flake source lacks greeting.txt"; return 1; }
+  grep -qx "$src/greeting-default/greeting.txt" <<<"$files" || { say "the flake source lacks greeting-default/"; return 1; }
+  ! grep -q 'secret\.txt' <<<"$files" || { say "secret.txt reached nix: $(grep 'secret\.txt' <<<"$files")"; return 1; }
+  ! grep -qE "^$src/(README\.md|sub/)" <<<"$files" || { say "the source has files from outside the flake's folder"; return 1; }
+}
+
+# fetched_from PATH_PREFIX SINCE: the server answered a git fetch of PATH_PREFIX
+# (200) after line SINCE of its log.
+fetched_from() {
+  tail -n +"$(($2 + 1))" "$NIXFE_REMOTE_LOG" | grep -qE " GET $1/info/refs\?service=git-upload-pack 200 "
+}
+log_lines() { wc -l <"$NIXFE_REMOTE_LOG"; }
+
+git_ref_subdir() {
+  local since; since=$(log_lines)
+  if ! build "$app#main:sub" -t "$tag"; then
+    if subdir_refused; then skip "BuildKit 0.8 refuses git subdirs (subdir not supported yet)"; return; fi
+    say "docker build $app#main:sub failed"; return 1
+  fi
+  fetched_from /git/app.git "$since" || { say "no fetch of app.git in the server log"; return 1; }
+  expect_app "$tag" "hello from the app repo" "the default greeting input" "$NIXFE_REMOTE_COMMIT" || return 1
+  source_is_clean "$tag"
+}
+
+git_ref_root() {
+  build "$app#main" -f nix-frontend.toml -t "$tag-root" || { say "docker build -f nix-frontend.toml $app#main failed"; return 1; }
+  expect_app "$tag-root" "hello from the app repo" "the default greeting input" "$NIXFE_REMOTE_COMMIT" || return 1
+  source_is_clean "$tag-root" || return 1
+  docker rmi -f "$tag-root" >/dev/null
+}
+
+git_tag() {
+  # Docker 20.10: no git subdirs, the repo root and the root spec instead.
+  if buildx; then
+    build "$app#v1:sub" -t "$tag-v1" || { say "docker build $app#v1:sub failed"; return 1; }
+  else
+    if ! build "$app#v1" -f nix-frontend.toml -t "$tag-v1"; then
+      # BuildKit before 0.10 (moby/buildkit#2570) fetches an annotated tag
+      # into refs/heads/ when it keeps the .git dir, which git refuses.
+      if grep -q 'trying to write non-commit object' "$work/last.log"; then
+        skip "BuildKit 0.8 cannot keep the .git dir of an annotated tag (trying to write non-commit object)"; return
+      fi
+      say "docker build -f nix-frontend.toml $app#v1 failed"; return 1
+    fi
+  fi
+  # v1 is an annotated tag: the revision is the commit it names, not the tag object.
+  expect_app "$tag-v1" "hello from the app repo at v1" "the default greeting input" "$NIXFE_REMOTE_COMMIT_V1" || return 1
+  docker rmi -f "$tag-v1" >/dev/null
+}
+
+git_query() {
+  buildx || skip "Docker 20.10 has no buildx here" || return
+  if ! build "$app?ref=main&subdir=sub" -t "$tag-query"; then
+    # buildx refusing for a frontend without the cap, or an engine's Dockerfile
+    # frontend older than BuildKit 0.24 asking git for a repo named with the query.
+    if grep -qiE "does not support git urls? with query|repository '[^']*\?ref=[^']*' not found" "$work/last.log"; then
+      skip "this buildx or the engine's Dockerfile frontend does not take git URLs with a query: $(grep -m1 -oiE "does not support git[^.]*|repository '[^']*' not found" "$work/last.log")"
+      return
+    fi
+    say "docker buildx build $app?ref=main&subdir=sub failed"; return 1
+  fi
+  expect_app "$tag-query" "hello from the app repo" "the default greeting input" "$NIXFE_REMOTE_COMMIT" || return 1
+  source_is_clean "$tag-query" || return 1
+  docker rmi -f "$tag-query" >/dev/null
+}
+
+tarball() {
+  build "$NIXFE_REMOTE/files/app.tar.gz" -t "$tag-tar" || { say "docker build of the tarball failed"; return 1; }
+  expect_app "$tag-tar" "hello from the app repo" "the default greeting input" none || return 1
+  source_is_clean "$tag-tar" || return 1
+  docker rmi -f "$tag-tar" >/dev/null
+}
+
+# no_token WHAT FILE…: neither the token nor the header made of it is in FILEs.
+no_token() {
+  local what=$1; shift
+  if grep -r -a -l -F -e "$token" -e "$token_header" "$@" >"$work/token-hits" 2>/dev/null; then
+    say "the token is in $what: $(head -n3 "$work/token-hits" | tr '\n' ' ')"; return 1
+  fi
+}
+
+private_repo() {
+  local ctx args=() since
+  # Docker 20.10: no git subdirs, the repo root and the root spec instead.
+  if buildx; then ctx="$private#main:sub"; else ctx="$private#main"; args=(-f nix-frontend.toml); fi
+  since=$(log_lines)
+  if build "$ctx" "${args[@]}" -t "$tag-private"; then say "built without the token"; return 1; fi
+  tail -n +"$((since + 1))" "$NIXFE_REMOTE_LOG" | grep -qE ' GET /private/app\.git/info/refs\?service=git-upload-pack 401 no-auth$' ||
+    { say "no 401 for the request without a token in the server log"; return 1; }
+  # BuildKit 0.8 shows only git's exit status; later ones show what git said.
+  if buildx; then
+    grep -qE 'could not read Username|Authentication failed|401' "$work/last.log" || { say "the failure does not say it was refused"; return 1; }
+  else
+    grep -qE 'failed to fetch remote .*/private/app\.git' "$work/last.log" || { say "the failure does not name the repo"; return 1; }
+  fi
+
+  since=$(log_lines)
+  build "$ctx" "${args[@]}" -t "$tag-private" --secret "id=GIT_AUTH_TOKEN,src=$NIXFE_REMOTE_TOKEN_FILE" ||
+    { say "build with the token failed"; return 1; }
+  tail -n +"$((since + 1))" "$NIXFE_REMOTE_LOG" | grep -qE ' GET /private/app\.git/info/refs\?service=git-upload-pack 200 auth$' ||
+    { say "no authorized fetch in the server log"; return 1; }
+  expect_app "$tag-private" "hello from the private repo" "the default greeting input" "$NIXFE_REMOTE_PRIVATE_COMMIT" || return 1
+
+  no_token "the build log" "$work/last.log" || return 1
+  no_token "the server log" "$NIXFE_REMOTE_LOG" || return 1
+  docker save "$tag-private" -o "$work/private.tar" || { say "docker save failed"; return 1; }
+  no_token "docker save" "$work/private.tar" || return 1
+  rm -f "$work/private.tar"
+  docker history --no-trunc "$tag-private" >"$work/history.txt" || { say "docker history failed"; return 1; }
+  no_token "docker history" "$work/history.txt" || return 1
+  docker image inspect "$tag-private" >"$work/inspect.json" || { say "docker image inspect failed"; return 1; }
+  no_token "docker image inspect" "$work/inspect.json" || return 1
+
+  if [[ $kind == 26.1-containerd ]]; then
+    build "$ctx" -t "$tag-private" --secret "id=GIT_AUTH_TOKEN,src=$NIXFE_REMOTE_TOKEN_FILE" \
+      --cache-to "type=local,dest=$work/cache-private,mode=max" || { say "build with a cache export failed"; return 1; }
+    [[ -n $(find "$work/cache-private" -type f -path '*/blobs/*' | head -n1) ]] || { say "the cache export is empty"; return 1; }
+    no_token "the exported cache" "$work/cache-private" || return 1
+    no_token "the build log" "$work/last.log" || return 1
+  else
+    say "no cache export on $kind (20.10: no buildx; 26.1: the classic store's docker driver cannot export one)"
+  fi
+  docker rmi -f "$tag-private" >/dev/null
+}
+
+# A copy of the flake folder as a local context.
+cp -r "$fixtures/app/sub" "$work/app-local"
+
+named_context_input() {
+  buildx || skip "Docker 20.10 has no buildx here (no --build-context)" || return
+  build "$work/app-local" -t "$tag-named" --build-context "greeting=$fixtures/dep" ||
+    { say "local build with --build-context greeting=DIR failed"; return 1; }
+  expect_app "$tag-named" "hello from the app repo" "the greeting from a named context" none || return 1
+  build "$app#main:sub" -t "$tag-named" --build-context "greeting=$fixtures/dep" ||
+    { say "git build with --build-context greeting=DIR failed"; return 1; }
+  # Nix 2.26 leaves self.rev out when an --override-input changes the lock
+  # (the flake is then not the commit as locked), so either rev is right.
+  local out
+  out=$(docker run --rm "$tag-named" 2>"$work/run.err") || { say "docker run failed: $(cat "$work/run.err")"; return 1; }
+  [[ $(head -n2 <<<"$out") == $'hello from the app repo
+input: the greeting from a named context' ]] ||
+    { say "git build with the override prints: $out"; return 1; }
+  grep -qxE "rev: ($NIXFE_REMOTE_COMMIT|none)" <<<"$out" || { say "git build with the override prints: $out"; return 1; }
+  docker rmi -f "$tag-named" >/dev/null
+}
+
+named_context_builder() {
+  buildx || skip "Docker 20.10 has no buildx here (no --build-context)" || return
+  sed 's#^builder = "local/nix:test"$#builder = "nixfe-builder-alias:1"#' "$work/app-local/Dockerfile" >"$work/alias.toml"
+  grep -q '^builder = "nixfe-builder-alias:1"$' "$work/alias.toml" || { say "cannot write the alias spec"; return 1; }
+  # The alias names no image: without the named context there is no builder.
+  if build "$work/app-local" -f "$work/alias.toml" -t "$tag-alias"; then say "built with a builder that does not exist"; return 1; fi
+  build "$work/app-local" -f "$work/alias.toml" -t "$tag-alias" \
+    --build-context nixfe-builder-alias:1=docker-image://local/nix:test || { say "build with the builder as a named context failed"; return 1; }
+  expect_app "$tag-alias" "hello from the app repo" "the default greeting input" none || return 1
+  docker rmi -f "$tag-alias" >/dev/null
+}
+
+# bad_input WHAT PATTERN CONTEXT [args…]: the build fails with PATTERN (grep -E) in its log.
+bad_input() {
+  local what=$1 pattern=$2; shift 2
+  if build "$@" -t nixfe-ctx-bad; then say "$what: built"; return 1; fi
+  grep -qE -- "$pattern" "$work/last.log" || { say "$what: no match for $pattern"; return 1; }
+}
+
+bad_inputs() {
+  buildx || skip "BuildKit 0.8's Dockerfile frontend reads the spec from a remote context itself and fails first; no buildx for a local spec" || return
+  # The spec from a local file (absolute -f), so the engine's Dockerfile
+  # frontend does not fetch the context and nix-frontend meets the bad one.
+  local spec="$work/spec.toml"
+  cp "$fixtures/app/sub/Dockerfile" "$spec"
+  bad_input unreachable 'build context http://127\.0\.0\.1:1/git/none\.git#main: ' \
+    "http://127.0.0.1:1/git/none.git#main" -f "$spec" || return 1
+  grep -qE '^hint: .+' "$work/last.log" || { say "unreachable: no hint line"; return 1; }
+  bad_input "missing ref" 'build context .*/app\.git#nope:sub: ' "$app#nope:sub" -f "$spec" || return 1
+  bad_input "missing subdir" 'build context .*/app\.git#main:nodir: .*nodir' "$app#main:nodir" -f "$spec" || return 1
+  bad_input "missing tarball" 'build context .*/files/none\.tar\.gz: ' "$NIXFE_REMOTE/files/none.tar.gz" -f "$spec" || return 1
+  bad_input "unused named context" 'named context nosuch: ' "$work/app-local" --build-context "nosuch=$fixtures/dep" || return 1
+}
+
+rc=0
+run_all contexts git_ref_subdir git_ref_root git_tag git_query tarball private_repo \
+  named_context_input named_context_builder bad_inputs || rc=$?
+docker rmi -f "$tag" nixfe-ctx-bad >/dev/null 2>&1 || true
+exit $rc
