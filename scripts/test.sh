@@ -2,7 +2,8 @@
 # All tests: lints, unit and golden tests, the workflow lint
 # (scripts/lint-workflows.sh), the arm64 binary against the amd64 one
 # (tests/arm64-identity.sh), then the end-to-end suites (tests/e2e.sh,
-# tests/cache.sh, tests/registry.sh, tests/platforms.sh, tests/sbom.sh) on each engine kind (started here if
+# tests/cache.sh, tests/registry.sh, tests/platforms.sh, tests/sbom.sh,
+# tests/contexts.sh) on each engine kind (started here if
 # needed; see scripts/engine.sh). The local registry (scripts/registry.sh) is
 # started before the suites; it and the `clean` engine the registry suite
 # pulls into are stopped at the end, unless they were running before.
@@ -74,7 +75,7 @@ for kind in $kinds; do
     eval "$(scripts/registry.sh env)"
     scripts/nix-image.sh push
   )
-  for suite in e2e cache registry platforms sbom; do
+  for suite in e2e cache registry platforms sbom contexts; do
     out=$(tests/$suite.sh "$kind" 2>&1) || true
     printf '%s\n' "$out"
     tally "$suite($kind)" "$out"

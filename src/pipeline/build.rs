@@ -7,10 +7,9 @@ use futures_util::future::{join3, try_join, try_join_all};
 
 use super::{Failure, Session};
 use crate::engine::{Attestation, Engine, EngineError, Refs, ResolveImage, Returned};
-use crate::llb::{self, ContextSource, Emit, ImageGraph, STORE_PATH_MISSING};
+use crate::llb::{self, Emit, ImageGraph, STORE_PATH_MISSING};
 use crate::plan::{
-    self, BaseUsers, ImageFacts, ImagePlan, Inputs, Plan, PlanError, Platform, REPORT_FILE, Remote,
-    Report,
+    self, BaseUsers, ImageFacts, ImagePlan, Inputs, Plan, PlanError, Platform, REPORT_FILE, Report,
 };
 use crate::sbom::{self, Sbom};
 use crate::spec::{self, Located, Spec};
@@ -191,7 +190,7 @@ impl<E: Engine> Session<'_, E> {
         let supplier = match &spec.sbom.supplier {
             Some(s) => s.value.clone(),
             None => sbom::default_supplier(
-                self.opts.vcs_source().as_deref(),
+                self.vcs_source().as_deref(),
                 spec.cache.project.as_ref().map(|p| p.value.as_str()),
                 report.flake.description.as_deref(),
             ),
@@ -240,16 +239,7 @@ impl<E: Engine> Session<'_, E> {
         let overrides = self.overrides(target, &named, &images);
         let ((builder, base), (overrides, override_sources)) =
             try_join(try_join(builder, base), overrides).await?;
-        // A fetched git context names its own source and commit.
-        let (mut vcs_source, mut vcs_revision) = (opts.vcs_source(), opts.vcs_revision());
-        if let ContextSource::Remote {
-            remote: Remote::Git(git),
-            ..
-        } = &self.context
-        {
-            vcs_source = vcs_source.or_else(|| Some(plan::redact(&git.remote)));
-            vcs_revision = vcs_revision.or_else(|| self.revision.clone());
-        }
+        let (vcs_source, vcs_revision) = (self.vcs_source(), self.vcs_revision());
         let inputs = Inputs {
             spec_filename: self.spec.name.clone(),
             target: opts.target(),

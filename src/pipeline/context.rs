@@ -9,7 +9,7 @@ use super::{Failure, Session, SpecFile};
 use crate::engine::{Engine, EngineError};
 use crate::llb::{ContextSource, is_plain_path};
 use crate::options::familiar;
-use crate::plan::{Named, Override, Remote};
+use crate::plan::{Named, Override, Remote, redact};
 use crate::spec::{Located, Target};
 
 /// The caps a fetched context needs, by kind.
@@ -149,6 +149,23 @@ impl<E: Engine> Session<'_, E> {
             ContextSource::Remote { remote, .. } => self.revision(remote).await,
             ContextSource::Local { .. } => Ok(None),
         }
+    }
+
+    /// The context's git remote: as buildx sends it (`vcs:source`, from a
+    /// local checkout), else the fetched repository's.
+    pub(super) fn vcs_source(&self) -> Option<String> {
+        self.opts.vcs_source().or_else(|| match &self.context {
+            ContextSource::Remote {
+                remote: Remote::Git(git),
+                ..
+            } => Some(redact(&git.remote)),
+            _ => None,
+        })
+    }
+
+    /// The context's commit: `vcs:revision`, else the fetched one's.
+    pub(super) fn vcs_revision(&self) -> Option<String> {
+        self.opts.vcs_revision().or_else(|| self.revision.clone())
     }
 
     /// The commit BuildKit checked out: its `.git/HEAD` (detached at the
