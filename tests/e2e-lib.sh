@@ -58,6 +58,16 @@ layer_times() {
   rm -rf "$d"
 }
 diffids() { docker image inspect -f '{{range .RootFS.Layers}}{{println .}}{{end}}' "$1" | sed '/^$/d'; }
+# step_from_cache PATTERN: the step whose name matches did not run: a cache
+# hit, or its result loaded from an imported cache (BuildKit then shows the
+# blob's download and extraction, not CACHED). No line of process output.
+step_from_cache() {
+  local id
+  id=$(grep -m1 -E "^#[0-9]+ $1" "$work/last.log" | cut -d' ' -f1)
+  [[ -n $id ]] || { say "no step matching $1"; return 1; }
+  ! grep "^$id " "$work/last.log" |
+    grep -vE "^$id (CACHED|DONE .*|ERROR.*|sha256:[0-9a-f]+ .*|extracting sha256:.*|\[.*)$" | grep -q .
+}
 # step_cached PATTERN: the step whose name matches was a cache hit in last.log.
 step_cached() {
   local id
