@@ -555,6 +555,12 @@ fn git_fake(spec: &str) -> Fake {
     f
 }
 
+/// The nix script's `--override-input` arguments (after its five own).
+fn override_args(o: &Outcome) -> Vec<String> {
+    assert!(o.result.is_ok(), "{}", message(o));
+    o.plan.as_ref().unwrap().nix.argv[9..].to_vec()
+}
+
 fn message(o: &Outcome) -> String {
     o.result
         .as_ref()
@@ -688,10 +694,8 @@ fn a_named_context_overrides_the_flake_input_of_its_name() {
         &[("context", GIT_URL), ("context:greeting", "local:greeting")],
         &remote_caps(true),
     );
-    assert!(o.result.is_ok(), "{}", message(&o));
-    let argv = o.plan.unwrap().nix.argv;
     assert_eq!(
-        argv[9..],
+        override_args(&o),
         [
             "--override-input",
             "greeting",
@@ -725,10 +729,8 @@ fn a_spec_key_maps_a_context_to_a_nested_input() {
         "{SPEC}[nix.override-inputs]\n\"lib/nixpkgs\" = \"pkgs\"\n"
     ));
     let o = build(&f, &[("context:pkgs", "local:pkgs")]);
-    assert!(o.result.is_ok(), "{}", message(&o));
-    let argv = o.plan.unwrap().nix.argv;
     assert_eq!(
-        argv[9..],
+        override_args(&o),
         [
             "--override-input",
             "lib/nixpkgs",
