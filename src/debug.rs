@@ -147,7 +147,6 @@ pub fn run(req: &Request) -> Result<Output, String> {
                 (name.clone(), Ok(meta))
             })
             .collect(),
-        builder_has_nix: true,
         report: req
             .facts
             .report

@@ -6,6 +6,8 @@
 #
 # Index of tests:
 #   builder_change        a new builder image gets a fresh store; the old one is kept
+#   builder_without_store a builder with no /nix (nix-bin alone): the store cache starts
+#                         empty, nix makes it, and the next build reuses it
 #   concurrent_builds     8 builds at once (two projects) succeed; the store verifies after
 #   interrupted_build     a client killed during `nix build` leaves a store the next build uses
 #   gc_budget             cache.max-size keeps the store under budget over 20 builds with
@@ -46,6 +48,19 @@ builder_change() {
   build "$work/cw" -t nixfe-cache-app --no-cache || { say "rebuild with the first builder failed"; return 1; }
   ! grep -q "building '" "$work/last.log" || { say "the first builder's store lost its paths"; return 1; }
   docker rmi -f nixfe-cache-alt local/nix:alt >/dev/null
+}
+
+builder_without_store() {
+  printf 'FROM local/nix:test\nRUN rm -rf /nix\nLABEL org.nix-frontend.test=bare-%s\n' "$stamp" |
+    docker build -q -t local/nix:bare - >/dev/null || { say "cannot make local/nix:bare"; return 1; }
+  ! docker run --rm local/nix:bare test -e /nix || { say "local/nix:bare still has a /nix"; return 1; }
+  BUILDER=local/nix:bare spec "$work/bare.toml" ".#app"
+  build "$work/cw" -f "$work/bare.toml" -t nixfe-cache-bare || { say "build with a builder without /nix failed"; return 1; }
+  grep -q 'toolchain: building' "$work/last.log" || { say "the first build did not build into a new store"; return 1; }
+  [[ $(docker run --rm nixfe-cache-bare) == "grow 1"* ]] || { say "image from the bare builder is wrong"; return 1; }
+  build "$work/cw" -f "$work/bare.toml" -t nixfe-cache-bare --no-cache || { say "rebuild failed"; return 1; }
+  ! grep -q "building '" "$work/last.log" || { say "the store nix made was not kept"; return 1; }
+  docker rmi -f nixfe-cache-bare local/nix:bare >/dev/null
 }
 
 concurrent_builds() {
@@ -222,5 +237,5 @@ store_pruned() {
   docker rmi -f nixfe-cache-pruned >/dev/null
 }
 
-run_all cache builder_change concurrent_builds interrupted_build gc_budget secrets_stay_out \
+run_all cache builder_change builder_without_store concurrent_builds interrupted_build gc_budget secrets_stay_out \
   secrets_not_in_provenance ssh_forwarded binary_cache_context store_pruned

@@ -21,8 +21,6 @@ pub enum Kind {
     /// A fetched context (git, http) as it is.
     Context,
     Dockerignore,
-    /// The builder image alone (to see whether it has a `/nix`).
-    Builder,
     Nix,
     /// The base after `image.run` (to read its users).
     Base,
@@ -40,8 +38,6 @@ impl Kind {
             Self::Spec
         } else if name.starts_with("[context] fetch") || name.starts_with("[context] unpack") {
             Self::Context
-        } else if name.starts_with("[nix] builder") {
-            Self::Builder
         } else if name.starts_with("[nix] build") {
             Self::Nix
         } else if name.starts_with("[image] base") || name.starts_with("[image] run") {
@@ -58,7 +54,6 @@ impl Kind {
             Self::Spec => "spec",
             Self::Context => "context",
             Self::Dockerignore => "dockerignore",
-            Self::Builder => "builder",
             Self::Nix => "nix",
             Self::Base => "base",
             Self::Image => "image",
@@ -90,8 +85,6 @@ pub struct Fake {
     /// ResolveImageConfig answers by name; other names get a stand-in: no
     /// digest and an empty config.
     pub images: BTreeMap<String, Result<ImageMeta, EngineError>>,
-    /// Whether builder images have a `/nix`.
-    pub builder_has_nix: bool,
     /// What the nix step writes as its report.
     pub report: Vec<u8>,
     /// Files of the base after `image.run`, by path; others do not exist.
@@ -108,6 +101,8 @@ pub struct Log {
     pub solved: Vec<Solved>,
     /// Every ReadFile: ref and path.
     pub reads: Vec<(String, String)>,
+    /// Every StatFile: ref and path.
+    pub stats: Vec<(String, String)>,
     pub resolves: Vec<ResolveImage>,
     pub warnings: Vec<Warning>,
 }
@@ -178,12 +173,14 @@ impl Engine for Fake {
     }
 
     async fn is_dir(&self, r#ref: &str, path: &str) -> Result<bool, EngineError> {
-        if r#ref.starts_with("context-") {
-            // A directory of a fetched context: some file is under it.
-            let dir = format!("{}/", path.trim_matches('/'));
-            return Ok(self.client_files.keys().any(|f| f.starts_with(&dir)));
-        }
-        Ok(r#ref.starts_with("builder-") && path == "/nix" && self.builder_has_nix)
+        self.log
+            .borrow_mut()
+            .stats
+            .push((r#ref.to_owned(), path.to_owned()));
+        // Only a fetched context is asked about: a directory of it is one
+        // some file is under.
+        let dir = format!("{}/", path.trim_matches('/'));
+        Ok(r#ref.starts_with("context-") && self.client_files.keys().any(|f| f.starts_with(&dir)))
     }
 
     async fn resolve_image(&self, req: ResolveImage) -> Result<ImageMeta, EngineError> {

@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 
 use super::graph::{Graph, Output};
-use super::nix::{builder, nix_step, store_cache};
+use super::nix::{builder, nix_step, store_cache, store_seed};
 use super::ops::{self, Attrs, Exec, FileAction, Mount};
 use super::{Emit, STORE_PATH_MISSING};
 use crate::plan::{
@@ -150,6 +150,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
     let base = base_state(&mut g, plan, &p, emit);
     let report = nix_step(&mut g, plan, emit);
     let builder = builder(&mut g, plan, &np);
+    let seed = store_seed(&mut g, &builder, &np);
     let ts = plan.epoch.saturating_mul(1_000_000_000);
 
     let mut parts: Vec<Output> = Vec::new();
@@ -228,7 +229,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
             env.push(format!("NIX_FRONTEND_ATTEMPT={}", emit.attempt));
         }
         let mut mounts = vec![
-            store_cache(plan, &builder, emit),
+            store_cache(plan, &seed, emit),
             Mount::Scratch {
                 dest: OUT_DIR.into(),
             },
@@ -273,7 +274,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
         let mut paths: Vec<&String> = image.layers.iter().flatten().collect();
         paths.sort();
         args.extend(paths.into_iter().cloned());
-        let mut exec = small_exec(args, vec![store_cache(plan, &builder, emit), scratch_out()]);
+        let mut exec = small_exec(args, vec![store_cache(plan, &seed, emit), scratch_out()]);
         if emit.attempt > 0 {
             exec.env
                 .push(format!("NIX_FRONTEND_ATTEMPT={}", emit.attempt));

@@ -15,7 +15,7 @@ pub use dump::dump;
 pub use graph::{Graph, Lines, Output, digests, op_named, result_name};
 pub use image::{ImageGraph, attestation_file, base_users, image};
 pub use local::{LocalRead, context_file, dockerignore, spec_file};
-pub use nix::{builder_only, nix_build};
+pub use nix::nix_build;
 pub use ops::platform;
 pub use ops::{Attrs, Exec, FileAction, Local, Mount};
 

@@ -4,7 +4,7 @@
 use super::Emit;
 use super::context::files as context_files;
 use super::graph::{Graph, Output};
-use super::ops::{self, Exec, Mount};
+use super::ops::{self, Attrs, Exec, FileAction, Mount};
 use crate::plan::{CACHES_DIR, INPUTS_DIR, OUT_DIR, Plan, SECRETS_DIR, SRC_DIR, SSH_SOCK};
 use crate::proto::llb as pb;
 
@@ -15,36 +15,45 @@ pub fn nix_build(plan: &Plan, emit: &Emit) -> pb::Definition {
     g.finish(Some(&out), emit.source())
 }
 
-/// The builder image alone, to look inside it (does it have a `/nix`?).
-pub fn builder_only(identifier: &str, platform: &crate::plan::Platform) -> pb::Definition {
-    let mut g = Graph::new();
-    let shown = identifier.trim_start_matches("docker-image://");
-    let img = g.image(
-        identifier,
-        &ops::platform(platform),
-        &format!("[nix] builder {shown}"),
-    );
-    g.finish(Some(&img), None)
-}
-
 pub(super) fn builder(g: &mut Graph, plan: &Plan, p: &pb::Platform) -> Output {
     let shown = plan.nix.builder.trim_start_matches("docker-image://");
     g.image(&plan.nix.builder, p, &format!("[nix] builder {shown}"))
 }
 
-/// The `/nix` store cache, seeded from the builder's `/nix`. The builder is
-/// also the exec's root, so on engines that can say so, its key stays the
-/// image's own: else a fresh builder (CI) hashes the whole builder rootfs
-/// before every nix step can be matched.
-pub(super) fn store_cache(plan: &Plan, builder: &Output, emit: &Emit) -> Mount {
+/// What a new store cache starts as: the builder with a `/nix` made where it
+/// has none (`mkdir -p` leaves an existing one as it is). Seeding from this
+/// rather than the builder itself needs no look into the image first, so a
+/// cached build asks BuildKit nothing before the nix step. It is never
+/// `--no-cache`d: BuildKit keys a cache mount by its seed's record too, so a
+/// rerun seed would start an empty store.
+pub(super) fn store_seed(g: &mut Graph, builder: &Output, p: &pb::Platform) -> Output {
+    let make = FileAction::Mkdir {
+        path: "/nix".into(),
+        attrs: Attrs {
+            uid: 0,
+            gid: 0,
+            mode: 0o755,
+            timestamp: 0,
+        },
+    };
+    g.file(
+        Some(builder),
+        &[make],
+        "[nix] store seed: the builder's /nix",
+        None,
+        p,
+    )
+}
+
+/// The `/nix` store cache, seeded from `seed`'s `/nix` (see [`store_seed`]).
+/// On engines that can say so, the seed's key stays its op's own: else a
+/// fresh builder (CI) hashes the builder's whole `/nix` before the nix step
+/// can be matched.
+pub(super) fn store_cache(plan: &Plan, seed: &Output, emit: &Emit) -> Mount {
     Mount::Cache {
         dest: "/nix".into(),
         id: plan.nix.cache.id.clone(),
-        seed: plan
-            .nix
-            .cache
-            .seed_from_builder
-            .then(|| (builder.clone(), "/nix".to_owned())),
+        seed: Some((seed.clone(), "/nix".to_owned())),
         seed_content_key: !emit.content_cache_off,
     }
 }
@@ -53,6 +62,7 @@ pub(super) fn store_cache(plan: &Plan, builder: &Output, emit: &Emit) -> Mount {
 pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
     let p = ops::platform(&plan.nix.platform);
     let builder = builder(g, plan, &p);
+    let seed = store_seed(g, &builder, &p);
     let context = context_files(
         g,
         &emit.context,
@@ -66,7 +76,7 @@ pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
             from: context,
             selector: String::new(),
         },
-        store_cache(plan, &builder, emit),
+        store_cache(plan, &seed, emit),
         Mount::Scratch {
             dest: OUT_DIR.into(),
         },

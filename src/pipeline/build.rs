@@ -3,7 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures_util::future::{join3, try_join, try_join_all};
+use futures_util::future::{join, try_join, try_join_all};
+use tokio::sync::OnceCell;
 
 use super::{Failure, Session};
 use crate::engine::{Attestation, Engine, EngineError, Refs, ResolveImage, Returned};
@@ -58,15 +59,8 @@ impl<E: Engine> Session<'_, E> {
         self.check_caps()?;
         let platforms = self.target_platforms()?;
         self.context = self.context_source()?;
-        // Files from two locals (or one fetched tree): read side by side.
-        let (spec, dockerignore, revision) = join3(
-            self.fetch_spec(),
-            self.dockerignore(),
-            self.context_revision(),
-        )
-        .await;
+        let (spec, revision) = join(self.fetch_spec(), self.context_revision()).await;
         self.spec = spec?;
-        let dockerignore = dockerignore?;
         self.revision = revision?;
         if self.opts.sbom() && !self.caps.gateway("reference.attestations") {
             self.warning(
@@ -76,6 +70,9 @@ impl<E: Engine> Session<'_, E> {
             )
             .await;
         }
+        // `.dockerignore` is read once, beside the first images' resolves:
+        // planning is the first to need it.
+        let dockerignore = OnceCell::new();
         let this = &*self;
         let built = try_join_all(
             platforms
@@ -154,7 +151,7 @@ impl<E: Engine> Session<'_, E> {
     async fn build_for(
         &self,
         platform: &Platform,
-        dockerignore: &[String],
+        dockerignore: &OnceCell<Vec<String>>,
         warn: bool,
     ) -> Result<Built, Failure> {
         let args = self.args_for(platform);
@@ -164,6 +161,12 @@ impl<E: Engine> Session<'_, E> {
             &args,
             self.opts.target().as_deref(),
         )?;
+        let dockerignore = async {
+            dockerignore
+                .get_or_try_init(|| self.dockerignore())
+                .await
+                .cloned()
+        };
         let planned = self.plan(&spec, platform, dockerignore, &args).await?;
         if warn {
             self.warn_lint(&spec, &args).await;
@@ -207,26 +210,24 @@ impl<E: Engine> Session<'_, E> {
             .await?)
     }
 
-    /// Resolves images and plans the nix step for `platform`.
+    /// Resolves images and plans the nix step for `platform`. The context's
+    /// `.dockerignore` patterns come from `dockerignore`, awaited beside the
+    /// resolves.
     pub(super) async fn plan(
         &self,
         spec: &Spec,
         platform: &Platform,
-        dockerignore: &[String],
+        dockerignore: impl Future<Output = Result<Vec<String>, Failure>>,
         args: &BTreeMap<String, String>,
     ) -> Result<Planned, Failure> {
         let opts = self.opts;
         let target = spec.target(opts.target().as_deref())?;
-        self.check_filter(target, dockerignore)?;
         let build_platform = self.build_platform();
         let nix_platform = plan::nix_platform(target, platform, &build_platform);
         let named = opts.named_contexts(&platform.to_string());
         let builder = async {
-            let mut builder = self
-                .resolve("builder", &target.builder, &nix_platform, &named)
-                .await?;
-            builder.has_nix = self.has_nix(&builder, &nix_platform).await?;
-            Ok::<_, Failure>(builder)
+            self.resolve("builder", &target.builder, &nix_platform, &named)
+                .await
         };
         let base = async {
             match &target.image.base {
@@ -237,8 +238,9 @@ impl<E: Engine> Session<'_, E> {
         let mut images = vec![&target.builder];
         images.extend(&target.image.base);
         let overrides = self.overrides(target, &named, &images);
-        let ((builder, base), (overrides, override_sources)) =
-            try_join(try_join(builder, base), overrides).await?;
+        let (((builder, base), (overrides, override_sources)), dockerignore) =
+            try_join(try_join(try_join(builder, base), overrides), dockerignore).await?;
+        self.check_filter(target, &dockerignore)?;
         let (vcs_source, vcs_revision) = (self.vcs_source(), self.vcs_revision());
         let inputs = Inputs {
             spec_filename: self.spec.name.clone(),
@@ -249,7 +251,7 @@ impl<E: Engine> Session<'_, E> {
             epoch: opts.source_date_epoch()?,
             builder,
             base,
-            dockerignore: dockerignore.to_vec(),
+            dockerignore,
             labels: opts.labels(),
             build_args: args.clone(),
             vcs_source,
@@ -305,15 +307,7 @@ impl<E: Engine> Session<'_, E> {
             resolved: meta.reference,
             digest: meta.digest,
             config: meta.config,
-            has_nix: false,
         })
-    }
-
-    /// Whether the builder image has a `/nix` to seed the store cache from.
-    async fn has_nix(&self, facts: &ImageFacts, platform: &Platform) -> Result<bool, Failure> {
-        let def = llb::builder_only(&plan::image_source(facts), platform);
-        let r = self.solve(def, false).await?;
-        Ok(self.engine.is_dir(&r, "/nix").await?)
     }
 
     /// The context's `.dockerignore` patterns; none when it has no such file.

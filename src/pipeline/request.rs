@@ -70,8 +70,9 @@ impl<E: Engine> Session<'_, E> {
             let built = async {
                 let spec = spec::parse_for_target(&name, &text, args, target_name.as_deref())?;
                 self.check_caps()?;
-                let dockerignore = self.dockerignore().await?;
-                let planned = self.plan(&spec, platform, &dockerignore, args).await?;
+                let planned = self
+                    .plan(&spec, platform, self.dockerignore(), args)
+                    .await?;
                 self.nix_step(&planned).await
             };
             match built.await {

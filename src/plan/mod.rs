@@ -63,8 +63,6 @@ pub struct ImageFacts {
     /// The raw image config JSON.
     #[serde(skip)]
     pub config: Vec<u8>,
-    /// Whether the image has a `/nix` to seed the store cache from.
-    pub has_nix: bool,
 }
 
 /// Everything besides the spec that the plan depends on.
@@ -155,12 +153,11 @@ pub struct NixStep {
     pub overrides: Vec<String>,
 }
 
-/// The persistent `/nix` cache mount.
+/// The persistent `/nix` cache mount. A new one starts as the builder
+/// image's own `/nix` (empty where the builder has none).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StoreCache {
     pub id: String,
-    /// Seed a new cache from the builder image's own `/nix`.
-    pub seed_from_builder: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -137,7 +137,6 @@ pub(super) fn plan(
         context,
         cache: StoreCache {
             id: cache_id(&inputs.cache_ns, &inputs.builder, native, nix),
-            seed_from_builder: inputs.builder.has_nix,
         },
         argv,
         secrets,

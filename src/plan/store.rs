@@ -101,7 +101,6 @@ mod tests {
             resolved: String::new(),
             digest: "sha256:abc".into(),
             config: Vec::new(),
-            has_nix: true,
         }
     }
 

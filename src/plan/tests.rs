@@ -13,7 +13,6 @@ fn inputs() -> Inputs {
             resolved: String::new(),
             digest: String::new(),
             config: br#"{"config":{"Env":["PATH=/usr/bin:/bin"]}}"#.to_vec(),
-            has_nix: true,
         },
         base: None,
         dockerignore: vec!["target".into()],
@@ -161,7 +160,6 @@ fn a_deep_base_leaves_fewer_layers_for_the_store_and_says_so() {
             &serde_json::json!({"rootfs": {"type": "layers", "diff_ids": diff_ids}}),
         )
         .unwrap(),
-        has_nix: false,
     });
     let plan = build(&spec, &i).unwrap();
     let report = Report::parse(br#"{"version":2,"outputs":["/nix/store/eee-app"],
