@@ -14,15 +14,19 @@ pub struct LocalRead {
 }
 
 /// The spec, `filename` in the local `local` (the `dockerfile` local).
+/// Asked for as BuildKit's Dockerfile frontend asks for it before it hands
+/// the build to us (`# syntax=`): the same followed paths, no patterns. A
+/// local source is keyed by its session and those, so BuildKit has the file
+/// already and nothing moves again.
 pub fn spec_file(local: &str, session: &str, filename: &str) -> LocalRead {
     read(
         &Local {
             name: local.to_owned(),
             session: session.to_owned(),
             shared_key: local.to_owned(),
-            include: vec![filename.to_owned()],
+            include: Vec::new(),
             exclude: Vec::new(),
-            follow: vec![filename.to_owned()],
+            follow: vec![filename.to_owned(), format!("{filename}.dockerignore")],
         },
         &format!("[internal] load spec from {filename}"),
     )
