@@ -32,7 +32,7 @@ pub fn spec_file(local: &str, session: &str, filename: &str) -> LocalRead {
     )
 }
 
-/// One file of a local (the context's `flake.lock`).
+/// One file of a local (the context's `.dockerignore` or `flake.lock`).
 pub fn context_file(local: &str, session: &str, path: &str) -> LocalRead {
     read(
         &Local {
@@ -44,21 +44,6 @@ pub fn context_file(local: &str, session: &str, path: &str) -> LocalRead {
             follow: vec![path.to_owned()],
         },
         &format!("[internal] load {path}"),
-    )
-}
-
-/// The context's `.dockerignore`.
-pub fn dockerignore(local: &str, session: &str) -> LocalRead {
-    read(
-        &Local {
-            name: local.to_owned(),
-            session: session.to_owned(),
-            shared_key: format!("{local}-.dockerignore"),
-            include: vec![".dockerignore".into()],
-            exclude: Vec::new(),
-            follow: vec![".dockerignore".into()],
-        },
-        "[internal] load .dockerignore",
     )
 }
 

@@ -318,16 +318,13 @@ impl<E: Engine> Session<'_, E> {
                 .unwrap_or_default());
         }
         let local = self.opts.context_local();
-        let read = llb::dockerignore(&local, &self.opts.session_for(&local));
-        let failed = |e: EngineError| Failure::Dockerignore(e.message);
-        let r = self.solve(read.definition, false).await.map_err(failed)?;
-        match self.engine.read_file(&r, ".dockerignore").await {
-            Ok(bytes) => Ok(plan::dockerignore_patterns(&String::from_utf8_lossy(
-                &bytes,
-            ))),
-            Err(e) if e.is_not_found() => Ok(Vec::new()),
-            Err(e) => Err(failed(e)),
-        }
+        let read = self
+            .local_file(&local, &self.opts.session_for(&local), ".dockerignore")
+            .await
+            .map_err(|e| Failure::Dockerignore(e.message))?;
+        Ok(read
+            .map(|b| plan::dockerignore_patterns(&String::from_utf8_lossy(&b)))
+            .unwrap_or_default())
     }
 
     /// Runs `nix build` and reads back what it reported.
@@ -356,9 +353,8 @@ impl<E: Engine> Session<'_, E> {
         }
         let r = self.solve(llb::base_users(plan, emit), true).await?;
         let span = plan.image.spec.user.as_ref().and_then(|u| u.span);
-        let read = async |path: &'static str| match self.engine.read_file(&r, path).await {
-            Ok(b) => Ok(Some(String::from_utf8_lossy(&b).into_owned())),
-            Err(e) if e.is_not_found() => Ok(None),
+        let read = async |path: &'static str| match self.read_optional(&r, path).await {
+            Ok(b) => Ok(b.map(|b| String::from_utf8_lossy(&b).into_owned())),
             Err(e) => Err(Failure::BaseUsers {
                 path,
                 message: e.message,

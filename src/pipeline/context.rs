@@ -70,11 +70,9 @@ impl<E: Engine> Session<'_, E> {
     /// there is no such file.
     async fn tree_file(&self, remote: &Remote, path: &str) -> Result<Option<Vec<u8>>, Failure> {
         let (r, _) = self.tree(remote).await?;
-        match self.engine.read_file(&r, path).await {
-            Ok(b) => Ok(Some(b)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(remote_failure(remote, e)),
-        }
+        self.read_optional(&r, path)
+            .await
+            .map_err(|e| remote_failure(remote, e))
     }
 
     /// The spec from a fetched context, unless the client sent it itself.
@@ -90,15 +88,15 @@ impl<E: Engine> Session<'_, E> {
                 let name = self.opts.filename_path();
                 let path = in_dir(remote.subdir(), &name);
                 let (r, vertex) = self.tree(remote).await?;
-                let bytes = match self.engine.read_file(&r, &path).await {
-                    Ok(b) => b,
-                    Err(e) if e.is_not_found() => {
-                        return Err(Failure::RemoteSpec {
-                            context: remote.shown(),
-                            path,
-                        });
-                    }
-                    Err(e) => return Err(remote_failure(remote, e)),
+                let Some(bytes) = self
+                    .read_optional(&r, &path)
+                    .await
+                    .map_err(|e| remote_failure(remote, e))?
+                else {
+                    return Err(Failure::RemoteSpec {
+                        context: remote.shown(),
+                        path,
+                    });
                 };
                 let text = String::from_utf8(bytes).map_err(|_| Failure::SpecRead {
                     filename: name.clone(),
@@ -341,15 +339,7 @@ impl<E: Engine> Session<'_, E> {
                 self.tree_file(remote, &in_dir(remote.subdir(), &path))
                     .await?
             }
-            ContextSource::Local { name, session } => {
-                let read = crate::llb::context_file(name, session, &path);
-                let r = self.solve(read.definition, false).await?;
-                match self.engine.read_file(&r, &path).await {
-                    Ok(b) => Some(b),
-                    Err(e) if e.is_not_found() => None,
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            ContextSource::Local { name, session } => self.local_file(name, session, &path).await?,
         };
         Ok(bytes.map(|b| root_inputs(&b)).unwrap_or_default())
     }

@@ -92,6 +92,28 @@ struct Session<'a, E> {
 }
 
 impl<E: Engine> Session<'_, E> {
+    /// `path` of the solved `r`; `None` when there is no such file.
+    async fn read_optional(&self, r: &str, path: &str) -> Result<Option<Vec<u8>>, EngineError> {
+        match self.engine.read_file(r, path).await {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One file of the client local `name` (only that file moves); `None`
+    /// when there is no such file.
+    async fn local_file(
+        &self,
+        name: &str,
+        session: &str,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, EngineError> {
+        let read = llb::context_file(name, session, path);
+        let r = self.solve(read.definition, false).await?;
+        self.read_optional(&r, path).await
+    }
+
     async fn solve(&self, definition: Definition, evaluate: bool) -> Result<String, EngineError> {
         self.engine
             .solve(Solve {
