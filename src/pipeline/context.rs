@@ -4,6 +4,7 @@
 //! replace flake inputs or the builder and base images.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use super::{Failure, Session, SpecFile};
 use crate::engine::{Engine, EngineError};
@@ -56,14 +57,19 @@ impl<E: Engine> Session<'_, E> {
         })
     }
 
-    /// The fetched tree of `remote`, solved (lazily: files move on read).
+    /// The fetched tree of `remote`, solved (lazily: files move on read)
+    /// once per invocation.
     async fn tree(&self, remote: &Remote) -> Result<(String, String), Failure> {
         let (definition, vertex) = ContextSource::tree_definition(remote);
-        let r = self
-            .solve(definition, false)
-            .await
-            .map_err(|e| remote_failure(remote, e))?;
-        Ok((r, vertex))
+        let solved = Rc::clone(self.trees.borrow_mut().entry(vertex.clone()).or_default());
+        let r = solved
+            .get_or_try_init(|| async {
+                self.solve(definition, false)
+                    .await
+                    .map_err(|e| remote_failure(remote, e))
+            })
+            .await?;
+        Ok((r.clone(), vertex))
     }
 
     /// A file of `remote`'s tree (`path` from the tree's root); `None` when

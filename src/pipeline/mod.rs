@@ -15,6 +15,12 @@ mod context;
 mod failure;
 mod request;
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use tokio::sync::OnceCell;
+
 use crate::engine::{Caps, Engine, EngineError, ReturnError, Returned, Solve, Warning};
 use crate::llb::{self, ContextSource, Definition, Lines};
 use crate::options::{CacheImport, Options};
@@ -49,6 +55,7 @@ pub async fn run<E: Engine>(engine: &E, opts: &Options, caps: &Caps) -> Outcome 
             session: opts.session_for(&opts.context_local()),
         },
         revision: None,
+        trees: RefCell::default(),
     };
     let outcome = match opts.get("requestid").filter(|r| !r.is_empty()) {
         Some(request) => s.subrequest(request).await,
@@ -89,6 +96,9 @@ struct Session<'a, E> {
     context: ContextSource,
     /// The build context's commit, when it is a git repository.
     revision: Option<String>,
+    /// The fetched trees (git, http) solved so far, by their vertex: each
+    /// is solved once, however many of its files are read.
+    trees: RefCell<BTreeMap<String, Rc<OnceCell<String>>>>,
 }
 
 impl<E: Engine> Session<'_, E> {

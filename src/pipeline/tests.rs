@@ -578,6 +578,8 @@ fn a_git_context_gives_the_flake_its_commit() {
     let reads: Vec<String> = f.log().reads.iter().map(|(_, p)| p.clone()).collect();
     assert!(reads.contains(&"sub/Dockerfile".to_owned()), "{reads:?}");
     assert!(reads.contains(&".git/HEAD".to_owned()), "{reads:?}");
+    // Every file came from one solve of the tree.
+    assert_eq!(f.solved_of(Kind::Context).len(), 1);
     // Nix sees the subdirectory, without the spec.
     let nix = dump(f.solved_of(Kind::Nix).last().unwrap());
     assert!(
