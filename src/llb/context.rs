@@ -113,27 +113,22 @@ pub fn files(
             if matches!(remote, Remote::Git(_)) && sub.is_empty() {
                 exclude.push(".git".into());
             }
-            let src = format!("/{sub}");
-            let mut actions = Vec::new();
-            if *patterns {
-                actions.push(FileAction::Select {
-                    from: t,
-                    src,
-                    include: include.to_vec(),
-                    exclude,
-                });
+            // Without patterns the pipeline allowed only plain paths (and
+            // no `src`): those are removed after the copy.
+            let (include, exclude, removed) = if *patterns {
+                (include.to_vec(), exclude, Vec::new())
             } else {
-                // The pipeline refused anything but plain paths here.
-                actions.push(FileAction::Select {
-                    from: t,
-                    src,
-                    include: Vec::new(),
-                    exclude: Vec::new(),
-                });
-                actions.extend(exclude.into_iter().map(|p| FileAction::Rm {
-                    path: format!("/{}", p.trim_matches('/')),
-                }));
-            }
+                (Vec::new(), Vec::new(), exclude)
+            };
+            let mut actions = vec![FileAction::Select {
+                from: t,
+                src: format!("/{sub}"),
+                include,
+                exclude,
+            }];
+            actions.extend(removed.into_iter().map(|p| FileAction::Rm {
+                path: format!("/{}", p.trim_matches('/')),
+            }));
             g.file(None, &actions, name, None, &pb::Platform::default())
         }
     }

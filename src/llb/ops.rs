@@ -53,18 +53,10 @@ impl Graph {
             attrs.insert("local.followpaths".to_owned(), json(&local.follow));
         }
         attrs.insert("local.sharedkeyhint".to_owned(), local.shared_key.clone());
-        let op = pb::Op {
-            op: Some(pb::op::Kind::Source(pb::SourceOp {
-                identifier: format!("local://{}", local.name),
-                attrs,
-            })),
-            ..Default::default()
-        };
-        let digest = self.add(&op, name, None);
-        Output { digest, index: 0 }
+        self.source(&format!("local://{}", local.name), attrs, name)
     }
 
-    /// A source op other than an image or a local: `git://…`, `https://…`.
+    /// A source op with no platform: a local, `git://…`, `https://…`.
     pub fn source(
         &mut self,
         identifier: &str,
