@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use futures_util::future::{join, try_join, try_join_all};
+use futures_util::future::{try_join, try_join_all};
 use tokio::sync::OnceCell;
 
 use super::{Failure, Session};
@@ -58,10 +58,7 @@ impl<E: Engine> Session<'_, E> {
         self.imports = self.opts.cache_imports()?;
         self.check_caps()?;
         let platforms = self.target_platforms()?;
-        self.context = self.context_source()?;
-        let (spec, revision) = join(self.fetch_spec(), self.context_revision()).await;
-        self.spec = spec?;
-        self.revision = revision?;
+        self.read_spec().await?;
         if self.opts.sbom() && !self.caps.gateway("reference.attestations") {
             self.warning(
                 "NoSBOM: this BuildKit takes no attestations (v0.11+ does), so no SBOM is attached",

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use super::{Failure, Session, SpecFile};
 use crate::engine::{Engine, EngineError};
 use crate::llb::{ContextSource, is_plain_path};
-use crate::options::familiar;
+use crate::options::{Options, familiar};
 use crate::plan::{Named, Override, Remote, redact};
 use crate::spec::{Located, Target};
 
@@ -23,15 +23,11 @@ impl<E: Engine> Session<'_, E> {
     /// The build context, from the `context` option: a URL is fetched by
     /// BuildKit, anything else is the client's local.
     pub(super) fn context_source(&self) -> Result<ContextSource, Failure> {
-        let local = || ContextSource::Local {
-            name: self.opts.context_local(),
-            session: self.opts.session_for(&self.opts.context_local()),
-        };
         let Some(url) = self.opts.remote_context() else {
-            return Ok(local());
+            return Ok(local(self.opts));
         };
         match Remote::parse(url) {
-            None => Ok(local()),
+            None => Ok(local(self.opts)),
             Some(Err(e)) => Err(Failure::Remote {
                 context: url.to_owned(),
                 message: e.to_string(),
@@ -348,6 +344,15 @@ impl<E: Engine> Session<'_, E> {
             ContextSource::Local { name, session } => self.local_file(name, session, &path).await?,
         };
         Ok(bytes.map(|b| root_inputs(&b)).unwrap_or_default())
+    }
+}
+
+/// The client's local build context (`context`, or what `contextkey` names).
+pub(super) fn local(opts: &Options) -> ContextSource {
+    let name = opts.context_local();
+    ContextSource::Local {
+        session: opts.session_for(&name),
+        name,
     }
 }
 

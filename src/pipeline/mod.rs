@@ -50,10 +50,7 @@ pub async fn run<E: Engine>(engine: &E, opts: &Options, caps: &Caps) -> Outcome 
         },
         imports: Vec::new(),
         planned: None,
-        context: ContextSource::Local {
-            name: opts.context_local(),
-            session: opts.session_for(&opts.context_local()),
-        },
+        context: context::local(opts),
         revision: None,
         trees: RefCell::default(),
     };
@@ -137,12 +134,11 @@ impl<E: Engine> Session<'_, E> {
     /// Reads the spec (from the `dockerfile` local, only that one file
     /// moves; or from a fetched context) and the context's commit.
     async fn read_spec(&mut self) -> Result<(), Failure> {
-        self.imports = self.opts.cache_imports()?;
         self.context = self.context_source()?;
         let (spec, revision) =
-            futures_util::future::try_join(self.fetch_spec(), self.context_revision()).await?;
-        self.spec = spec;
-        self.revision = revision;
+            futures_util::future::join(self.fetch_spec(), self.context_revision()).await;
+        self.spec = spec?;
+        self.revision = revision?;
         Ok(())
     }
 

@@ -15,6 +15,7 @@ impl<E: Engine> Session<'_, E> {
             if ![subrequest::OUTLINE, subrequest::TARGETS, subrequest::LINT].contains(&request) {
                 return Err(Failure::UnknownRequest(request.to_owned()));
             }
+            self.imports = self.opts.cache_imports()?;
             self.read_spec().await?;
             let (name, text) = (self.spec.name.as_str(), self.spec.text.as_str());
             // The build args of the first platform, the automatic ones too.
