@@ -83,3 +83,54 @@ apt_install() {
 
 # sha256 of stdin, short.
 short_hash() { sha256sum | cut -c1-16; }
+
+# ------------------------------------------------------------ test servers
+# The servers the tests start (registry, git/http) run detached on 127.0.0.1,
+# each with a pid file naming its own process.
+
+# spawn_detached PIDFILE LOGFILE VAR=VALUE... -- CMD [ARG...]: starts CMD in
+# a session of its own (it outlives this script and its caller's job
+# control) with only the given environment, stdin closed, output appended to
+# LOGFILE. The shell writes its own pid, then becomes CMD (exec), so PIDFILE
+# names CMD. The caller's flock fd ($lock) is not inherited.
+spawn_detached() {
+  local pidfile=$1 logfile=$2 vars=()
+  shift 2
+  while (($#)) && [[ $1 != -- ]]; do vars+=("$1"); shift; done
+  shift
+  # $$ and $1… are the inner shell's; $lock is the caller's.
+  # shellcheck disable=SC2016,SC2154
+  setsid env -i "${vars[@]}" sh -c 'echo $$ >"$1" && shift && exec "$@"' sh "$pidfile" "$@" \
+    </dev/null >>"$logfile" 2>&1 {lock}>&- &
+}
+
+# wait_ready NAME LOGFILE TIMEOUT READY ALIVE: polls the command READY every
+# 0.25 s until it succeeds. Dies with LOGFILE's tail after TIMEOUT seconds,
+# or sooner once the command ALIVE fails and no job of this shell is left
+# (the server exited).
+wait_ready() {
+  local name=$1 logfile=$2 timeout=$3 ready=$4 alive=$5 i
+  for ((i = 0; i < timeout * 4; i++)); do
+    $ready && return 0
+    if ((i > 4)) && ! $alive >/dev/null && ! jobs -rp | grep -q .; then
+      tail -n 30 "$logfile" >&2
+      die "$name exited (log above: $logfile)"
+    fi
+    sleep 0.25
+  done
+  tail -n 30 "$logfile" >&2
+  die "$name not answering after ${timeout}s (log above: $logfile)"
+}
+
+# stop_pid NAME PID SECONDS: TERM, then KILL if PID still runs after SECONDS.
+stop_pid() {
+  local name=$1 pid=$2 secs=$3 i
+  log "stopping $name $pid"
+  kill -TERM "$pid"
+  for ((i = 0; i < secs * 4; i++)); do
+    kill -0 "$pid" 2>/dev/null || { log "stopped"; return 0; }
+    sleep 0.25
+  done
+  log "$name $pid still alive after ${secs}s, sending KILL"
+  kill -KILL "$pid" 2>/dev/null || true
+}

@@ -138,43 +138,20 @@ start_registry() {
   rm -f "$PIDFILE"
   log "starting docker-registry on 127.0.0.1:$PORT (log: $LOGFILE)"
   printf '\n=== %s start port %s\n' "$(date -Is)" "$PORT" >>"$LOGFILE"
-  # setsid: it must outlive this script and its caller's job control; env -i:
-  # REGISTRY_* variables would override the config file. The shell writes its
-  # own pid, then becomes the registry (exec), so the pidfile names it.
-  # shellcheck disable=SC2016 # $$ and $1… are the inner shell's
-  setsid env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$DIR" \
-    sh -c 'echo $$ >"$1" && exec "$2" serve "$3"' sh "$PIDFILE" "$BIN" "$CONFIG" \
-    </dev/null >>"$LOGFILE" 2>&1 {lock}>&- &
-  local i
-  for ((i = 0; i < TIMEOUT * 4; i++)); do
-    if answers "$PORT"; then
-      log "ready on 127.0.0.1:$PORT (pid $(registry_pid || echo '?'))"
-      return 0
-    fi
-    if ((i > 4)) && ! registry_pid >/dev/null && ! jobs -rp | grep -q .; then
-      tail -n 30 "$LOGFILE" >&2
-      die "docker-registry exited (log above: $LOGFILE)"
-    fi
-    sleep 0.25
-  done
-  tail -n 30 "$LOGFILE" >&2
-  die "docker-registry not answering GET /v2/ after ${TIMEOUT}s (log above: $LOGFILE)"
+  # Only the environment given: REGISTRY_* variables would override the
+  # config file.
+  spawn_detached "$PIDFILE" "$LOGFILE" PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME="$DIR" \
+    -- "$BIN" serve "$CONFIG"
+  wait_ready "docker-registry (GET /v2/)" "$LOGFILE" "$TIMEOUT" "answers $PORT" registry_pid
+  log "ready on 127.0.0.1:$PORT (pid $(registry_pid || echo '?'))"
 }
 
 stop_registry() {
-  local pid i
+  local pid
   mkdir -p "$DIR"
   exec {lock}>"$DIR/lock"
   flock "$lock"
-  if ! pid=$(registry_pid); then log "not running"; rm -f "$PIDFILE"; return 0; fi
-  log "stopping docker-registry $pid"
-  kill -TERM "$pid"
-  for ((i = 0; i < 80; i++)); do
-    if ! kill -0 "$pid" 2>/dev/null; then rm -f "$PIDFILE"; log "stopped"; return 0; fi
-    sleep 0.25
-  done
-  log "docker-registry $pid still alive after 20s, sending KILL"
-  kill -KILL "$pid" 2>/dev/null || true
+  if pid=$(registry_pid); then stop_pid docker-registry "$pid" 20; else log "not running"; fi
   rm -f "$PIDFILE"
 }
 

@@ -150,6 +150,9 @@ server_pid() {
 
 port() { [[ -s $PORTFILE ]] && tr -d '\n' <"$PORTFILE"; }
 
+# The server answers on the port it wrote.
+remote_answers() { local p; p=$(port) && answers "$p"; }
+
 answers() {
   local code
   code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 \
@@ -180,48 +183,23 @@ start_server() {
   rm -f "$PIDFILE" "$PORTFILE"
   log "starting serve-remote.py (log: $OUTFILE)"
   printf '\n=== %s start\n' "$(date -Is)" >>"$OUTFILE"
-  # setsid: it must outlive this script and its caller's job control. The
-  # shell writes its own pid, then becomes the server (exec). Port 0: the
-  # server takes a free one and writes it to PORTFILE once listening.
-  # The interpreter itself, not a version manager's shim (env -i drops what
-  # a shim needs).
+  # Port 0: the server takes a free one and writes it to PORTFILE once
+  # listening. The interpreter itself, not a version manager's shim (env -i
+  # drops what a shim needs).
   local py
   py=$(python3 -c 'import sys; print(sys.executable)') || die "python3 does not run"
-  # shellcheck disable=SC2016 # $$ and $1… are the inner shell's
-  setsid env -i PATH="$PATH" HOME="$DIR" LANG=C.UTF-8 \
-    sh -c 'echo $$ >"$1" && shift && exec "$@"' sh "$PIDFILE" \
-    "$py" "$SERVER" --root "$ROOT" --port 0 --port-file "$PORTFILE" \
-    --token-file "$TOKEN" --log "$LOGFILE" \
-    </dev/null >>"$OUTFILE" 2>&1 {lock}>&- &
-  local i
-  for ((i = 0; i < TIMEOUT * 4; i++)); do
-    if p=$(port) && answers "$p"; then
-      log "ready on 127.0.0.1:$p (pid $(server_pid || echo '?'))"
-      return 0
-    fi
-    if ((i > 4)) && ! server_pid >/dev/null && ! jobs -rp | grep -q .; then
-      tail -n 30 "$OUTFILE" >&2
-      die "serve-remote.py exited (log above: $OUTFILE)"
-    fi
-    sleep 0.25
-  done
-  tail -n 30 "$OUTFILE" >&2
-  die "serve-remote.py not answering after ${TIMEOUT}s (log above: $OUTFILE)"
+  spawn_detached "$PIDFILE" "$OUTFILE" PATH="$PATH" HOME="$DIR" LANG=C.UTF-8 \
+    -- "$py" "$SERVER" --root "$ROOT" --port 0 --port-file "$PORTFILE" \
+    --token-file "$TOKEN" --log "$LOGFILE"
+  wait_ready serve-remote.py "$OUTFILE" "$TIMEOUT" remote_answers server_pid
+  log "ready on 127.0.0.1:$(port) (pid $(server_pid || echo '?'))"
 }
 
 stop_server() {
-  local pid i
+  local pid
   exec {lock}>"$DIR/lock"
   flock "$lock"
-  if ! pid=$(server_pid); then log "not running"; rm -f "$PIDFILE" "$PORTFILE"; return 0; fi
-  log "stopping serve-remote.py $pid"
-  kill -TERM "$pid"
-  for ((i = 0; i < 40; i++)); do
-    if ! kill -0 "$pid" 2>/dev/null; then rm -f "$PIDFILE" "$PORTFILE"; log "stopped"; return 0; fi
-    sleep 0.25
-  done
-  log "serve-remote.py $pid still alive after 10s, sending KILL"
-  kill -KILL "$pid" 2>/dev/null || true
+  if pid=$(server_pid); then stop_pid serve-remote.py "$pid" 10; else log "not running"; fi
   rm -f "$PIDFILE" "$PORTFILE"
 }
 
