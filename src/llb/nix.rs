@@ -53,7 +53,7 @@ pub(super) fn store_cache(plan: &Plan, seed: &Output, emit: &Emit) -> Mount {
     Mount::Cache {
         dest: "/nix".into(),
         id: plan.nix.cache.id.clone(),
-        seed: Some((seed.clone(), "/nix".to_owned())),
+        seed: (seed.clone(), "/nix".to_owned()),
         seed_content_key: !emit.content_cache_off,
     }
 }

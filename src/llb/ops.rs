@@ -110,11 +110,11 @@ impl Graph {
                 Mount::Cache {
                     dest,
                     id,
-                    seed,
+                    seed: (seed, path),
                     seed_content_key,
                 } => pb::Mount {
-                    input: seed.as_ref().map_or(-1, |(o, _)| input_of(o)),
-                    selector: seed.as_ref().map(|(_, s)| s.clone()).unwrap_or_default(),
+                    input: input_of(seed),
+                    selector: path.clone(),
                     dest: dest.clone(),
                     output: -1,
                     mount_type: pb::MountType::Cache as i32,
@@ -328,10 +328,10 @@ pub enum Mount {
     Cache {
         dest: String,
         id: String,
-        seed: Option<(Output, String)>,
+        seed: (Output, String),
         /// `false`: the seed's input takes no content-based key from this
-        /// mount (BuildKit v0.13+). When the seed is also the exec's root,
-        /// BuildKit would otherwise hash the seed input's whole filesystem.
+        /// mount (BuildKit v0.13+); else BuildKit hashes the seed's `path`
+        /// before it can match the exec in a cache.
         seed_content_key: bool,
     },
     /// An empty writable directory that becomes an output.
