@@ -47,7 +47,6 @@ store_of() {
   docker rm "$cid" >/dev/null
 }
 
-# Layer diffIDs of an image, one per line.
 # layer_times TAG: the distinct modification times of every entry of every
 # layer of TAG, one per line ("YYYY-MM-DD HH:MM:SS", UTC).
 layer_times() {
@@ -57,6 +56,7 @@ layer_times() {
     while read -r l; do TZ=UTC tar -tv --full-time -f "$d/$l"; done | awk '{print $4, $5}' | sort -u
   rm -rf "$d"
 }
+# Layer diffIDs of an image, one per line.
 diffids() { docker image inspect -f '{{range .RootFS.Layers}}{{println .}}{{end}}' "$1" | sed '/^$/d'; }
 # step_from_cache PATTERN: the step whose name matches did not run: a cache
 # hit, or its result loaded from an imported cache (BuildKit then shows the
