@@ -25,6 +25,22 @@ build() {
   local dir=$1; shift
   docker build --progress=plain "$@" "$dir" >"$work/last.log" 2>&1
 }
+# buildx_push [docker buildx build args…]: `docker buildx build --push`, log
+# in $work/last.log. With the docker driver buildx pushes twice: BuildKit's
+# export pushes, then buildx has dockerd push the tag again. On the containerd
+# store, dockerd 26.1 HEADs and PUTs every manifest of an index at the tag, in
+# parallel, and the registry (distribution 2.8, filesystem storage) truncates
+# and rewrites the tag's link file in place, so a HEAD that reads it mid-write
+# gets a 500 ("invalid checksum digest format" in the registry's log). That
+# failure alone is retried, once, and said; the tag may name a child manifest
+# until the retry puts the index back.
+buildx_push() {
+  docker buildx build --progress=plain --push "$@" >"$work/last.log" 2>&1 && return 0
+  grep -Eq "unexpected status from HEAD request to [^ ]*/manifests/[^ ]*: 500 Internal Server Error" "$work/last.log" ||
+    return 1
+  say "retrying: the registry answered 500 to dockerd's second push (tag rewritten mid-read)"
+  docker buildx build --progress=plain --push "$@" >"$work/last.log" 2>&1
+}
 # A test function returns non-zero on failure, after saying why; 77 means
 # it does not apply to this engine (reported as skipped, never as passed).
 run_test() {

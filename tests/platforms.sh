@@ -67,8 +67,7 @@ arm64_alone() {
 
 # push_two TAG: both platforms in one build, pushed.
 push_two() {
-  docker buildx build --progress=plain --platform linux/amd64,linux/arm64 "${args[@]}" \
-    --push -t "$NIXFE_REGISTRY/nixfe-e2e/multi:$1" "$work/ma" >"$work/last.log" 2>&1
+  buildx_push --platform linux/amd64,linux/arm64 "${args[@]}" -t "$NIXFE_REGISTRY/nixfe-e2e/multi:$1" "$work/ma"
 }
 
 two_platforms() {

@@ -64,7 +64,7 @@ push_image() {
   if [[ $kind == 20.10 ]]; then
     { docker build --progress=plain -t "$ref" "$@" "$dir" && docker push "$ref"; } >"$work/last.log" 2>&1
   else
-    docker buildx build --progress=plain --push -t "$ref" "$@" "$dir" >"$work/last.log" 2>&1
+    buildx_push -t "$ref" "$@" "$dir"
   fi
 }
 # sum_sizes: the total of the second column.
@@ -234,7 +234,7 @@ cache_missing_layer() {
   grep -q 'StoreCachePruned' "$work/last.log" || { say "no notice that the store lacked the paths"; return 1; }
   grep -q "building '/nix/store/[a-z0-9]*-app.drv'" "$work/last.log" || { say "nix did not run again"; return 1; }
   # Two store layers and, on scratch, /tmp and nsswitch.conf.
-  [[ $(diffids nixfe-e2e-ml | wc -l) -eq 4 ]] || { say "want 4 layers: $(echo $(diffids nixfe-e2e-ml))"; return 1; }
+  [[ $(diffids nixfe-e2e-ml | wc -l) -eq 4 ]] || { say "want 4 layers: $(diffids nixfe-e2e-ml | tr "\n" " ")"; return 1; }
   out=$(docker run --rm nixfe-e2e-ml | head -n1)
   [[ $out == "missing layer $stamp" ]] || { say "the image prints: $out"; return 1; }
   docker rmi -f nixfe-e2e-ml >/dev/null

@@ -40,7 +40,7 @@ repo=nixfe-e2e/sbom
 # push_sbom TAG [buildx args…]
 push_sbom() {
   local t=$1; shift
-  docker buildx build --progress=plain --sbom=true "$@" --push -t "$NIXFE_REGISTRY/$repo:$t" "$work/sb" >"$work/last.log" 2>&1
+  buildx_push --sbom=true "$@" -t "$NIXFE_REGISTRY/$repo:$t" "$work/sb"
 }
 # sbom_of TAG [PLATFORM]: the SPDX document imagetools shows.
 sbom_of() {
@@ -93,9 +93,9 @@ sbom_reproducible() {
 sbom_per_platform() {
   attests || skip "only the containerd store keeps attestations" || return
   printf '# syntax=local/nix-frontend:dev\nbuilder = "${BUILDER}"\n[sbom]\nsupplier = "Organization: nix-frontend tests"\n' >"$work/sb/Multi"
-  docker buildx build --progress=plain --sbom=true --platform linux/amd64,linux/arm64 -f "$work/sb/Multi" \
-    --build-arg "BUILDER=$NIXFE_REGISTRY/nix-frontend/nix:test" --push -t "$NIXFE_REGISTRY/$repo:multi" "$work/sb" \
-    >"$work/last.log" 2>&1 || { say "build failed"; return 1; }
+  buildx_push --sbom=true --platform linux/amd64,linux/arm64 -f "$work/sb/Multi" \
+    --build-arg "BUILDER=$NIXFE_REGISTRY/nix-frontend/nix:test" -t "$NIXFE_REGISTRY/$repo:multi" "$work/sb" ||
+    { say "build failed"; return 1; }
   local amd arm
   amd=$(sbom_of multi linux/amd64 | paths_of) arm=$(sbom_of multi linux/arm64 | paths_of)
   [[ -n $amd && -n $arm ]] || { say "an SBOM is missing: [$amd] [$arm]"; return 1; }
