@@ -38,7 +38,9 @@ SUITE=trixie
 ARCH=amd64
 VARIANT=apt
 NAME=nix
-PACKAGES=nix-bin,ca-certificates,busybox-static
+# sqlite3: the nix-db layer fixes registration times with it (as nixpkgs'
+# dockerTools does), so nix-db images are reproducible.
+PACKAGES=nix-bin,ca-certificates,busybox-static,sqlite3
 # Fixed timestamps so the same package set gives the same tarball.
 EPOCH=1700000000
 # Single-user nix as root in a container: no build users, no sandbox (the

@@ -29,7 +29,8 @@
 #                         and a failing one unhealthy
 #   stop_signal           `docker stop` sends the spec's stop signal to the process
 #   nix_db                the image's own Nix database registers the closure: nix-store
-#                         --verify --check-contents passes inside
+#                         --verify --check-contents passes inside; registered at the image's
+#                         epoch, so two builds from an empty cache give one image ID
 # shellcheck source=tests/e2e-lib.sh
 source "$(dirname "$0")/e2e-lib.sh"
 tag="nixfe-e2e-hello:${kind//./-}"
@@ -310,14 +311,31 @@ stop_signal() {
   grep -qx 'got USR1' <<<"$logs" || { say "the process did not get SIGUSR1: $logs"; return 1; }
 }
 
+# nix_db_build TAG: the nixdb target from an empty build cache.
+nix_db_build() {
+  docker builder prune -af >/dev/null || { say "prune failed"; return 1; }
+  build "$work/min" --target nixdb --build-arg SOURCE_DATE_EPOCH=1700000000 -t "$1" || { say "build failed"; return 1; }
+}
 nix_db() {
-  build "$work/min" --target nixdb -t "$min_tag-db" || { say "build failed"; return 1; }
-  local app out
-  app=$(docker image inspect -f '{{json .Config.Entrypoint}}' "$min_tag-db" | sed 's#^\["\(/nix/store/[^/]*\)/.*#\1#')
-  out=$(docker run --rm --entrypoint nix-store "$min_tag-db" --verify --check-contents 2>&1) || { say "verify failed: $out"; return 1; }
-  out=$(docker run --rm --entrypoint nix-store "$min_tag-db" -q --references "$app" 2>&1) || { say "query failed: $out"; return 1; }
+  local t="$min_tag-db" app out times first
+  nix_db_build "$t" || return 1
+  app=$(docker image inspect -f '{{json .Config.Entrypoint}}' "$t" | sed 's#^\["\(/nix/store/[^/]*\)/.*#\1#')
+  out=$(docker run --rm --entrypoint nix-store "$t" --verify --check-contents 2>&1) || { say "verify failed: $out"; return 1; }
+  out=$(docker run --rm --entrypoint nix-store "$t" -q --references "$app" 2>&1) || { say "query failed: $out"; return 1; }
   grep -q -- '-busybox$' <<<"$out" || { say "the app's references are not registered: $out"; return 1; }
-  docker rmi -f "$min_tag-db" >/dev/null
+  # Registered at the image's epoch, not when it was built (the base, the
+  # builder image, has sqlite3), so a later build from an empty cache makes
+  # the same image.
+  times=$(docker run --rm --entrypoint sqlite3 "$t" /nix/var/nix/db/db.sqlite \
+    'SELECT DISTINCT registrationTime FROM ValidPaths') || { say "cannot read the database: $times"; return 1; }
+  [[ $times == 1700000000 ]] || { say "registration times: $times"; return 1; }
+  first=$(docker image inspect -f '{{.Id}}' "$t")
+  docker rmi -f "$t" >/dev/null
+  sleep 1
+  nix_db_build "$t" || return 1
+  [[ $(docker image inspect -f '{{.Id}}' "$t") == "$first" ]] ||
+    { say "image IDs differ: $first $(docker image inspect -f '{{.Id}}' "$t")"; return 1; }
+  docker rmi -f "$t" >/dev/null
 }
 
 rc=0
