@@ -38,12 +38,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # release is the frontend image from source, for each target platform
 FROM scratch AS release
 COPY --from=build /nix-frontend /nix-frontend
-# The frontend needs no network. It declares only the frontend caps it implements:
-# subrequests (--call outline|targets|check), contexts (--build-context) and
-# gitquerystring (git URLs with ?ref=&subdir=); not inputs (contexts built by the
-# client, e.g. bake's target:).
+# The frontend needs no network. It declares the frontend caps it implements:
+# subrequests (--call outline|targets|check), contexts (--build-context),
+# gitquerystring (git URLs with ?ref=&subdir=) and inputs (contexts the client
+# built, e.g. bake's target:).
 LABEL moby.buildkit.frontend.network.none="true" \
-      moby.buildkit.frontend.caps="moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts,moby.buildkit.frontend.gitquerystring"
+      moby.buildkit.frontend.caps="moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts,moby.buildkit.frontend.gitquerystring,moby.buildkit.frontend.inputs"
 ENTRYPOINT ["/nix-frontend"]
 
 # prebuilt is the frontend image from binaries built beforehand (CONTEXT/TARGETARCH/nix-frontend)
@@ -51,5 +51,5 @@ FROM scratch AS prebuilt
 ARG TARGETARCH
 COPY ${TARGETARCH}/nix-frontend /nix-frontend
 LABEL moby.buildkit.frontend.network.none="true" \
-      moby.buildkit.frontend.caps="moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts,moby.buildkit.frontend.gitquerystring"
+      moby.buildkit.frontend.caps="moby.buildkit.frontend.subrequests,moby.buildkit.frontend.contexts,moby.buildkit.frontend.gitquerystring,moby.buildkit.frontend.inputs"
 ENTRYPOINT ["/nix-frontend"]

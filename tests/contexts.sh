@@ -33,6 +33,8 @@
 #                          is in no saved image, history, inspect output, build log or exported cache
 #   named_context_input    --build-context greeting=DIR overrides the flake input `greeting`
 #                          (a local context and a git one; buildx)
+#   bake_target_input      bake: `contexts = { greeting = "target:dep" }` overrides the flake input
+#                          with what the target `dep` built (an input, through the Inputs call)
 #   named_context_builder  a spec whose builder image does not exist builds with
 #                          --build-context ALIAS=docker-image://local/nix:test (buildx)
 #   bad_inputs             an unreachable repo, a missing ref, a missing subdir, a missing
@@ -238,6 +240,31 @@ input: the greeting from a named context' ]] ||
   docker rmi -f "$tag-named" >/dev/null
 }
 
+bake_target_input() {
+  buildx || skip "Docker 20.10 has no buildx here (no bake)" || return
+  # The target is the dep fixture copied onto scratch (nothing can be
+  # pulled here, so no RUN).
+  mkdir -p "$work/bake"
+  printf 'FROM scratch\nCOPY . /\n' >"$work/bake/dep.Dockerfile"
+  cat >"$work/bake/docker-bake.hcl" <<HCL
+target "dep" {
+  context = "$fixtures/dep"
+  dockerfile = "$work/bake/dep.Dockerfile"
+}
+target "app" {
+  context = "$work/app-local"
+  contexts = { greeting = "target:dep" }
+  tags = ["$tag-bake"]
+}
+HCL
+  (cd "$work/bake" && docker buildx bake --progress=plain app) >"$work/last.log" 2>&1 ||
+    { say "bake with a target: context failed"; return 1; }
+  grep -q 'load greeting (overrides the flake input)' "$work/last.log" ||
+    { say "no override step in the build"; return 1; }
+  expect_app "$tag-bake" "hello from the app repo" "the greeting from a named context" none || return 1
+  docker rmi -f "$tag-bake" >/dev/null
+}
+
 named_context_builder() {
   buildx || skip "Docker 20.10 has no buildx here (no --build-context)" || return
   sed 's#^builder = "local/nix:test"$#builder = "nixfe-builder-alias:1"#' "$work/app-local/Dockerfile" >"$work/alias.toml"
@@ -276,6 +303,6 @@ bad_inputs() {
 
 rc=0
 run_all contexts git_ref_subdir git_ref_root git_tag git_query tarball private_repo \
-  named_context_input named_context_builder bad_inputs || rc=$?
+  named_context_input bake_target_input named_context_builder bad_inputs || rc=$?
 docker rmi -f "$tag" nixfe-ctx-bad >/dev/null 2>&1 || true
 exit $rc

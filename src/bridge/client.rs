@@ -6,6 +6,7 @@
 //! connection cannot be reopened: the connector hands the pipes out once.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -221,6 +222,16 @@ impl Engine for Client {
             config: resp.config,
             reference: resp.r#ref,
         })
+    }
+
+    async fn inputs(&self) -> Result<BTreeMap<String, pb::Definition>, EngineError> {
+        let resp: gw::InputsResponse = self
+            .call(
+                "/moby.buildkit.v1.frontend.LLBBridge/Inputs",
+                gw::InputsRequest {},
+            )
+            .await?;
+        Ok(resp.definitions)
     }
 
     async fn warn(&self, w: Warning) -> Result<(), EngineError> {

@@ -90,6 +90,8 @@ pub struct Fake {
     /// Files of the base after `image.run`, by path; others do not exist.
     pub base_files: BTreeMap<String, Result<Vec<u8>, EngineError>>,
     pub failing: Vec<Failing>,
+    /// The client's inputs (Inputs), by name.
+    pub inputs: BTreeMap<String, Definition>,
     /// What the pipeline asked; read it with [`Fake::log`].
     pub log: RefCell<Log>,
 }
@@ -104,6 +106,8 @@ pub struct Log {
     /// Every StatFile: ref and path.
     pub stats: Vec<(String, String)>,
     pub resolves: Vec<ResolveImage>,
+    /// How many times the inputs were asked for.
+    pub inputs_calls: usize,
     pub warnings: Vec<Warning>,
 }
 
@@ -193,6 +197,11 @@ impl Engine for Fake {
                 reference: String::new(),
             }),
         }
+    }
+
+    async fn inputs(&self) -> Result<BTreeMap<String, Definition>, EngineError> {
+        self.log.borrow_mut().inputs_calls += 1;
+        Ok(self.inputs.clone())
     }
 
     async fn warn(&self, w: Warning) -> Result<(), EngineError> {

@@ -173,6 +173,9 @@ pub trait Engine {
     /// Whether `path` exists in `ref` and is a directory.
     async fn is_dir(&self, r#ref: &str, path: &str) -> Result<bool, EngineError>;
     async fn resolve_image(&self, req: ResolveImage) -> Result<ImageMeta, EngineError>;
+    /// The definitions the client built for this build, by input name
+    /// (`--build-context NAME=input:INPUT`; bake's `target:` contexts).
+    async fn inputs(&self) -> Result<BTreeMap<String, Definition>, EngineError>;
     /// Shows a warning; engines without the Warn call only log it.
     async fn warn(&self, w: Warning) -> Result<(), EngineError>;
 }

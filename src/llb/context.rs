@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::graph::{Graph, Output};
+use super::graph::{Graph, Output, result_of};
 use super::ops::{FileAction, Local};
 use crate::plan::{Remote, git_identifier};
 use crate::proto::llb::{self as pb, Definition};
@@ -18,7 +18,7 @@ const GIT_AUTH_HEADER: &str = "GIT_AUTH_HEADER";
 /// The file name the http source gives what it downloads.
 const HTTP_FILE: &str = "context";
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum ContextSource {
     /// Sent by the client: filtered on the client side.
     Local { name: String, session: String },
@@ -26,9 +26,21 @@ pub enum ContextSource {
     /// copies take include/exclude patterns; without, only plain paths can
     /// be left out (removed after the copy).
     Remote { remote: Remote, patterns: bool },
+    /// A definition the client built (`input:NAME`), as the Inputs call
+    /// gave it, and its result ([`input`] makes one).
+    Input {
+        definition: Definition,
+        result: Output,
+    },
 }
 
 impl ContextSource {
+    /// A client's input as a context; `None` when its result is empty.
+    pub fn input(definition: Definition) -> Option<Self> {
+        let result = result_of(&definition)?;
+        Some(Self::Input { definition, result })
+    }
+
     /// The fetched tree as it is (a git checkout keeps its `.git`, so the
     /// commit can be read), for reading files from it.
     pub fn tree_definition(remote: &Remote) -> (Definition, String) {
@@ -106,6 +118,21 @@ pub fn files(
             },
             name,
         ),
+        ContextSource::Input { definition, result } => {
+            g.splice(definition);
+            g.file(
+                None,
+                &[FileAction::Select {
+                    from: result.clone(),
+                    src: "/".into(),
+                    include: include.to_vec(),
+                    exclude: exclude.to_vec(),
+                }],
+                name,
+                None,
+                &pb::Platform::default(),
+            )
+        }
         ContextSource::Remote { remote, patterns } => {
             let t = tree(g, remote);
             let sub = remote.subdir();

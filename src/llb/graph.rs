@@ -83,6 +83,22 @@ impl Graph {
         digest
     }
 
+    /// Adds the ops of a definition made elsewhere (a client's input) as
+    /// they are, with their metadata, but not its terminal op (the last):
+    /// what uses it takes the terminal's input, [`result_of`].
+    pub fn splice(&mut self, def: &pb::Definition) {
+        let ops = def.def.split_last().map_or(&[][..], |(_, ops)| ops);
+        for bytes in ops {
+            let digest = format!("sha256:{}", hex(&Sha256::digest(bytes)));
+            if !self.ops.iter().any(|(d, _)| *d == digest) {
+                if let Some(meta) = def.metadata.get(&digest) {
+                    self.metadata.insert(digest.clone(), meta.clone());
+                }
+                self.ops.push((digest, bytes.clone()));
+            }
+        }
+    }
+
     /// Marks an op so BuildKit ignores its cache (`--no-cache`).
     pub fn ignore_cache(&mut self, digest: &str) {
         self.metadata
@@ -153,6 +169,17 @@ pub fn digests(def: &pb::Definition) -> Vec<String> {
         .iter()
         .map(|b| format!("sha256:{}", hex(&Sha256::digest(b))))
         .collect()
+}
+
+/// The output a definition's terminal op (its last) points to; `None` for
+/// an empty definition (an empty result) or one that is not LLB.
+pub fn result_of(def: &pb::Definition) -> Option<Output> {
+    let terminal = pb::Op::decode(def.def.last()?.as_slice()).ok()?;
+    let input = terminal.inputs.first()?;
+    Some(Output {
+        digest: input.digest.clone(),
+        index: input.index,
+    })
 }
 
 /// The progress name of the op a definition's result comes from.

@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use super::{Failure, Session, SpecFile};
 use crate::engine::{Engine, EngineError};
-use crate::llb::{ContextSource, is_plain_path};
+use crate::llb::{ContextSource, Definition, is_plain_path};
 use crate::options::{Options, familiar};
 use crate::plan::{Named, Override, Remote, redact};
 use crate::spec::{Located, Target};
@@ -16,6 +16,8 @@ use crate::spec::{Located, Target};
 /// The caps a fetched context needs, by kind.
 const GIT_CAPS: [&str; 3] = ["source.git", "source.git.keepgitdir", "source.git.fullurl"];
 const HTTP_CAPS: [&str; 1] = ["source.http"];
+/// The Inputs call (BuildKit v0.7).
+const INPUTS_CAP: &str = "frontend.inputs";
 /// Copies that take include/exclude patterns (BuildKit v0.9).
 const COPY_PATTERNS: &str = "file.copy.includeexcludepatterns";
 
@@ -147,7 +149,7 @@ impl<E: Engine> Session<'_, E> {
     pub(super) async fn context_revision(&self) -> Result<Option<String>, Failure> {
         match &self.context {
             ContextSource::Remote { remote, .. } => self.revision(remote).await,
-            ContextSource::Local { .. } => Ok(None),
+            ContextSource::Local { .. } | ContextSource::Input { .. } => Ok(None),
         }
     }
 
@@ -282,11 +284,7 @@ impl<E: Engine> Session<'_, E> {
                             name: name.clone(),
                             message: format!(
                                 "is no input of the flake (its flake.lock has {}), no nix.override-inputs entry, and not the builder or base image",
-                                if inputs.is_empty() {
-                                    "none".to_owned()
-                                } else {
-                                    inputs.join(", ")
-                                }
+                                listed(inputs.iter())
                             ),
                             hint: "name the context after a flake input, map it with [nix.override-inputs] INPUT = \"NAME\", or drop the --build-context".into(),
                         });
@@ -325,11 +323,38 @@ impl<E: Engine> Session<'_, E> {
                 let revision = self.revision(&remote).await?;
                 Ok((self.remote_source(remote)?, revision))
             }
+            Named::Input(input) => {
+                let inputs = self.inputs().await?;
+                let Some(definition) = inputs.get(&input) else {
+                    return Err(Failure::Named {
+                        name: name.to_owned(),
+                        message: format!(
+                            "names input {input:?}, which the client did not send (it sent {})",
+                            listed(inputs.keys())
+                        ),
+                        hint: "with bake, name a target that this build depends on: contexts = { NAME = \"target:TARGET\" }".into(),
+                    });
+                };
+                let source = ContextSource::input(definition.clone())
+                    .ok_or_else(|| refused(format!("input {input:?} is empty")))?;
+                Ok((source, None))
+            }
             Named::Image(_) => Err(refused("an image cannot replace a flake input".to_owned())),
             Named::Unsupported(kind) => Err(refused(format!(
                 "{kind} contexts are not supported by this frontend"
             ))),
         }
+    }
+
+    /// The client's inputs (Inputs), asked for once per invocation.
+    async fn inputs(&self) -> Result<&BTreeMap<String, Definition>, Failure> {
+        if !self.caps.gateway(INPUTS_CAP) {
+            return Err(Failure::MissingCap {
+                cap: INPUTS_CAP,
+                what: "input contexts",
+            });
+        }
+        Ok(self.inputs.get_or_try_init(|| self.engine.inputs()).await?)
     }
 
     /// The top-level inputs in the flake's `flake.lock` (none without one).
@@ -342,6 +367,8 @@ impl<E: Engine> Session<'_, E> {
                     .await?
             }
             ContextSource::Local { name, session } => self.local_file(name, session, &path).await?,
+            // The build context itself is never an input.
+            ContextSource::Input { .. } => None,
         };
         Ok(bytes.map(|b| root_inputs(&b)).unwrap_or_default())
     }
@@ -366,6 +393,16 @@ fn root_inputs(lock: &[u8]) -> Vec<String> {
         .as_object()
         .map(|m| m.keys().cloned().collect())
         .unwrap_or_default()
+}
+
+/// Names for a message: "a, b", or "none".
+fn listed<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
 }
 
 fn in_dir(dir: &str, path: &str) -> String {

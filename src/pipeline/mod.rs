@@ -53,6 +53,7 @@ pub async fn run<E: Engine>(engine: &E, opts: &Options, caps: &Caps) -> Outcome 
         context: context::local(opts),
         revision: None,
         trees: RefCell::default(),
+        inputs: OnceCell::new(),
     };
     let outcome = match opts.get("requestid").filter(|r| !r.is_empty()) {
         Some(request) => s.subrequest(request).await,
@@ -96,6 +97,8 @@ struct Session<'a, E> {
     /// The fetched trees (git, http) solved so far, by their vertex: each
     /// is solved once, however many of its files are read.
     trees: RefCell<BTreeMap<String, Rc<OnceCell<String>>>>,
+    /// The client's inputs, once asked for.
+    inputs: OnceCell<BTreeMap<String, Definition>>,
 }
 
 impl<E: Engine> Session<'_, E> {

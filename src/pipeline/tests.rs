@@ -761,3 +761,84 @@ fn a_named_context_replaces_the_builder_image() {
         "{m}"
     );
 }
+
+fn with_inputs() -> Caps {
+    let mut c = remote_caps(true);
+    c.gateway.insert("frontend.inputs".to_owned());
+    c
+}
+
+/// What a client built for this build: here, one file of a local.
+fn client_input() -> Definition {
+    llb::context_file("dep", "session-1", "greeting.txt").definition
+}
+
+#[test]
+fn an_input_context_overrides_a_flake_input_with_the_clients_definition() {
+    let mut f = git_fake(SPEC);
+    f.inputs = BTreeMap::from([("dep".to_owned(), client_input())]);
+    let o = run_with(
+        &f,
+        &[("context", GIT_URL), ("context:greeting", "input:dep")],
+        &with_inputs(),
+    );
+    assert_eq!(
+        override_args(&o),
+        [
+            "--override-input",
+            "greeting",
+            "path:/nix-frontend/inputs/0"
+        ]
+    );
+    assert_eq!(f.log().inputs_calls, 1);
+    // The nix step's definition holds the input's ops as the client made
+    // them (all but its terminal), and copies from the input's result.
+    let input = client_input();
+    let nix = &f.solved_of(Kind::Nix)[0];
+    let in_nix = llb::digests(nix);
+    let theirs = llb::digests(&input);
+    for d in &theirs[..theirs.len() - 1] {
+        assert!(
+            in_nix.contains(d),
+            "{d} is not in the nix step's definition"
+        );
+    }
+    assert!(!in_nix.contains(&theirs[theirs.len() - 1]));
+    let load = op_named(nix, "[context] load greeting").expect("the input's copy");
+    let at = in_nix.iter().position(|d| *d == load).unwrap();
+    let copy = <crate::proto::llb::Op as prost::Message>::decode(nix.def[at].as_slice()).unwrap();
+    let result =
+        <crate::proto::llb::Op as prost::Message>::decode(input.def.last().unwrap().as_slice())
+            .unwrap()
+            .inputs[0]
+            .clone();
+    assert_eq!(copy.inputs, [result]);
+}
+
+#[test]
+fn an_input_the_client_did_not_send_is_an_error() {
+    let mut f = git_fake(SPEC);
+    f.inputs = BTreeMap::from([("other".to_owned(), client_input())]);
+    let m = message(&run_with(
+        &f,
+        &[("context", GIT_URL), ("context:greeting", "input:dep")],
+        &with_inputs(),
+    ));
+    assert!(
+        m.contains("named context greeting: names input \"dep\", which the client did not send (it sent other)"),
+        "{m}"
+    );
+    assert!(m.contains("\nhint: with bake, name a target"), "{m}");
+}
+
+#[test]
+fn input_contexts_need_the_inputs_cap() {
+    let f = git_fake(SPEC);
+    let m = message(&run_with(
+        &f,
+        &[("context", GIT_URL), ("context:greeting", "input:dep")],
+        &remote_caps(true),
+    ));
+    assert!(m.contains("lacks the capability `frontend.inputs`"), "{m}");
+    assert_eq!(f.log().inputs_calls, 0);
+}

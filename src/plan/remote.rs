@@ -95,8 +95,11 @@ pub enum Named {
     /// A directory of the client: `local:NAME` names the local.
     Local(String),
     Remote(Remote),
-    /// Kinds this frontend does not take (`oci-layout://`, `input:`), or a
-    /// value that is none of the above.
+    /// `input:NAME`: a definition the client built (bake's `target:`),
+    /// which the Inputs call hands over.
+    Input(String),
+    /// Kinds this frontend does not take (`oci-layout://`), or a value that
+    /// is none of the above.
     Unsupported(String),
 }
 
@@ -107,6 +110,9 @@ impl Named {
         }
         if let Some(l) = value.strip_prefix("local:") {
             return Ok(Self::Local(l.to_owned()));
+        }
+        if let Some(i) = value.strip_prefix("input:") {
+            return Ok(Self::Input(i.to_owned()));
         }
         match Remote::parse(value) {
             Some(r) => Ok(Self::Remote(r?)),
@@ -271,6 +277,7 @@ mod tests {
             Ok(Named::Image("alpine:3".into()))
         );
         assert_eq!(Named::parse("local:dep"), Ok(Named::Local("dep".into())));
+        assert_eq!(Named::parse("input:dep"), Ok(Named::Input("dep".into())));
         assert!(matches!(
             Named::parse("https://example.org/r.git#v1"),
             Ok(Named::Remote(Remote::Git(_)))

@@ -229,3 +229,14 @@ pub struct WarnRequest {
 
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct WarnResponse {}
+
+/// BuildKit v0.7+ (cap `frontend.inputs`): the definitions the client built
+/// for this frontend (bake's `target:` contexts reach it as `input:NAME`).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct InputsRequest {}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct InputsResponse {
+    #[prost(btree_map = "string, message", tag = "1")]
+    pub definitions: BTreeMap<String, Definition>,
+}
