@@ -37,6 +37,8 @@
 #                          with what the target `dep` built (an input, through the Inputs call)
 #   named_context_builder  a spec whose builder image does not exist builds with
 #                          --build-context ALIAS=docker-image://local/nix:test (buildx)
+#   named_context_oci      the builder from an OCI layout on the client (`docker save` of the
+#                          builder): --build-context ALIAS=oci-layout://DIR@DIGEST (buildx)
 #   bad_inputs             an unreachable repo, a missing ref, a missing subdir, a missing
 #                          tarball, a named context matching nothing: one clear line each, a hint
 # shellcheck source=tests/e2e-lib.sh
@@ -284,6 +286,29 @@ bad_input() {
   grep -qE -- "$pattern" "$work/last.log" || { say "$what: no match for $pattern"; return 1; }
 }
 
+named_context_oci() {
+  buildx || skip "Docker 20.10 has no buildx here (no --build-context)" || return
+  # The alias names no image the engine has: only the layout holds it.
+  sed 's#^builder = "local/nix:test"$#builder = "nixfe-builder-oci:1"#' "$work/app-local/Dockerfile" >"$work/oci.toml"
+  grep -q '^builder = "nixfe-builder-oci:1"$' "$work/oci.toml" || { say "cannot write the spec"; return 1; }
+  mkdir -p "$work/layout"
+  docker save local/nix:test | tar -x -C "$work/layout" || { say "docker save failed"; return 1; }
+  local digest
+  digest=$(jq -r '.manifests[0].digest' "$work/layout/index.json") || { say "docker save wrote no OCI layout"; return 1; }
+  if ! build "$work/app-local" -f "$work/oci.toml" -t "$tag-oci" \
+    --build-context "nixfe-builder-oci:1=oci-layout://$work/layout@$digest"; then
+    # Docker's classic store lists the cap but its worker has no such source.
+    grep -q 'unknown scheme oci-layout' "$work/last.log" &&
+      grep -q "^hint: this engine's image store reads no OCI layouts" "$work/last.log" &&
+      { skip "the $kind image store has no oci-layout source (unknown scheme oci-layout; our hint shown)"; return; }
+    say "build with the builder from an oci-layout context failed"; return 1
+  fi
+  grep -q '\[nix\] builder oci-layout://docker.io/library/nixfe-builder-oci:1@' "$work/last.log" ||
+    { say "the builder is not the layout's"; return 1; }
+  expect_app "$tag-oci" "hello from the app repo" "the default greeting input" none || return 1
+  docker rmi -f "$tag-oci" >/dev/null
+}
+
 bad_inputs() {
   buildx || skip "BuildKit 0.8's Dockerfile frontend reads the spec from a remote context itself and fails first; no buildx for a local spec" || return
   # The spec from a local file (absolute -f), so the engine's Dockerfile
@@ -303,6 +328,6 @@ bad_inputs() {
 
 rc=0
 run_all contexts git_ref_subdir git_ref_root git_tag git_query tarball private_repo \
-  named_context_input bake_target_input named_context_builder bad_inputs || rc=$?
+  named_context_input bake_target_input named_context_builder named_context_oci bad_inputs || rc=$?
 docker rmi -f "$tag" nixfe-ctx-bad >/dev/null 2>&1 || true
 exit $rc

@@ -205,11 +205,18 @@ impl Engine for Client {
     }
 
     async fn resolve_image(&self, req: ResolveImage) -> Result<ImageMeta, EngineError> {
+        let (resolver_type, session_id, store_id) = match req.oci {
+            Some(o) => (1, o.session, o.store),
+            None => (0, String::new(), String::new()),
+        };
         let req = gw::ResolveImageConfigRequest {
             r#ref: req.reference,
             platform: Some(crate::llb::platform(&req.platform)),
             resolve_mode: req.mode,
             log_name: req.log_name,
+            resolver_type,
+            session_id,
+            store_id,
         };
         let resp: gw::ResolveImageConfigResponse = self
             .call(

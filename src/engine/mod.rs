@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::llb::{Definition, Lines};
 use crate::options::CacheImport;
-use crate::plan::Platform;
+use crate::plan::{OciStore, Platform};
 
 /// The caps the engine reported as enabled (Ping).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -60,6 +60,8 @@ pub struct ResolveImage {
     pub mode: String,
     /// The progress line shown while resolving.
     pub log_name: String,
+    /// Resolve in the client's OCI layout, not a registry or image store.
+    pub oci: Option<OciStore>,
 }
 
 /// A warning shown in the build output (BuildKit v0.10+), at spec lines.

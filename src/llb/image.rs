@@ -93,7 +93,8 @@ pub struct ImageGraph {
 fn base_state(g: &mut Graph, plan: &Plan, p: &pb::Platform, emit: &Emit) -> Option<Output> {
     let base = plan.image.base.as_ref()?;
     let shown = base.trim_start_matches("docker-image://");
-    let mut state = g.image(base, p, &format!("[image] base {shown}"));
+    let store = emit.oci_stores.get(base);
+    let mut state = g.image(base, store, p, &format!("[image] base {shown}"));
     for step in &plan.image.run {
         let exec = Exec {
             args: vec!["/bin/sh".into(), "-c".into(), step.command.value.clone()],
@@ -149,7 +150,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
     let np = ops::platform(&plan.nix.platform);
     let base = base_state(&mut g, plan, &p, emit);
     let report = nix_step(&mut g, plan, emit);
-    let builder = builder(&mut g, plan, &np);
+    let builder = builder(&mut g, plan, &np, emit);
     let seed = store_seed(&mut g, &builder, &np);
     let ts = plan.epoch.saturating_mul(1_000_000_000);
 

@@ -19,8 +19,10 @@ pub use nix::nix_build;
 pub use ops::platform;
 pub use ops::{Attrs, Exec, FileAction, Local, Mount};
 
+use crate::plan::OciStore;
 pub use crate::proto::llb::Definition;
 use crate::span::Span;
+use std::collections::BTreeMap;
 
 /// Facts of this build that are not part of the plan: where the spec and
 /// context come from, and what the engine can do.
@@ -44,6 +46,9 @@ pub struct Emit {
     pub attempt: u32,
     /// Run the nix step again even if BuildKit has it cached (that retry).
     pub rerun_nix: bool,
+    /// The client's OCI layouts the builder or base come from, by the
+    /// image's `oci-layout://` identifier.
+    pub oci_stores: BTreeMap<String, OciStore>,
 }
 
 impl Emit {

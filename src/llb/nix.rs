@@ -15,9 +15,15 @@ pub fn nix_build(plan: &Plan, emit: &Emit) -> pb::Definition {
     g.finish(Some(&out), emit.source())
 }
 
-pub(super) fn builder(g: &mut Graph, plan: &Plan, p: &pb::Platform) -> Output {
-    let shown = plan.nix.builder.trim_start_matches("docker-image://");
-    g.image(&plan.nix.builder, p, &format!("[nix] builder {shown}"))
+pub(super) fn builder(g: &mut Graph, plan: &Plan, p: &pb::Platform, emit: &Emit) -> Output {
+    let id = &plan.nix.builder;
+    let shown = id.trim_start_matches("docker-image://");
+    g.image(
+        id,
+        emit.oci_stores.get(id),
+        p,
+        &format!("[nix] builder {shown}"),
+    )
 }
 
 /// What a new store cache starts as: the builder with a `/nix` made where it
@@ -61,7 +67,7 @@ pub(super) fn store_cache(plan: &Plan, seed: &Output, emit: &Emit) -> Mount {
 /// Adds the nix step to `g`; returns its report output (`OUT_DIR`).
 pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
     let p = ops::platform(&plan.nix.platform);
-    let builder = builder(g, plan, &p);
+    let builder = builder(g, plan, &p, emit);
     let seed = store_seed(g, &builder, &p);
     let context = context_files(
         g,

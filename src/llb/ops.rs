@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::graph::{Graph, Lines, Output};
+use crate::plan::OciStore;
 use crate::proto::llb as pb;
 
 pub fn platform(p: &crate::plan::Platform) -> pb::Platform {
@@ -21,12 +22,25 @@ fn constraints() -> Option<pb::WorkerConstraints> {
 }
 
 impl Graph {
-    /// `docker-image://…` for one platform.
-    pub fn image(&mut self, identifier: &str, p: &pb::Platform, name: &str) -> Output {
+    /// `docker-image://…` for one platform; `oci-layout://…` with the
+    /// client's store it is in.
+    pub fn image(
+        &mut self,
+        identifier: &str,
+        store: Option<&OciStore>,
+        p: &pb::Platform,
+        name: &str,
+    ) -> Output {
+        let attrs = store.map_or_else(BTreeMap::new, |s| {
+            BTreeMap::from([
+                ("oci.session".to_owned(), s.session.clone()),
+                ("oci.store".to_owned(), s.store.clone()),
+            ])
+        });
         let op = pb::Op {
             op: Some(pb::op::Kind::Source(pb::SourceOp {
                 identifier: identifier.to_owned(),
-                attrs: BTreeMap::new(),
+                attrs,
             })),
             platform: Some(p.clone()),
             constraints: constraints(),

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::future::{try_join, try_join_all};
 use tokio::sync::OnceCell;
 
+use super::context::NamedImage;
 use super::{Failure, Session};
 use crate::engine::{Attestation, Engine, EngineError, Refs, ResolveImage, Returned};
 use crate::llb::{self, Emit, ImageGraph, STORE_PATH_MISSING};
@@ -256,6 +257,11 @@ impl<E: Engine> Session<'_, E> {
             revision: self.revision.clone(),
             overrides,
         };
+        let oci_stores = [Some(&inputs.builder), inputs.base.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|f| Some((plan::image_source(f), f.oci.clone()?)))
+            .collect();
         let plan = plan::build(spec, &inputs)?;
         let emit = Emit {
             context: self.context.clone(),
@@ -267,6 +273,7 @@ impl<E: Engine> Session<'_, E> {
             content_cache_off: self.caps.llb("exec.mount.cache.content"),
             attempt: 0,
             rerun_nix: false,
+            oci_stores,
         };
         Ok(Planned { plan, emit })
     }
@@ -281,9 +288,11 @@ impl<E: Engine> Session<'_, E> {
     ) -> Result<ImageFacts, Failure> {
         // BuildKit normalizes the name itself, as it does for image sources.
         // A `--build-context` of the image's name replaces it.
-        let name = self
-            .named_image(named, image)?
-            .unwrap_or_else(|| image.value.clone());
+        let (name, oci) = match self.named_image(named, image)? {
+            None => (image.value.clone(), None),
+            Some(NamedImage::Registry(r)) => (r, None),
+            Some(NamedImage::OciLayout { reference, store }) => (reference, Some(store)),
+        };
         let meta = self
             .engine
             .resolve_image(ResolveImage {
@@ -291,6 +300,7 @@ impl<E: Engine> Session<'_, E> {
                 platform: platform.clone(),
                 mode: self.opts.resolve_mode(),
                 log_name: format!("[internal] load metadata for {name} ({platform})"),
+                oci: oci.clone(),
             })
             .await
             .map_err(|e| Failure::Resolve {
@@ -304,6 +314,7 @@ impl<E: Engine> Session<'_, E> {
             resolved: meta.reference,
             digest: meta.digest,
             config: meta.config,
+            oci,
         })
     }
 

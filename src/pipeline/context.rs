@@ -10,12 +10,14 @@ use super::{Failure, Session, SpecFile};
 use crate::engine::{Engine, EngineError};
 use crate::llb::{ContextSource, Definition, is_plain_path};
 use crate::options::{Options, familiar};
-use crate::plan::{Named, Override, Remote, redact};
+use crate::plan::{Named, OciStore, Override, Remote, redact};
 use crate::spec::{Located, Target};
 
 /// The caps a fetched context needs, by kind.
 const GIT_CAPS: [&str; 3] = ["source.git", "source.git.keepgitdir", "source.git.fullurl"];
 const HTTP_CAPS: [&str; 1] = ["source.http"];
+/// Images from a client's OCI layout (BuildKit v0.11).
+const OCI_LAYOUT_CAP: &str = "source.ocilayout";
 /// The Inputs call (BuildKit v0.7).
 const INPUTS_CAP: &str = "frontend.inputs";
 /// Copies that take include/exclude patterns (BuildKit v0.9).
@@ -235,17 +237,34 @@ impl<E: Engine> Session<'_, E> {
         &self,
         named: &BTreeMap<String, String>,
         image: &Located<String>,
-    ) -> Result<Option<String>, Failure> {
+    ) -> Result<Option<NamedImage>, Failure> {
         let name = familiar(&image.value);
         let Some(value) = named.get(&name) else {
             return Ok(None);
         };
         match Named::parse(value) {
-            Ok(Named::Image(r)) => Ok(Some(r)),
+            Ok(Named::Image(r)) => Ok(Some(NamedImage::Registry(r))),
+            Ok(Named::OciLayout { store, digest }) => {
+                if !self.caps.llb(OCI_LAYOUT_CAP) {
+                    return Err(Failure::MissingCap {
+                        cap: OCI_LAYOUT_CAP,
+                        what: "images from an oci-layout context",
+                    });
+                }
+                Ok(Some(NamedImage::OciLayout {
+                    // BuildKit's own Dockerfile frontend names it so too:
+                    // the image's name, pinned to the layout's digest.
+                    reference: format!("{}@{digest}", normalized(&image.value)),
+                    store: OciStore {
+                        session: self.opts.session_id.clone(),
+                        store,
+                    },
+                }))
+            }
             _ => Err(Failure::Named {
                 name,
                 message: format!("replaces an image, so it must be an image, not {value:?}"),
-                hint: "give an image: --build-context NAME=docker-image://REF".into(),
+                hint: "give an image: --build-context NAME=docker-image://REF or NAME=oci-layout://PATH[:TAG]".into(),
             }),
         }
     }
@@ -339,7 +358,9 @@ impl<E: Engine> Session<'_, E> {
                     .ok_or_else(|| refused(format!("input {input:?} is empty")))?;
                 Ok((source, None))
             }
-            Named::Image(_) => Err(refused("an image cannot replace a flake input".to_owned())),
+            Named::Image(_) | Named::OciLayout { .. } => {
+                Err(refused("an image cannot replace a flake input".to_owned()))
+            }
             Named::Unsupported(kind) => Err(refused(format!(
                 "{kind} contexts are not supported by this frontend"
             ))),
@@ -395,6 +416,28 @@ fn root_inputs(lock: &[u8]) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// What replaces the builder or base image.
+pub(super) enum NamedImage {
+    /// `docker-image://REF`
+    Registry(String),
+    /// From the client's OCI layout: `NAME@DIGEST` in `store`.
+    OciLayout { reference: String, store: OciStore },
+}
+
+/// An image name in full, as BuildKit normalizes one: `alpine` is
+/// `docker.io/library/alpine`, `local/nix:test` is `docker.io/local/nix:test`.
+fn normalized(name: &str) -> String {
+    let first = name.split('/').next().unwrap_or_default();
+    let has_registry = name.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+    if has_registry {
+        name.to_owned()
+    } else if name.contains('/') {
+        format!("docker.io/{name}")
+    } else {
+        format!("docker.io/library/{name}")
+    }
+}
+
 /// Names for a message: "a, b", or "none".
 fn listed<'a>(names: impl Iterator<Item = &'a String>) -> String {
     let names: Vec<&str> = names.map(String::as_str).collect();
@@ -423,6 +466,14 @@ fn remote_failure(remote: &Remote, e: EngineError) -> Failure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normalizes_names_as_buildkit() {
+        assert_eq!(normalized("alpine:3"), "docker.io/library/alpine:3");
+        assert_eq!(normalized("local/nix:test"), "docker.io/local/nix:test");
+        assert_eq!(normalized("localhost:5000/a/b"), "localhost:5000/a/b");
+        assert_eq!(normalized("example.org/nix:2"), "example.org/nix:2");
+    }
 
     #[test]
     fn reads_root_inputs() {

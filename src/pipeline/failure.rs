@@ -131,6 +131,9 @@ impl Failure {
             Self::NixBuild { .. } => {
                 "the nix log above says why; `nix flake show` lists the flake's attributes".into()
             }
+            Self::Resolve { message, .. } if message.contains("unknown scheme oci-layout") => {
+                "this engine's image store reads no OCI layouts (Docker's classic store); use the containerd image store, or load the image and name it with docker-image://".into()
+            }
             Self::Resolve { .. } => {
                 "build or pull the image first (docker image ls shows what the engine has), or fix its name".into()
             }

@@ -842,3 +842,57 @@ fn input_contexts_need_the_inputs_cap() {
     assert!(m.contains("lacks the capability `frontend.inputs`"), "{m}");
     assert_eq!(f.log().inputs_calls, 0);
 }
+
+#[test]
+fn an_oci_layout_context_replaces_the_builder_from_the_clients_store() {
+    let f = fake(SPEC);
+    let mut c = caps();
+    c.llb.insert("source.ocilayout".to_owned());
+    let o = run_with(
+        &f,
+        &[("context:local/nix:test", "oci-layout://store1@sha256:abc")],
+        &c,
+    );
+    assert!(o.result.is_ok(), "{}", message(&o));
+    let resolve = f.log().resolves[0].clone();
+    assert_eq!(resolve.reference, "docker.io/local/nix:test@sha256:abc");
+    assert_eq!(
+        resolve.oci,
+        Some(crate::plan::OciStore {
+            session: "s".into(),
+            store: "store1".into()
+        })
+    );
+    let nix = &f.solved_of(Kind::Nix)[0];
+    let source = nix
+        .def
+        .iter()
+        .filter_map(|b| <crate::proto::llb::Op as prost::Message>::decode(b.as_slice()).ok())
+        .find_map(|op| match op.op {
+            Some(crate::proto::llb::op::Kind::Source(s))
+                if s.identifier.starts_with("oci-layout://") =>
+            {
+                Some(s)
+            }
+            _ => None,
+        })
+        .expect("an oci-layout source");
+    assert_eq!(
+        source.identifier,
+        "oci-layout://docker.io/local/nix:test@sha256:abc"
+    );
+    assert_eq!(
+        source.attrs,
+        BTreeMap::from([
+            ("oci.session".to_owned(), "s".to_owned()),
+            ("oci.store".to_owned(), "store1".to_owned())
+        ])
+    );
+    // Without the cap, one line says so.
+    let f = fake(SPEC);
+    let m = message(&build(
+        &f,
+        &[("context:local/nix:test", "oci-layout://store1@sha256:abc")],
+    ));
+    assert!(m.contains("lacks the capability `source.ocilayout`"), "{m}");
+}

@@ -63,6 +63,19 @@ pub struct ImageFacts {
     /// The raw image config JSON.
     #[serde(skip)]
     pub config: Vec<u8>,
+    /// Where an image from the client's OCI layout (`oci-layout://`) is:
+    /// `name` is then `NAME@DIGEST`.
+    #[serde(skip)]
+    pub oci: Option<OciStore>,
+}
+
+/// An OCI layout the client serves over its session (buildx's
+/// `--build-context NAME=oci-layout://PATH`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OciStore {
+    pub session: String,
+    /// The store's id, as the client named it.
+    pub store: String,
 }
 
 /// Everything besides the spec that the plan depends on.
@@ -413,11 +426,15 @@ pub fn image(
     })
 }
 
-/// `docker-image://<name>[@digest]`: a digest pins the image exactly;
+/// `docker-image://<name>[@digest]` (`oci-layout://<name>@<digest>` from a
+/// client's layout): a digest pins the image exactly;
 /// without one (local images on dockerd) the name is all there is. The name
 /// is BuildKit's own normalized form when it gave one, since a short name
 /// with a digest is not read the same way by every image store.
 pub fn image_source(facts: &ImageFacts) -> String {
+    if facts.oci.is_some() {
+        return format!("oci-layout://{}", facts.name);
+    }
     let name = if facts.resolved.is_empty() {
         &facts.name
     } else {

@@ -34,6 +34,8 @@ pub enum RemoteError {
     Subdir(String),
     #[error("query key `{0}` is not one of ref, subdir, checksum, keep-git-dir, submodules")]
     Query(String),
+    #[error("{0:?} names no image: an oci-layout context is STORE[:TAG]@sha256:DIGEST")]
+    OciLayout(String),
 }
 
 impl Remote {
@@ -98,8 +100,13 @@ pub enum Named {
     /// `input:NAME`: a definition the client built (bake's `target:`),
     /// which the Inputs call hands over.
     Input(String),
-    /// Kinds this frontend does not take (`oci-layout://`), or a value that
-    /// is none of the above.
+    /// `oci-layout://STORE@DIGEST`: an image in an OCI layout the client
+    /// serves (buildx resolves a path's tag to the digest).
+    OciLayout {
+        store: String,
+        digest: String,
+    },
+    /// A value that is none of the above.
     Unsupported(String),
 }
 
@@ -113,6 +120,25 @@ impl Named {
         }
         if let Some(i) = value.strip_prefix("input:") {
             return Ok(Self::Input(i.to_owned()));
+        }
+        if let Some(layout) = value.strip_prefix("oci-layout://") {
+            // buildx sends STORE:TAG@DIGEST; the store is the name alone.
+            return match layout.split_once('@') {
+                Some((named, digest)) if digest.starts_with("sha256:") => {
+                    let store = match named.rsplit_once(':') {
+                        Some((name, tag)) if !tag.contains('/') => name,
+                        _ => named,
+                    };
+                    if store.is_empty() {
+                        return Err(RemoteError::OciLayout(value.to_owned()));
+                    }
+                    Ok(Self::OciLayout {
+                        store: store.to_owned(),
+                        digest: digest.to_owned(),
+                    })
+                }
+                _ => Err(RemoteError::OciLayout(value.to_owned())),
+            };
         }
         match Remote::parse(value) {
             Some(r) => Ok(Self::Remote(r?)),
@@ -284,7 +310,21 @@ mod tests {
         ));
         assert_eq!(
             Named::parse("oci-layout://store@sha256:00"),
-            Ok(Named::Unsupported("oci-layout".into()))
+            Ok(Named::OciLayout {
+                store: "store".into(),
+                digest: "sha256:00".into()
+            })
+        );
+        assert_eq!(
+            Named::parse("oci-layout://store:latest@sha256:00"),
+            Ok(Named::OciLayout {
+                store: "store".into(),
+                digest: "sha256:00".into()
+            })
+        );
+        assert_eq!(
+            Named::parse("oci-layout://store"),
+            Err(RemoteError::OciLayout("oci-layout://store".into()))
         );
     }
 

@@ -98,6 +98,7 @@ mod tests {
     fn builder() -> ImageFacts {
         ImageFacts {
             name: "b".into(),
+            oci: None,
             resolved: String::new(),
             digest: "sha256:abc".into(),
             config: Vec::new(),

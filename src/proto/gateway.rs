@@ -41,6 +41,14 @@ pub struct ResolveImageConfigRequest {
     pub resolve_mode: String,
     #[prost(string, tag = "4")]
     pub log_name: String,
+    /// BuildKit v0.11+: 0 registry, 1 the client's OCI layout (in
+    /// `session_id`'s store `store_id`).
+    #[prost(int32, tag = "5")]
+    pub resolver_type: i32,
+    #[prost(string, tag = "6")]
+    pub session_id: String,
+    #[prost(string, tag = "7")]
+    pub store_id: String,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]
