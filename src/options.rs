@@ -32,6 +32,8 @@ pub enum OptionError {
     Epoch(String),
     #[error("cache-imports is not valid JSON: {0}")]
     CacheImports(String),
+    #[error("input-metadata:{input} is not an object of base64 values: {message}")]
+    InputMetadata { input: String, message: String },
 }
 
 /// An image name in the form people write it: `docker.io/library/alpine:latest`
@@ -74,6 +76,28 @@ impl Options {
 
     pub fn get(&self, key: &str) -> Option<&str> {
         self.opts.get(key).map(String::as_str)
+    }
+
+    /// The image config the client sent with its input `input` (buildx:
+    /// `input-metadata:NAME`, a JSON object of base64 values); `None`
+    /// without one.
+    pub fn input_config(&self, input: &str) -> Result<Option<Vec<u8>>, OptionError> {
+        let Some(json) = self.get(&format!("input-metadata:{input}")) else {
+            return Ok(None);
+        };
+        let bad = |message: String| OptionError::InputMetadata {
+            input: input.to_owned(),
+            message,
+        };
+        let metadata: BTreeMap<String, String> =
+            serde_json::from_str(json).map_err(|e| bad(e.to_string()))?;
+        metadata
+            .get("containerimage.config")
+            .map(|b| {
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b)
+                    .map_err(|e| bad(e.to_string()))
+            })
+            .transpose()
     }
 
     /// The spec's file name; dockerd omits it for the default.

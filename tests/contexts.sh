@@ -35,6 +35,8 @@
 #                          (a local context and a git one; buildx)
 #   bake_target_input      bake: `contexts = { greeting = "target:dep" }` overrides the flake input
 #                          with what the target `dep` built (an input, through the Inputs call)
+#   bake_target_builder    bake: the builder is another target (FROM the builder image, one ENV),
+#                          its ops and config handed over as an input
 #   named_context_builder  a spec whose builder image does not exist builds with
 #                          --build-context ALIAS=docker-image://local/nix:test (buildx)
 #   named_context_oci      the builder from an OCI layout on the client (`docker save` of the
@@ -242,6 +244,9 @@ input: the greeting from a named context' ]] ||
   docker rmi -f "$tag-named" >/dev/null
 }
 
+# bake_app DIR: `docker buildx bake app` with DIR's docker-bake.hcl, log in $work/last.log.
+bake_app() { (cd "$1" && docker buildx bake --progress=plain app) >"$work/last.log" 2>&1; }
+
 bake_target_input() {
   buildx || skip "Docker 20.10 has no buildx here (no bake)" || return
   # The target is the dep fixture copied onto scratch (nothing can be
@@ -259,12 +264,40 @@ target "app" {
   tags = ["$tag-bake"]
 }
 HCL
-  (cd "$work/bake" && docker buildx bake --progress=plain app) >"$work/last.log" 2>&1 ||
+  bake_app "$work/bake" ||
     { say "bake with a target: context failed"; return 1; }
   grep -q 'load greeting (overrides the flake input)' "$work/last.log" ||
     { say "no override step in the build"; return 1; }
   expect_app "$tag-bake" "hello from the app repo" "the greeting from a named context" none || return 1
   docker rmi -f "$tag-bake" >/dev/null
+}
+
+bake_target_builder() {
+  buildx || skip "Docker 20.10 has no buildx here (no bake)" || return
+  # The spec names a builder no engine has; the target `nixb` is it.
+  mkdir -p "$work/bakeb/app" "$work/bakeb/nixb"
+  cp -r "$work/app-local/." "$work/bakeb/app/"
+  sed -i 's#^builder = "local/nix:test"$#builder = "nixfe-builder-bake:1"#' "$work/bakeb/app/Dockerfile"
+  grep -q '^builder = "nixfe-builder-bake:1"$' "$work/bakeb/app/Dockerfile" || { say "cannot write the spec"; return 1; }
+  printf 'FROM local/nix:test\nENV NIXFE_FROM_BAKE=1\n' >"$work/bakeb/nixb/Dockerfile"
+  cat >"$work/bakeb/docker-bake.hcl" <<HCL
+target "nixb" {
+  context = "nixb"
+}
+target "app" {
+  context = "app"
+  contexts = { "nixfe-builder-bake:1" = "target:nixb" }
+  tags = ["$tag-bakeb"]
+}
+HCL
+  bake_app "$work/bakeb" ||
+    { say "bake with a target: builder failed"; return 1; }
+  # The builder is the target's own op, inside our build, not an image we resolved.
+  grep -q '^#[0-9]* \[app 1/1\] FROM docker.io/local/nix:test' "$work/last.log" ||
+    { say "the builder is not the target's"; return 1; }
+  ! grep -q 'load metadata for nixfe-builder-bake' "$work/last.log" || { say "the alias was resolved as an image"; return 1; }
+  expect_app "$tag-bakeb" "hello from the app repo" "the default greeting input" none || return 1
+  docker rmi -f "$tag-bakeb" >/dev/null
 }
 
 named_context_builder() {
@@ -328,6 +361,7 @@ bad_inputs() {
 
 rc=0
 run_all contexts git_ref_subdir git_ref_root git_tag git_query tarball private_repo \
-  named_context_input bake_target_input named_context_builder named_context_oci bad_inputs || rc=$?
+  named_context_input bake_target_input bake_target_builder named_context_builder named_context_oci \
+  bad_inputs || rc=$?
 docker rmi -f "$tag" nixfe-ctx-bad >/dev/null 2>&1 || true
 exit $rc

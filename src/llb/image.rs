@@ -93,8 +93,7 @@ pub struct ImageGraph {
 fn base_state(g: &mut Graph, plan: &Plan, p: &pb::Platform, emit: &Emit) -> Option<Output> {
     let base = plan.image.base.as_ref()?;
     let shown = base.trim_start_matches("docker-image://");
-    let store = emit.oci_stores.get(base);
-    let mut state = g.image(base, store, p, &format!("[image] base {shown}"));
+    let mut state = emit.image(g, base, p, &format!("[image] base {shown}"));
     for step in &plan.image.run {
         let exec = Exec {
             args: vec!["/bin/sh".into(), "-c".into(), step.command.value.clone()],

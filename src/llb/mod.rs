@@ -2,6 +2,8 @@
 //! bytes and digests depend on the plan alone, so golden tests can pin them.
 //! This stage reads the plan, never the spec.
 
+use std::collections::BTreeMap;
+
 mod context;
 mod dump;
 mod graph;
@@ -12,7 +14,7 @@ mod ops;
 
 pub use context::{ContextSource, files as context_files, is_plain_path};
 pub use dump::dump;
-pub use graph::{Graph, Lines, Output, digests, op_named, result_name};
+pub use graph::{Graph, Lines, Output, digests, op_named, result_name, result_of};
 pub use image::{ImageGraph, attestation_file, base_users, image};
 pub use local::{LocalRead, context_file, spec_file};
 pub use nix::nix_build;
@@ -20,9 +22,9 @@ pub use ops::platform;
 pub use ops::{Attrs, Exec, FileAction, Local, Mount};
 
 use crate::plan::OciStore;
+use crate::proto::llb as pb;
 pub use crate::proto::llb::Definition;
 use crate::span::Span;
-use std::collections::BTreeMap;
 
 /// Facts of this build that are not part of the plan: where the spec and
 /// context come from, and what the engine can do.
@@ -49,9 +51,23 @@ pub struct Emit {
     /// The client's OCI layouts the builder or base come from, by the
     /// image's `oci-layout://` identifier.
     pub oci_stores: BTreeMap<String, OciStore>,
+    /// The client's inputs the builder or base are, by the image's
+    /// `input:` identifier.
+    pub image_inputs: BTreeMap<String, Definition>,
 }
 
 impl Emit {
+    /// The builder or base image `identifier` names.
+    fn image(&self, g: &mut Graph, identifier: &str, p: &pb::Platform, name: &str) -> Output {
+        if let Some(def) = self.image_inputs.get(identifier)
+            && let Some(result) = result_of(def)
+        {
+            g.splice(def);
+            return result;
+        }
+        g.image(identifier, self.oci_stores.get(identifier), p, name)
+    }
+
     fn lines(&self, span: Option<Span>) -> Option<Lines> {
         Some(Lines::of(span?, &self.spec_text))
     }

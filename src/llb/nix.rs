@@ -18,12 +18,7 @@ pub fn nix_build(plan: &Plan, emit: &Emit) -> pb::Definition {
 pub(super) fn builder(g: &mut Graph, plan: &Plan, p: &pb::Platform, emit: &Emit) -> Output {
     let id = &plan.nix.builder;
     let shown = id.trim_start_matches("docker-image://");
-    g.image(
-        id,
-        emit.oci_stores.get(id),
-        p,
-        &format!("[nix] builder {shown}"),
-    )
+    emit.image(g, id, p, &format!("[nix] builder {shown}"))
 }
 
 /// What a new store cache starts as: the builder with a `/nix` made where it

@@ -10,8 +10,10 @@ use super::context::NamedImage;
 use super::{Failure, Session};
 use crate::engine::{Attestation, Engine, EngineError, Refs, ResolveImage, Returned};
 use crate::llb::{self, Emit, ImageGraph, STORE_PATH_MISSING};
+use crate::options::familiar;
 use crate::plan::{
-    self, BaseUsers, ImageFacts, ImagePlan, Inputs, Plan, PlanError, Platform, REPORT_FILE, Report,
+    self, BaseUsers, ImageFacts, ImagePlan, Inputs, Origin, Plan, PlanError, Platform, REPORT_FILE,
+    Report,
 };
 use crate::sbom::{self, Sbom};
 use crate::spec::{self, Located, Spec};
@@ -257,11 +259,22 @@ impl<E: Engine> Session<'_, E> {
             revision: self.revision.clone(),
             overrides,
         };
-        let oci_stores = [Some(&inputs.builder), inputs.base.as_ref()]
+        let images = [Some(&inputs.builder), inputs.base.as_ref()];
+        let oci_stores = images
             .into_iter()
             .flatten()
-            .filter_map(|f| Some((plan::image_source(f), f.oci.clone()?)))
+            .filter_map(|f| match &f.origin {
+                Origin::OciLayout(store) => Some((plan::image_source(f), store.clone())),
+                _ => None,
+            })
             .collect();
+        let mut image_inputs = BTreeMap::new();
+        for f in images.into_iter().flatten() {
+            if f.origin == Origin::Input {
+                let definition = self.input(&f.name, &f.name).await?;
+                image_inputs.insert(plan::image_source(f), definition);
+            }
+        }
         let plan = plan::build(spec, &inputs)?;
         let emit = Emit {
             context: self.context.clone(),
@@ -274,6 +287,7 @@ impl<E: Engine> Session<'_, E> {
             attempt: 0,
             rerun_nix: false,
             oci_stores,
+            image_inputs,
         };
         Ok(Planned { plan, emit })
     }
@@ -292,6 +306,7 @@ impl<E: Engine> Session<'_, E> {
             None => (image.value.clone(), None),
             Some(NamedImage::Registry(r)) => (r, None),
             Some(NamedImage::OciLayout { reference, store }) => (reference, Some(store)),
+            Some(NamedImage::Input(input)) => return self.input_image(image, input).await,
         };
         let meta = self
             .engine
@@ -314,7 +329,37 @@ impl<E: Engine> Session<'_, E> {
             resolved: meta.reference,
             digest: meta.digest,
             config: meta.config,
-            oci,
+            origin: oci.map_or(Origin::Registry, Origin::OciLayout),
+        })
+    }
+
+    /// A client's input as the builder or base: its config is the one the
+    /// client sent with it (none: an empty config).
+    async fn input_image(
+        &self,
+        image: &Located<String>,
+        input: String,
+    ) -> Result<ImageFacts, Failure> {
+        let name = familiar(&image.value);
+        let definition = self.input(&name, &input).await?;
+        if llb::result_of(&definition).is_none() {
+            return Err(Failure::Named {
+                name,
+                message: format!("input {input:?} is empty"),
+                hint: "give a target that builds an image with a shell and, for the builder, nix"
+                    .into(),
+            });
+        }
+        let config = self
+            .opts
+            .input_config(&input)?
+            .unwrap_or_else(|| b"{}".to_vec());
+        Ok(ImageFacts {
+            name: input,
+            resolved: String::new(),
+            digest: String::new(),
+            config,
+            origin: Origin::Input,
         })
     }
 

@@ -261,6 +261,7 @@ impl<E: Engine> Session<'_, E> {
                     },
                 }))
             }
+            Ok(Named::Input(input)) => Ok(Some(NamedImage::Input(input))),
             _ => Err(Failure::Named {
                 name,
                 message: format!("replaces an image, so it must be an image, not {value:?}"),
@@ -343,18 +344,8 @@ impl<E: Engine> Session<'_, E> {
                 Ok((self.remote_source(remote)?, revision))
             }
             Named::Input(input) => {
-                let inputs = self.inputs().await?;
-                let Some(definition) = inputs.get(&input) else {
-                    return Err(Failure::Named {
-                        name: name.to_owned(),
-                        message: format!(
-                            "names input {input:?}, which the client did not send (it sent {})",
-                            listed(inputs.keys())
-                        ),
-                        hint: "with bake, name a target that this build depends on: contexts = { NAME = \"target:TARGET\" }".into(),
-                    });
-                };
-                let source = ContextSource::input(definition.clone())
+                let definition = self.input(name, &input).await?;
+                let source = ContextSource::input(definition)
                     .ok_or_else(|| refused(format!("input {input:?} is empty")))?;
                 Ok((source, None))
             }
@@ -365,6 +356,20 @@ impl<E: Engine> Session<'_, E> {
                 "{kind} contexts are not supported by this frontend"
             ))),
         }
+    }
+
+    /// The definition of the client's input `input`, which the named
+    /// context `name` names.
+    pub(super) async fn input(&self, name: &str, input: &str) -> Result<Definition, Failure> {
+        let inputs = self.inputs().await?;
+        inputs.get(input).cloned().ok_or_else(|| Failure::Named {
+            name: name.to_owned(),
+            message: format!(
+                "names input {input:?}, which the client did not send (it sent {})",
+                listed(inputs.keys())
+            ),
+            hint: "with bake, name a target that this build depends on: contexts = { NAME = \"target:TARGET\" }".into(),
+        })
     }
 
     /// The client's inputs (Inputs), asked for once per invocation.
@@ -422,6 +427,8 @@ pub(super) enum NamedImage {
     Registry(String),
     /// From the client's OCI layout: `NAME@DIGEST` in `store`.
     OciLayout { reference: String, store: OciStore },
+    /// A client's input (bake's `target:`).
+    Input(String),
 }
 
 /// An image name in full, as BuildKit normalizes one: `alpine` is

@@ -896,3 +896,60 @@ fn an_oci_layout_context_replaces_the_builder_from_the_clients_store() {
     ));
     assert!(m.contains("lacks the capability `source.ocilayout`"), "{m}");
 }
+
+#[test]
+fn an_input_context_replaces_the_builder_with_its_config() {
+    let mut f = fake(SPEC);
+    f.inputs = BTreeMap::from([("nixb".to_owned(), client_input())]);
+    let config = br#"{"config":{"Env":["PATH=/opt/nix/bin:/bin","FROM_INPUT=1"]}}"#;
+    let metadata = serde_json::json!({
+        "containerimage.config": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, config),
+    })
+    .to_string();
+    let mut c = caps();
+    c.gateway.insert("frontend.inputs".to_owned());
+    let o = run_with(
+        &f,
+        &[
+            ("context:local/nix:test", "input:nixb"),
+            ("input-metadata:nixb", &metadata),
+        ],
+        &c,
+    );
+    assert!(o.result.is_ok(), "{}", message(&o));
+    // Nothing is resolved: the image is the client's, with its config.
+    assert!(f.log().resolves.is_empty());
+    let plan = o.plan.as_ref().unwrap();
+    assert_eq!(plan.nix.builder, "input:nixb");
+    assert!(
+        plan.nix.builder_env.contains(&"FROM_INPUT=1".to_owned()),
+        "{:?}",
+        plan.nix.builder_env
+    );
+    let in_nix = llb::digests(&f.solved_of(Kind::Nix)[0]);
+    let theirs = llb::digests(&client_input());
+    assert!(
+        theirs[..theirs.len() - 1]
+            .iter()
+            .all(|d| in_nix.contains(d)),
+        "{}",
+        dump(&f.solved_of(Kind::Nix)[0])
+    );
+    // Bad metadata is one line naming it.
+    let f2 = Fake {
+        inputs: f.inputs.clone(),
+        ..fake(SPEC)
+    };
+    let m = message(&run_with(
+        &f2,
+        &[
+            ("context:local/nix:test", "input:nixb"),
+            ("input-metadata:nixb", "[1]"),
+        ],
+        &c,
+    ));
+    assert!(
+        m.contains("input-metadata:nixb is not an object of base64 values"),
+        "{m}"
+    );
+}

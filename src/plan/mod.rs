@@ -63,10 +63,21 @@ pub struct ImageFacts {
     /// The raw image config JSON.
     #[serde(skip)]
     pub config: Vec<u8>,
-    /// Where an image from the client's OCI layout (`oci-layout://`) is:
-    /// `name` is then `NAME@DIGEST`.
+    /// Where the image comes from, when not from a registry or the
+    /// engine's image store.
     #[serde(skip)]
-    pub oci: Option<OciStore>,
+    pub origin: Origin,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Origin {
+    #[default]
+    Registry,
+    /// The client's OCI layout (`oci-layout://`): `name` is `NAME@DIGEST`.
+    OciLayout(OciStore),
+    /// A definition the client built (bake's `target:`): `name` is the
+    /// input's name.
+    Input,
 }
 
 /// An OCI layout the client serves over its session (buildx's
@@ -427,13 +438,16 @@ pub fn image(
 }
 
 /// `docker-image://<name>[@digest]` (`oci-layout://<name>@<digest>` from a
-/// client's layout): a digest pins the image exactly;
+/// client's layout, `input:<name>` for a client's input): a digest pins the
+/// image exactly;
 /// without one (local images on dockerd) the name is all there is. The name
 /// is BuildKit's own normalized form when it gave one, since a short name
 /// with a digest is not read the same way by every image store.
 pub fn image_source(facts: &ImageFacts) -> String {
-    if facts.oci.is_some() {
-        return format!("oci-layout://{}", facts.name);
+    match facts.origin {
+        Origin::Registry => {}
+        Origin::OciLayout(_) => return format!("oci-layout://{}", facts.name),
+        Origin::Input => return format!("input:{}", facts.name),
     }
     let name = if facts.resolved.is_empty() {
         &facts.name

@@ -93,12 +93,13 @@ pub fn root_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Origin;
     use crate::span::Located;
 
     fn builder() -> ImageFacts {
         ImageFacts {
             name: "b".into(),
-            oci: None,
+            origin: Origin::Registry,
             resolved: String::new(),
             digest: "sha256:abc".into(),
             config: Vec::new(),

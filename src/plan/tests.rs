@@ -10,7 +10,7 @@ fn inputs() -> Inputs {
         epoch: 0,
         builder: ImageFacts {
             name: "local/nix:test".into(),
-            oci: None,
+            origin: Origin::Registry,
             resolved: String::new(),
             digest: String::new(),
             config: br#"{"config":{"Env":["PATH=/usr/bin:/bin"]}}"#.to_vec(),
@@ -155,7 +155,7 @@ fn a_deep_base_leaves_fewer_layers_for_the_store_and_says_so() {
     let diff_ids: Vec<String> = (0..97).map(|n| format!("sha256:{n:064}")).collect();
     i.base = Some(ImageFacts {
         name: "deep".into(),
-        oci: None,
+        origin: Origin::Registry,
         resolved: String::new(),
         digest: String::new(),
         config: serde_json::to_vec(
