@@ -10,9 +10,9 @@ pub mod fake;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::llb::{Definition, Lines};
+use crate::llb::{Definition, Lines, OciStore};
 use crate::options::CacheImport;
-use crate::plan::{OciStore, Platform};
+use crate::plan::Platform;
 
 /// The caps the engine reported as enabled (Ping).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::graph::{Graph, Output, result_of};
+use super::graph::{Graph, Input, Output};
 use super::ops::{FileAction, Local};
 use crate::plan::{Remote, git_identifier};
 use crate::proto::llb::{self as pb, Definition};
@@ -26,21 +26,11 @@ pub enum ContextSource {
     /// copies take include/exclude patterns; without, only plain paths can
     /// be left out (removed after the copy).
     Remote { remote: Remote, patterns: bool },
-    /// A definition the client built (`input:NAME`), as the Inputs call
-    /// gave it, and its result ([`input`] makes one).
-    Input {
-        definition: Definition,
-        result: Output,
-    },
+    /// A definition the client built (`input:NAME`).
+    Input(Input),
 }
 
 impl ContextSource {
-    /// A client's input as a context; `None` when its result is empty.
-    pub fn input(definition: Definition) -> Option<Self> {
-        let result = result_of(&definition)?;
-        Some(Self::Input { definition, result })
-    }
-
     /// The fetched tree as it is (a git checkout keeps its `.git`, so the
     /// commit can be read), for reading files from it.
     pub fn tree_definition(remote: &Remote) -> (Definition, String) {
@@ -118,12 +108,12 @@ pub fn files(
             },
             name,
         ),
-        ContextSource::Input { definition, result } => {
-            g.splice(definition);
+        ContextSource::Input(input) => {
+            let from = g.splice(input);
             g.file(
                 None,
                 &[FileAction::Select {
-                    from: result.clone(),
+                    from,
                     src: "/".into(),
                     include: include.to_vec(),
                     exclude: exclude.to_vec(),

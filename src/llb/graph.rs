@@ -83,10 +83,10 @@ impl Graph {
         digest
     }
 
-    /// Adds the ops of a definition made elsewhere (a client's input) as
-    /// they are, with their metadata, but not its terminal op (the last):
-    /// what uses it takes the terminal's input, [`result_of`].
-    pub fn splice(&mut self, def: &pb::Definition) {
+    /// Adds the ops of a client's input as they are, with their metadata,
+    /// but not its terminal op (the last); returns the input's result.
+    pub fn splice(&mut self, input: &Input) -> Output {
+        let def = &input.definition;
         let ops = def.def.split_last().map_or(&[][..], |(_, ops)| ops);
         for bytes in ops {
             let digest = format!("sha256:{}", hex(&Sha256::digest(bytes)));
@@ -97,6 +97,7 @@ impl Graph {
                 self.ops.push((digest, bytes.clone()));
             }
         }
+        input.result.clone()
     }
 
     /// Marks an op so BuildKit ignores its cache (`--no-cache`).
@@ -171,15 +172,26 @@ pub fn digests(def: &pb::Definition) -> Vec<String> {
         .collect()
 }
 
-/// The output a definition's terminal op (its last) points to; `None` for
-/// an empty definition (an empty result) or one that is not LLB.
-pub fn result_of(def: &pb::Definition) -> Option<Output> {
-    let terminal = pb::Op::decode(def.def.last()?.as_slice()).ok()?;
-    let input = terminal.inputs.first()?;
-    Some(Output {
-        digest: input.digest.clone(),
-        index: input.index,
-    })
+/// A definition the client built (an input of the build: bake's
+/// `target:`), as the Inputs call gave it, and its result.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Input {
+    pub definition: pb::Definition,
+    pub result: Output,
+}
+
+impl Input {
+    /// `None` for an empty definition (an empty result) or one that is not
+    /// LLB: the result is what its terminal op (the last) points to.
+    pub fn new(definition: pb::Definition) -> Option<Self> {
+        let terminal = pb::Op::decode(definition.def.last()?.as_slice()).ok()?;
+        let input = terminal.inputs.first()?;
+        let result = Output {
+            digest: input.digest.clone(),
+            index: input.index,
+        };
+        Some(Self { definition, result })
+    }
 }
 
 /// The progress name of the op a definition's result comes from.

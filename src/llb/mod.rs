@@ -14,14 +14,13 @@ mod ops;
 
 pub use context::{ContextSource, files as context_files, is_plain_path};
 pub use dump::dump;
-pub use graph::{Graph, Lines, Output, digests, op_named, result_name, result_of};
+pub use graph::{Graph, Input, Lines, Output, digests, op_named, result_name};
 pub use image::{ImageGraph, attestation_file, base_users, image};
 pub use local::{LocalRead, context_file, spec_file};
 pub use nix::nix_build;
 pub use ops::platform;
-pub use ops::{Attrs, Exec, FileAction, Local, Mount};
+pub use ops::{Attrs, Exec, FileAction, Local, Mount, OciStore};
 
-use crate::plan::OciStore;
 use crate::proto::llb as pb;
 pub use crate::proto::llb::Definition;
 use crate::span::Span;
@@ -48,24 +47,28 @@ pub struct Emit {
     pub attempt: u32,
     /// Run the nix step again even if BuildKit has it cached (that retry).
     pub rerun_nix: bool,
-    /// The client's OCI layouts the builder or base come from, by the
-    /// image's `oci-layout://` identifier.
-    pub oci_stores: BTreeMap<String, OciStore>,
-    /// The client's inputs the builder or base are, by the image's
-    /// `input:` identifier.
-    pub image_inputs: BTreeMap<String, Definition>,
+    /// The builder and base images the client holds, by their identifier
+    /// in the plan (`oci-layout://…`, `input:…`).
+    pub client_images: BTreeMap<String, ClientImage>,
+}
+
+/// An image the client holds, as the builder or base.
+#[derive(Clone, Debug)]
+pub enum ClientImage {
+    /// In an OCI layout the client serves.
+    OciLayout(OciStore),
+    /// A definition the client built: its result is the image's filesystem.
+    Input(Input),
 }
 
 impl Emit {
     /// The builder or base image `identifier` names.
     fn image(&self, g: &mut Graph, identifier: &str, p: &pb::Platform, name: &str) -> Output {
-        if let Some(def) = self.image_inputs.get(identifier)
-            && let Some(result) = result_of(def)
-        {
-            g.splice(def);
-            return result;
+        match self.client_images.get(identifier) {
+            Some(ClientImage::Input(input)) => g.splice(input),
+            Some(ClientImage::OciLayout(store)) => g.image(identifier, Some(store), p, name),
+            None => g.image(identifier, None, p, name),
         }
-        g.image(identifier, self.oci_stores.get(identifier), p, name)
     }
 
     fn lines(&self, span: Option<Span>) -> Option<Lines> {

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use super::graph::{Graph, Lines, Output};
-use crate::plan::OciStore;
 use crate::proto::llb as pb;
 
 pub fn platform(p: &crate::plan::Platform) -> pb::Platform {
@@ -19,6 +18,15 @@ pub fn platform(p: &crate::plan::Platform) -> pb::Platform {
 
 fn constraints() -> Option<pb::WorkerConstraints> {
     Some(pb::WorkerConstraints::default())
+}
+
+/// An OCI layout the client serves over its session (buildx's
+/// `--build-context NAME=oci-layout://PATH`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OciStore {
+    pub session: String,
+    /// The store's id, as the client named it.
+    pub store: String,
 }
 
 impl Graph {

@@ -9,7 +9,7 @@ use tokio::sync::OnceCell;
 use super::context::NamedImage;
 use super::{Failure, Session};
 use crate::engine::{Attestation, Engine, EngineError, Refs, ResolveImage, Returned};
-use crate::llb::{self, Emit, ImageGraph, STORE_PATH_MISSING};
+use crate::llb::{self, ClientImage, Emit, ImageGraph, STORE_PATH_MISSING};
 use crate::options::familiar;
 use crate::plan::{
     self, BaseUsers, ImageFacts, ImagePlan, Inputs, Origin, Plan, PlanError, Platform, REPORT_FILE,
@@ -238,8 +238,17 @@ impl<E: Engine> Session<'_, E> {
         let mut images = vec![&target.builder];
         images.extend(&target.image.base);
         let overrides = self.overrides(target, &named, &images);
-        let (((builder, base), (overrides, override_sources)), dockerignore) =
+        let ((((builder, builder_held), base), (overrides, override_sources)), dockerignore) =
             try_join(try_join(try_join(builder, base), overrides), dockerignore).await?;
+        let (base, base_held) = base.unzip();
+        // The images the client holds, by the identifier the plan gives them.
+        let client_images = [
+            (Some(&builder), builder_held),
+            (base.as_ref(), base_held.flatten()),
+        ]
+        .into_iter()
+        .filter_map(|(facts, held)| Some((plan::image_source(facts?), held?)))
+        .collect();
         self.check_filter(target, &dockerignore)?;
         let (vcs_source, vcs_revision) = (self.vcs_source(), self.vcs_revision());
         let inputs = Inputs {
@@ -259,22 +268,6 @@ impl<E: Engine> Session<'_, E> {
             revision: self.revision.clone(),
             overrides,
         };
-        let images = [Some(&inputs.builder), inputs.base.as_ref()];
-        let oci_stores = images
-            .into_iter()
-            .flatten()
-            .filter_map(|f| match &f.origin {
-                Origin::OciLayout(store) => Some((plan::image_source(f), store.clone())),
-                _ => None,
-            })
-            .collect();
-        let mut image_inputs = BTreeMap::new();
-        for f in images.into_iter().flatten() {
-            if f.origin == Origin::Input {
-                let definition = self.input(&f.name, &f.name).await?;
-                image_inputs.insert(plan::image_source(f), definition);
-            }
-        }
         let plan = plan::build(spec, &inputs)?;
         let emit = Emit {
             context: self.context.clone(),
@@ -286,20 +279,20 @@ impl<E: Engine> Session<'_, E> {
             content_cache_off: self.caps.llb("exec.mount.cache.content"),
             attempt: 0,
             rerun_nix: false,
-            oci_stores,
-            image_inputs,
+            client_images,
         };
         Ok(Planned { plan, emit })
     }
 
-    /// ResolveImageConfig for the image a spec key names; a failure names the key.
+    /// ResolveImageConfig for the image a spec key names; a failure names the
+    /// key. With it, the image as the client holds it, when it does.
     async fn resolve(
         &self,
         key: &'static str,
         image: &Located<String>,
         platform: &Platform,
         named: &BTreeMap<String, String>,
-    ) -> Result<ImageFacts, Failure> {
+    ) -> Result<(ImageFacts, Option<ClientImage>), Failure> {
         // BuildKit normalizes the name itself, as it does for image sources.
         // A `--build-context` of the image's name replaces it.
         let (name, oci) = match self.named_image(named, image)? {
@@ -324,13 +317,19 @@ impl<E: Engine> Session<'_, E> {
                 message: e.message,
                 span: image.span,
             })?;
-        Ok(ImageFacts {
+        let origin = if oci.is_some() {
+            Origin::OciLayout
+        } else {
+            Origin::Registry
+        };
+        let facts = ImageFacts {
             name,
             resolved: meta.reference,
             digest: meta.digest,
             config: meta.config,
-            origin: oci.map_or(Origin::Registry, Origin::OciLayout),
-        })
+            origin,
+        };
+        Ok((facts, oci.map(ClientImage::OciLayout)))
     }
 
     /// A client's input as the builder or base: its config is the one the
@@ -339,28 +338,29 @@ impl<E: Engine> Session<'_, E> {
         &self,
         image: &Located<String>,
         input: String,
-    ) -> Result<ImageFacts, Failure> {
+    ) -> Result<(ImageFacts, Option<ClientImage>), Failure> {
         let name = familiar(&image.value);
         let definition = self.input(&name, &input).await?;
-        if llb::result_of(&definition).is_none() {
+        let Some(held) = llb::Input::new(definition) else {
             return Err(Failure::Named {
                 name,
                 message: format!("input {input:?} is empty"),
                 hint: "give a target that builds an image with a shell and, for the builder, nix"
                     .into(),
             });
-        }
+        };
         let config = self
             .opts
             .input_config(&input)?
             .unwrap_or_else(|| b"{}".to_vec());
-        Ok(ImageFacts {
+        let facts = ImageFacts {
             name: input,
             resolved: String::new(),
             digest: String::new(),
             config,
             origin: Origin::Input,
-        })
+        };
+        Ok((facts, Some(ClientImage::Input(held))))
     }
 
     /// The context's `.dockerignore` patterns; none when it has no such file.

@@ -8,9 +8,9 @@ use std::rc::Rc;
 
 use super::{Failure, Session, SpecFile};
 use crate::engine::{Engine, EngineError};
-use crate::llb::{ContextSource, Definition, is_plain_path};
+use crate::llb::{ContextSource, Definition, Input, OciStore, is_plain_path};
 use crate::options::{Options, familiar};
-use crate::plan::{Named, OciStore, Override, Remote, redact};
+use crate::plan::{Named, Override, Remote, redact};
 use crate::spec::{Located, Target};
 
 /// The caps a fetched context needs, by kind.
@@ -345,9 +345,9 @@ impl<E: Engine> Session<'_, E> {
             }
             Named::Input(input) => {
                 let definition = self.input(name, &input).await?;
-                let source = ContextSource::input(definition)
+                let input = Input::new(definition)
                     .ok_or_else(|| refused(format!("input {input:?} is empty")))?;
-                Ok((source, None))
+                Ok((ContextSource::Input(input), None))
             }
             Named::Image(_) | Named::OciLayout { .. } => {
                 Err(refused("an image cannot replace a flake input".to_owned()))

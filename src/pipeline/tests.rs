@@ -858,7 +858,7 @@ fn an_oci_layout_context_replaces_the_builder_from_the_clients_store() {
     assert_eq!(resolve.reference, "docker.io/local/nix:test@sha256:abc");
     assert_eq!(
         resolve.oci,
-        Some(crate::plan::OciStore {
+        Some(crate::llb::OciStore {
             session: "s".into(),
             store: "store1".into()
         })

@@ -74,19 +74,10 @@ pub enum Origin {
     #[default]
     Registry,
     /// The client's OCI layout (`oci-layout://`): `name` is `NAME@DIGEST`.
-    OciLayout(OciStore),
+    OciLayout,
     /// A definition the client built (bake's `target:`): `name` is the
     /// input's name.
     Input,
-}
-
-/// An OCI layout the client serves over its session (buildx's
-/// `--build-context NAME=oci-layout://PATH`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct OciStore {
-    pub session: String,
-    /// The store's id, as the client named it.
-    pub store: String,
 }
 
 /// Everything besides the spec that the plan depends on.
@@ -446,7 +437,7 @@ pub fn image(
 pub fn image_source(facts: &ImageFacts) -> String {
     match facts.origin {
         Origin::Registry => {}
-        Origin::OciLayout(_) => return format!("oci-layout://{}", facts.name),
+        Origin::OciLayout => return format!("oci-layout://{}", facts.name),
         Origin::Input => return format!("input:{}", facts.name),
     }
     let name = if facts.resolved.is_empty() {
