@@ -244,6 +244,12 @@ input: the greeting from a named context' ]] ||
   docker rmi -f "$tag-named" >/dev/null
 }
 
+# alias_spec NAME FILE: the local app's spec, its builder named NAME (an
+# image no engine has: a named context must supply it), written to FILE.
+alias_spec() {
+  sed "s#^builder = \"local/nix:test\"\$#builder = \"$1\"#" "$work/app-local/Dockerfile" >"$2"
+  grep -q "^builder = \"$1\"\$" "$2" || { say "cannot write the spec with builder $1"; return 1; }
+}
 # bake_app DIR: `docker buildx bake app` with DIR's docker-bake.hcl, log in $work/last.log.
 bake_app() { (cd "$1" && docker buildx bake --progress=plain app) >"$work/last.log" 2>&1; }
 
@@ -277,8 +283,7 @@ bake_target_builder() {
   # The spec names a builder no engine has; the target `nixb` is it.
   mkdir -p "$work/bakeb/app" "$work/bakeb/nixb"
   cp -r "$work/app-local/." "$work/bakeb/app/"
-  sed -i 's#^builder = "local/nix:test"$#builder = "nixfe-builder-bake:1"#' "$work/bakeb/app/Dockerfile"
-  grep -q '^builder = "nixfe-builder-bake:1"$' "$work/bakeb/app/Dockerfile" || { say "cannot write the spec"; return 1; }
+  alias_spec nixfe-builder-bake:1 "$work/bakeb/app/Dockerfile" || return 1
   printf 'FROM local/nix:test\nENV NIXFE_FROM_BAKE=1\n' >"$work/bakeb/nixb/Dockerfile"
   cat >"$work/bakeb/docker-bake.hcl" <<HCL
 target "nixb" {
@@ -302,8 +307,7 @@ HCL
 
 named_context_builder() {
   buildx || skip "Docker 20.10 has no buildx here (no --build-context)" || return
-  sed 's#^builder = "local/nix:test"$#builder = "nixfe-builder-alias:1"#' "$work/app-local/Dockerfile" >"$work/alias.toml"
-  grep -q '^builder = "nixfe-builder-alias:1"$' "$work/alias.toml" || { say "cannot write the alias spec"; return 1; }
+  alias_spec nixfe-builder-alias:1 "$work/alias.toml" || return 1
   # The alias names no image: without the named context there is no builder.
   if build "$work/app-local" -f "$work/alias.toml" -t "$tag-alias"; then say "built with a builder that does not exist"; return 1; fi
   build "$work/app-local" -f "$work/alias.toml" -t "$tag-alias" \
@@ -322,8 +326,7 @@ bad_input() {
 named_context_oci() {
   buildx || skip "Docker 20.10 has no buildx here (no --build-context)" || return
   # The alias names no image the engine has: only the layout holds it.
-  sed 's#^builder = "local/nix:test"$#builder = "nixfe-builder-oci:1"#' "$work/app-local/Dockerfile" >"$work/oci.toml"
-  grep -q '^builder = "nixfe-builder-oci:1"$' "$work/oci.toml" || { say "cannot write the spec"; return 1; }
+  alias_spec nixfe-builder-oci:1 "$work/oci.toml" || return 1
   mkdir -p "$work/layout"
   docker save local/nix:test | tar -x -C "$work/layout" || { say "docker save failed"; return 1; }
   local digest
