@@ -10,7 +10,7 @@ use super::{Failure, Session, SpecFile};
 use crate::engine::{Engine, EngineError};
 use crate::llb::{ContextSource, Definition, Input, OciStore, is_plain_path};
 use crate::options::{Options, familiar};
-use crate::plan::{Named, Override, Remote, redact};
+use crate::plan::{Named, Override, Remote, RemoteError, redact};
 use crate::spec::{Located, Target};
 
 /// The caps a fetched context needs, by kind.
@@ -262,6 +262,12 @@ impl<E: Engine> Session<'_, E> {
                 }))
             }
             Ok(Named::Input(input)) => Ok(Some(NamedImage::Input(input))),
+            // Meant as an image, so what is wrong with it is the message.
+            Err(e @ RemoteError::OciLayout(_)) => Err(Failure::Named {
+                name,
+                message: e.to_string(),
+                hint: "buildx names the layout: --build-context NAME=oci-layout://PATH[:TAG] or NAME=oci-layout://PATH@sha256:DIGEST".into(),
+            }),
             _ => Err(Failure::Named {
                 name,
                 message: format!("replaces an image, so it must be an image, not {value:?}"),

@@ -953,3 +953,49 @@ fn an_input_context_replaces_the_builder_with_its_config() {
         "{m}"
     );
 }
+
+#[test]
+fn bad_client_images_and_inputs_are_one_line_each() {
+    let mut c = remote_caps(true);
+    c.gateway.insert("frontend.inputs".to_owned());
+    c.llb.insert("source.ocilayout".to_owned());
+    // An oci-layout value without a digest, for the builder.
+    let f = fake(SPEC);
+    let m = message(&run_with(
+        &f,
+        &[("context:local/nix:test", "oci-layout://store1")],
+        &c,
+    ));
+    assert!(
+        m.contains("named context local/nix:test: \"oci-layout://store1\" names no image: an oci-layout context is STORE[:TAG]@sha256:DIGEST"),
+        "{m}"
+    );
+    assert!(m.contains("\nhint: buildx names the layout"), "{m}");
+    // An input with an empty result, as the builder and as a flake input.
+    let mut f = fake(SPEC);
+    f.inputs = BTreeMap::from([("nixb".to_owned(), Definition::default())]);
+    let m = message(&run_with(
+        &f,
+        &[("context:local/nix:test", "input:nixb")],
+        &c,
+    ));
+    assert!(
+        m.contains("named context local/nix:test: input \"nixb\" is empty"),
+        "{m}"
+    );
+    assert!(
+        m.contains("\nhint: give a target that builds an image"),
+        "{m}"
+    );
+    let mut f = git_fake(SPEC);
+    f.inputs = BTreeMap::from([("dep".to_owned(), Definition::default())]);
+    let m = message(&run_with(
+        &f,
+        &[("context", GIT_URL), ("context:greeting", "input:dep")],
+        &c,
+    ));
+    assert!(
+        m.contains("named context greeting: input \"dep\" is empty"),
+        "{m}"
+    );
+}
