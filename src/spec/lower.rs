@@ -334,7 +334,7 @@ impl Lower<'_> {
                     Err(invalid(
                         key,
                         format!("{:?} is not a secret id", id.value),
-                        "ids are letters, digits, `-`, `_` or `.`, as in docker build --secret id=netrc,src=…",
+                        "ids are letters, digits, `-`, `_` or `.` (not `.` or `..` alone), as in docker build --secret id=netrc,src=…",
                         id.at(),
                     ))
                 }

@@ -11,8 +11,11 @@ pub struct User {
 
 impl User {
     pub fn parse(s: &str) -> Result<Self, String> {
+        // `.` and `..` would make the home directory `/home/..`.
         let name_ok = |n: &str| {
             !n.is_empty()
+                && n != "."
+                && n != ".."
                 && n.len() <= 32
                 && !n.starts_with('-')
                 && n.chars()

@@ -217,9 +217,12 @@ pub(super) fn check_absolute(key: &str, v: &Located<String>) -> Result<(), SpecE
 }
 
 /// Names usable on a command line and in paths: `--target NAME`, secret ids,
-/// a cache project.
+/// a cache project. `.` and `..` are not: as a path segment (a secret's
+/// `/run/secrets/ID`) they name another directory.
 pub(super) fn is_plain_name(s: &str) -> bool {
     !s.is_empty()
+        && s != "."
+        && s != ".."
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
