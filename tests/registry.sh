@@ -17,6 +17,9 @@
 #                             again with --cache-from: nix does not run, same image manifest
 #   cache_roundtrip_registry  the same with the cache in the registry (both 26.1-containerd only:
 #                             the classic store's docker driver cannot export a cache)
+#   fresh_clone_local         two fresh `git clone`s of one commit: the second, on a fresh
+#   fresh_clone_registry      builder importing the first's cache (local / registry), runs
+#                             no nix and gives the same image (26.1-containerd only)
 #   cache_app_change          an app-only change on a fresh builder with the imported cache: every
 #                             layer but the app's comes from the cache, and a push uploads one layer
 #   cache_missing_layer       the import has the nix step but not a layer the build now wants (the
@@ -148,16 +151,25 @@ push_bytes_app_change() {
 
 # cache_roundtrip MODE: build with --cache-to MODE, prune the builder, build the
 # same inputs with --cache-from MODE.
+# cache_flags MODE NAME: sets `to` and `from` to a cache of MODE (local or
+# registry) named NAME, for --cache-to and --cache-from.
+cache_flags() {
+  case $1 in
+    local) to="type=local,dest=$work/cache-$2,mode=max" from="type=local,src=$work/cache-$2" ;;
+    registry)
+      to="type=registry,ref=$NIXFE_REGISTRY/nixfe-cache/$2:cache,mode=max"
+      from="type=registry,ref=$NIXFE_REGISTRY/nixfe-cache/$2:cache" ;;
+  esac
+}
+# nix_built: the derivations nix built in last.log, by name, on one line.
+nix_built() {
+  grep -o "building '/nix/store/[^']*\.drv'" "$work/last.log" | sed "s#.*/nix/store/[a-z0-9]*-##; s#\.drv'##" | tr '\n' ' '
+}
+
 cache_roundtrip() {
   local mode=$1 to from repo=nixfe-e2e/layered-cache d1 d2 ok=0
   [[ $kind == 26.1-containerd ]] || skip "the classic store's docker driver cannot export a cache" || return
-  case $mode in
-    local)
-      to="type=local,dest=$work/cache-$mode,mode=max" from="type=local,src=$work/cache-$mode" ;;
-    registry)
-      to="type=registry,ref=$NIXFE_REGISTRY/nixfe-cache/layered:cache,mode=max"
-      from="type=registry,ref=$NIXFE_REGISTRY/nixfe-cache/layered:cache" ;;
-  esac
+  cache_flags "$mode" "layered-$mode"
   rm -rf "$work/rt-$mode"; cp -r "$top/tests/fixtures/layered" "$work/rt-$mode"
   echo "cache $mode $stamp" >"$work/rt-$mode/src/app-message"
   push_image "$work/rt-$mode" "$NIXFE_REGISTRY/$repo:$mode-1" --cache-to "$to" ||
@@ -172,10 +184,7 @@ cache_roundtrip() {
   # The nix step is "[nix] build .#default (…)" ("[nix] builder …" is its image).
   step_from_cache '\[nix\] build ' ||
     { say "the nix step ran: $(grep -m1 -E '^#[0-9]+ \[nix\] build ' "$work/last.log")"; ok=1; }
-  if grep -q "building '/nix/store/[^']*\.drv'" "$work/last.log"; then
-    say "nix ran: $(grep -o "building '/nix/store/[^']*\.drv'" "$work/last.log" | sed 's#/nix/store/[a-z0-9]*-##' | tr '\n' ' ')"
-    ok=1
-  fi
+  if [[ -n $(nix_built) ]]; then say "nix ran: $(nix_built)"; ok=1; fi
   if [[ $d1 == "$d2" ]]; then
     say "the same image manifest both times: $d2"
   else
@@ -186,6 +195,37 @@ cache_roundtrip() {
 }
 cache_roundtrip_local() { cache_roundtrip local; }
 cache_roundtrip_registry() { cache_roundtrip registry; }
+
+# fresh_clone MODE: two CI jobs on one commit, each with its own `git clone`
+# (whose .git differs: the index records each checkout's inodes and times).
+# The first exports its cache (MODE), the second builds on a fresh builder
+# that imports it: nix does not run, and the image is the same.
+fresh_clone() {
+  local mode=$1 to from origin c1 c2 id1 id2
+  origin="$work/fc-origin-$mode" c1="$work/fc-$mode-1" c2="$work/fc-$mode-2"
+  [[ $kind == 26.1-containerd ]] || skip "the classic store's docker driver cannot export a cache" || return
+  cache_flags "$mode" "fresh-clone-$mode"
+  rm -rf "$origin" "$c1" "$c2"; cp -r "$top/tests/fixtures/layered" "$origin"
+  echo "fresh clone $mode $stamp" >"$origin/src/app-message"
+  { git -C "$origin" init -q && git -C "$origin" add -A &&
+    git -C "$origin" -c user.name=nixfe -c user.email=nixfe@example.org commit -qm fixture &&
+    git clone -q "$origin" "$c1" && git clone -q "$origin" "$c2"; } >"$work/last.log" 2>&1 ||
+    { say "cannot make the clones"; return 1; }
+  ! diff -r "$c1/.git" "$c2/.git" >/dev/null 2>&1 || { say "the two clones' .git are the same: nothing to show"; return 1; }
+  docker buildx build --progress=plain -t nixfe-e2e-fc-1 --cache-to "$to" "$c1" >"$work/last.log" 2>&1 ||
+    { say "build of the first clone (--cache-to $to) failed"; return 1; }
+  id1=$(docker image inspect -f '{{.Id}}' nixfe-e2e-fc-1)
+  docker builder prune -af >/dev/null || { say "prune failed"; return 1; }
+  docker buildx build --progress=plain -t nixfe-e2e-fc-2 --cache-from "$from" "$c2" >"$work/last.log" 2>&1 ||
+    { say "build of the second clone (--cache-from $from) failed"; return 1; }
+  id2=$(docker image inspect -f '{{.Id}}' nixfe-e2e-fc-2)
+  step_from_cache '\[nix\] build ' || { say "the nix step ran for the second clone"; return 1; }
+  [[ -z $(nix_built) ]] || { say "nix built for the second clone: $(nix_built)"; return 1; }
+  [[ $id1 == "$id2" ]] || { say "the clones gave two images: $id1, $id2"; return 1; }
+  docker rmi -f nixfe-e2e-fc-1 nixfe-e2e-fc-2 >/dev/null 2>&1 || true
+}
+fresh_clone_local() { fresh_clone local; }
+fresh_clone_registry() { fresh_clone registry; }
 
 cache_app_change() {
   [[ $kind == 26.1-containerd ]] || skip "the classic store's docker driver cannot export a cache" || return
@@ -241,4 +281,4 @@ cache_missing_layer() {
 }
 
 run_all registry push_pull_run push_bytes_app_change cache_roundtrip_local cache_roundtrip_registry \
-  cache_app_change cache_missing_layer
+  fresh_clone_local fresh_clone_registry cache_app_change cache_missing_layer

@@ -127,7 +127,12 @@ pub fn files(
             let t = tree(g, remote);
             let sub = remote.subdir();
             let mut exclude = exclude.to_vec();
-            if matches!(remote, Remote::Git(_)) && sub.is_empty() {
+            // The checkout keeps its `.git` for us to read the commit; no
+            // copy of it does (the nix step's filter may say so already).
+            if matches!(remote, Remote::Git(_))
+                && sub.is_empty()
+                && !exclude.iter().any(|e| e == ".git")
+            {
                 exclude.push(".git".into());
             }
             // Without patterns the pipeline allowed only plain paths (and

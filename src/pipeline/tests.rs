@@ -583,7 +583,7 @@ fn a_git_context_gives_the_flake_its_commit() {
     // Nix sees the subdirectory, without the spec.
     let nix = dump(f.solved_of(Kind::Nix).last().unwrap());
     assert!(
-        nix.contains("copy /sub -> / (from 0, time -1, exclude [\"Dockerfile\"])"),
+        nix.contains("copy /sub -> / (from 0, time -1, exclude [\"Dockerfile\", \".git\"])"),
         "{nix}"
     );
 }

@@ -10,6 +10,9 @@ use super::{
 use crate::oci::ImageConfig;
 use crate::spec::{Spec, Target};
 
+/// The directory of a git checkout, left out of what nix sees.
+const GIT_DIR: &str = ".git";
+
 /// Nix settings every nix step gets. Inside a BuildKit exec there are no build
 /// users and no user namespaces for the sandbox, and seccomp filtering fails.
 const NIX_CONFIG: &str = "experimental-features = nix-command flakes\n\
@@ -58,6 +61,11 @@ pub(super) fn plan(
     if !spec.zero_config {
         exclude.push(inputs.spec_filename.clone());
     }
+    // Nix never sees a checkout's `.git` (for a flake in a git repository it
+    // takes the tracked files), and its index and logs differ per clone: two
+    // fresh clones of one commit must be the same nix inputs. Last, so no
+    // `.dockerignore` exception brings it back.
+    exclude.push(GIT_DIR.to_owned());
     let context = ContextFilter {
         include: target
             .src

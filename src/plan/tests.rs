@@ -38,7 +38,8 @@ fn nix_step_from_spec() {
     assert_eq!(plan.nix.installable, "path:/src/sub#app");
     assert_eq!(plan.system, "x86_64-linux");
     assert_eq!(plan.nix.context.include, ["sub"]);
-    assert_eq!(plan.nix.context.exclude, ["target", "Dockerfile"]);
+    // A checkout's `.git` is never part of what nix sees, and comes last.
+    assert_eq!(plan.nix.context.exclude, ["target", "Dockerfile", ".git"]);
     assert!(plan.nix.env.iter().any(|e| e.starts_with("NIX_CONFIG=")));
     assert!(plan.nix.env.contains(&"PATH=/usr/bin:/bin".to_owned()));
     assert!(
@@ -92,7 +93,7 @@ fn zero_config_keeps_the_flake_in_the_context() {
     let mut i = inputs();
     i.spec_filename = "flake.nix".into();
     let plan = build(&spec, &i).unwrap();
-    assert_eq!(plan.nix.context.exclude, ["target"]);
+    assert_eq!(plan.nix.context.exclude, ["target", ".git"]);
     assert_eq!(plan.nix.installable, "path:/src#default");
 }
 
