@@ -76,7 +76,7 @@ impl Remote {
                 }
                 s
             }
-            Self::Http { url } => redact(url),
+            Self::Http { url } => redact_query(url),
         }
     }
 
@@ -207,16 +207,36 @@ fn clean_subdir(s: &str) -> Result<String, RemoteError> {
     Ok(parts.join("/"))
 }
 
-/// A URL with any `user:password@` removed.
+/// A URL without its credentials (`user:password@` removed), as logs, labels
+/// and the SBOM show it. What does not parse as a URL (an scp-like
+/// `git@host:path`, a path) is shown as it is: it carries no password.
 pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let host_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..host_end].rsplit_once('@') {
-        Some((_, host)) => format!("{scheme}://{host}{}", &rest[host_end..]),
-        None => url.to_owned(),
+    match url::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            // Only a URL without a host refuses these, and it has no credentials.
+            let _ = u.set_password(None);
+            let _ = u.set_username("");
+            u.into()
+        }
+        _ => url.to_owned(),
     }
+}
+
+/// [`redact`], and every query value replaced by `redacted`: a presigned archive URL
+/// carries its signature there (`X-Amz-Signature=…`).
+pub fn redact_query(url: &str) -> String {
+    let shown = redact(url);
+    let Ok(mut u) = url::Url::parse(&shown) else {
+        return shown;
+    };
+    let Some(query) = u.query().filter(|q| !q.is_empty()).map(str::to_owned) else {
+        return shown;
+    };
+    let keys: Vec<String> = form_urlencoded::parse(query.as_bytes())
+        .map(|(k, _)| format!("{k}=redacted"))
+        .collect();
+    u.set_query(Some(&keys.join("&")));
+    u.into()
 }
 
 /// BuildKit's git source identifier for `g` (`git://host/path#ref`): the
@@ -346,5 +366,31 @@ mod tests {
         assert_eq!(r.shown(), "https://example.org/r.git#main");
         let Remote::Git(g) = r else { panic!() };
         assert_eq!(git_identifier(&g), "git://example.org/r.git#main");
+        // A token alone, and a lock's `git+https` URL.
+        assert_eq!(
+            redact("git+https://oauth2:TOKEN@example.org/o/r.git?ref=main"),
+            "git+https://example.org/o/r.git?ref=main"
+        );
+        assert_eq!(
+            redact("https://TOKEN@example.org/x"),
+            "https://example.org/x"
+        );
+        assert_eq!(redact("git@example.org:o/r.git"), "git@example.org:o/r.git");
+        assert_eq!(redact("/nix/store/bbb-source"), "/nix/store/bbb-source");
+    }
+
+    #[test]
+    fn a_presigned_archive_url_is_shown_without_its_signature() {
+        let r = Remote::parse(
+            "https://u:p@bucket.example.org/app.tar.gz?X-Amz-Expires=600&X-Amz-Signature=deadbeef",
+        )
+        .unwrap()
+        .unwrap();
+        let shown = r.shown();
+        assert_eq!(
+            shown,
+            "https://bucket.example.org/app.tar.gz?X-Amz-Expires=redacted&X-Amz-Signature=redacted"
+        );
+        assert!(!shown.contains("deadbeef") && !shown.contains("u:p"));
     }
 }

@@ -229,7 +229,12 @@ fn flake(raw: RawFlake) -> Flake {
             let kind = s("type").unwrap_or_default();
             let location = match (kind.as_str(), s("owner"), s("repo")) {
                 ("github" | "gitlab" | "sourcehut", Some(o), Some(r)) => format!("{kind}:{o}/{r}"),
-                _ => s("url").or_else(|| s("path")).unwrap_or_default(),
+                // A lock's URL may carry a token (`git+https://oauth2:TOKEN@…`);
+                // the location goes into a label and the SBOM.
+                _ => s("url")
+                    .map(|u| super::redact(&u))
+                    .or_else(|| s("path"))
+                    .unwrap_or_default(),
             };
             inputs.push(LockedInput {
                 name,
@@ -289,14 +294,20 @@ mod tests {
         let text = r#"{"version":2,"outputs":["/nix/store/aaa-x"],"pathInfo":{"/nix/store/aaa-x":{"narSize":1,"references":[]}},
           "meta":{"mainProgram":null,"license":[{"spdxId":"MIT","free":true},{"spdxId":"Apache-2.0"}]},"bin":null,
           "flake":{"description":"d","locks":{"root":"root","version":7,"nodes":{
-            "root":{"inputs":{"lib":"lib","nixpkgs":"nixpkgs"}},
+            "root":{"inputs":{"lib":"lib","nixpkgs":"nixpkgs","private":"private"}},
             "lib":{"locked":{"type":"path","path":"/nix/store/bbb-source","narHash":"sha256-L"},"original":{"type":"path","path":"./lib"}},
+            "private":{"locked":{"type":"git","url":"https://oauth2:TOKEN@git.example.org/team/private.git","rev":"def"}},
             "nixpkgs":{"locked":{"type":"github","owner":"NixOS","repo":"nixpkgs","rev":"abc","narHash":"sha256-N"}}}}}}"#;
         let r = Report::parse(text.as_bytes()).unwrap();
         assert_eq!(r.license.as_deref(), Some("MIT AND Apache-2.0"));
         assert_eq!(r.flake.description.as_deref(), Some("d"));
-        assert_eq!(r.flake.inputs.len(), 2);
+        assert_eq!(r.flake.inputs.len(), 3);
         assert_eq!(r.flake.inputs[1].location, "github:NixOS/nixpkgs");
+        // A lock's credentials never reach the label or the SBOM.
+        assert_eq!(
+            r.flake.inputs[2].location,
+            "https://git.example.org/team/private.git"
+        );
         assert_eq!(r.flake.inputs[1].rev.as_deref(), Some("abc"));
         assert_eq!(r.flake.inputs[0].location, "/nix/store/bbb-source");
         assert_eq!(r.flake.inputs[0].nar_hash.as_deref(), Some("sha256-L"));

@@ -26,6 +26,11 @@ use crate::span::{Located, Span};
 /// file (`netrc-file`, `secret-key-files`) are fine with a `--secret` mount.
 const SECRET_SETTINGS: [&str; 2] = ["token", "password"];
 
+/// Whether `word` is a URL with a user or a password in it.
+fn has_credentials(word: &str) -> bool {
+    url::Url::parse(word).is_ok_and(|u| !u.username().is_empty() || u.password().is_some())
+}
+
 pub(super) fn parse(
     text: &str,
     strict: Option<(&BTreeMap<String, String>, Option<&str>)>,
@@ -241,6 +246,18 @@ impl Lower<'_> {
                 ));
             }
             let value = self.option_value(&k, v)?;
+            // The value too (a build arg may have put a credential there):
+            // `https://user:token@cache.example.org` is as secret as a token.
+            if value.value.split_whitespace().any(has_credentials) {
+                return Err(invalid(
+                    "nix.options",
+                    format!(
+                        "`{k}` has a URL with a user or password in it, and options are written into the build definition"
+                    ),
+                    "give the URL without them, and the credentials in a netrc file: docker build --secret id=netrc,src=FILE, nix.secrets = [\"netrc\"] and options = { netrc-file = \"/run/secrets/netrc\" }; or a nix.conf line through nix.conf-secrets",
+                    value.at(),
+                ));
+            }
             options.insert(k, value);
         }
         let secrets = self.ids(raw.secrets, "nix.secrets", &inherit.secrets)?;
