@@ -592,10 +592,10 @@ impl Lower<'_> {
         };
         let test = match h.test.into_inner() {
             toml::Value::String(s) if s.trim() == "NONE" => vec!["NONE".to_owned()],
-            toml::Value::String(s) if !s.trim().is_empty() => {
-                let s = self.ex.string(Spanned::new(tspan.start..tspan.end, s))?;
-                vec!["CMD-SHELL".to_owned(), s.value]
-            }
+            // Shell text, run by the container's shell at every check: there
+            // `${NAME}` is the container's environment, as in a Dockerfile
+            // HEALTHCHECK, never a build arg spliced into the text.
+            toml::Value::String(s) if !s.trim().is_empty() => vec!["CMD-SHELL".to_owned(), s],
             toml::Value::Array(items) if !items.is_empty() => {
                 let mut argv = vec!["CMD".to_owned()];
                 for item in items {

@@ -94,3 +94,27 @@ fn unknown_target_lists_known() {
     let e = s.target(Some("nope")).unwrap_err();
     assert_eq!(e.hint(), "known targets: agent");
 }
+
+#[test]
+fn a_shell_healthcheck_is_not_expanded() {
+    // A build arg of the same name must not change the shell text, and an
+    // undefined one is no error: the container's shell expands it.
+    let text = "[image]\nhealthcheck = { test = \"wget -q http://localhost:${PORT}/\" }\nenv = { PORT = \"8080\" }\n";
+    let args = BTreeMap::from([("PORT".to_owned(), "1; rm -rf /".to_owned())]);
+    for args in [BTreeMap::new(), args] {
+        let s = parse("Dockerfile", text, &args).unwrap();
+        let h = s.top.image.healthcheck.as_ref().unwrap();
+        assert_eq!(
+            h.value.test,
+            ["CMD-SHELL", "wget -q http://localhost:${PORT}/"]
+        );
+    }
+    // The argv form is spec values, expanded as everywhere else.
+    let text = "[image]\nhealthcheck = { test = [\"bin/check\", \"${PORT}\"] }\n";
+    let args = BTreeMap::from([("PORT".to_owned(), "8080".to_owned())]);
+    let s = parse("Dockerfile", text, &args).unwrap();
+    assert_eq!(
+        s.top.image.healthcheck.unwrap().value.test,
+        ["CMD", "bin/check", "8080"]
+    );
+}
