@@ -111,9 +111,12 @@ add_image() { # PLATFORM LAYER-FILE…
 }
 if [[ -f $saved/index.json ]]; then
   # OCI layout (containerd store; classic store since Docker 25): an index,
-  # whose entry is a manifest or, for several platforms, another index.
-  for d in $(jq -r '.manifests[].digest' "$saved/index.json"); do
-    if jq -e '.manifests' "$(blob "$d")" >/dev/null; then ms=$(jq -r '.manifests[].digest' "$(blob "$d")"); else ms=$d; fi
+  # whose entry is a manifest or, for several platforms or with a provenance
+  # attestation (docker build adds one on the containerd store), another
+  # index. Attestation manifests (platform unknown/unknown) are not images.
+  images='.manifests[] | select(.annotations["vnd.docker.reference.type"] != "attestation-manifest") | .digest'
+  for d in $(jq -r "$images" "$saved/index.json"); do
+    if jq -e '.manifests' "$(blob "$d")" >/dev/null; then ms=$(jq -r "$images" "$(blob "$d")"); else ms=$d; fi
     for m in $ms; do
       cfg=$(blob "$(jq -r '.config.digest' "$(blob "$m")")")
       mapfile -t layers < <(jq -r '.layers[].digest' "$(blob "$m")" | while read -r l; do blob "$l"; done)
