@@ -200,6 +200,16 @@ impl Options {
             })
     }
 
+    /// `nix-graph` or `build-arg:NIX_FRONTEND_GRAPH`: on a fresh store,
+    /// build the derivation graph as steps the build cache carries (the
+    /// default), or, set to `0`/`false`, as the single nix step.
+    pub fn nix_graph(&self) -> bool {
+        ["nix-graph", "build-arg:NIX_FRONTEND_GRAPH"]
+            .iter()
+            .filter_map(|k| self.get(k))
+            .all(|v| !matches!(v, "0" | "false" | "False" | "FALSE" | "off"))
+    }
+
     pub fn platforms(&self) -> Vec<String> {
         self.get("platform")
             .unwrap_or_default()

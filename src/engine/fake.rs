@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use super::{Engine, EngineError, ImageMeta, ResolveImage, Solve, Warning};
 use crate::llb::{Definition, result_name};
-use crate::plan::REPORT_FILE;
+use crate::plan::{FACTS_FILE, GRAPH_FILE, NAMES_FILE, REPORT_FILE};
 
 /// What a solved definition is, told by the progress name of its result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -87,6 +87,10 @@ pub struct Fake {
     pub images: BTreeMap<String, Result<ImageMeta, EngineError>>,
     /// What the nix step writes as its report.
     pub report: Vec<u8>,
+    /// When set, the first nix step found a fresh store: it writes these
+    /// (the derivation graph, the evaluation's facts, the context's names)
+    /// and no report.
+    pub evaluated: Option<[Vec<u8>; 3]>,
     /// Files of the base after `image.run`, by path; others do not exist.
     pub base_files: BTreeMap<String, Result<Vec<u8>, EngineError>>,
     pub failing: Vec<Failing>,
@@ -166,7 +170,14 @@ impl Engine for Fake {
         let found = match kind {
             "spec" | "context" => self.client_files.get(path).cloned(),
             "dockerignore" => self.client_files.get(".dockerignore").cloned(),
-            "nix" if path == REPORT_FILE => Some(self.report.clone()),
+            "nix" => match (&self.evaluated, r#ref == "nix-0", path) {
+                (Some(e), true, GRAPH_FILE) => Some(e[0].clone()),
+                (Some(e), true, FACTS_FILE) => Some(e[1].clone()),
+                (Some(e), true, NAMES_FILE) => Some(e[2].clone()),
+                (Some(_), true, _) => None,
+                (_, _, REPORT_FILE) => Some(self.report.clone()),
+                _ => None,
+            },
             "base" => match self.base_files.get(path) {
                 Some(r) => return r.clone(),
                 None => None,

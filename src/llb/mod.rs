@@ -47,6 +47,9 @@ pub struct Emit {
     pub attempt: u32,
     /// Run the nix step again even if BuildKit has it cached (that retry).
     pub rerun_nix: bool,
+    /// The group steps and final step to build with, when the first nix
+    /// step found a fresh store and only evaluated (see `plan::nix_graph`).
+    pub nix_graph: Option<crate::plan::NixGraph>,
     /// The builder and base images the client holds, by their identifier
     /// in the plan (`oci-layout://…`, `input:…`).
     pub client_images: BTreeMap<String, ClientImage>,

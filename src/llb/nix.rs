@@ -5,7 +5,9 @@ use super::Emit;
 use super::context::files as context_files;
 use super::graph::{Graph, Output};
 use super::ops::{self, Attrs, Exec, FileAction, Mount};
-use crate::plan::{CACHES_DIR, INPUTS_DIR, OUT_DIR, Plan, SECRETS_DIR, SRC_DIR, SSH_SOCK};
+use crate::plan::{
+    CACHES_DIR, GRAPH_FILE, GROUPS_DIR, INPUTS_DIR, OUT_DIR, Plan, SECRETS_DIR, SRC_DIR, SSH_SOCK,
+};
 use crate::proto::llb as pb;
 
 /// The nix step alone; its result is the report directory.
@@ -59,25 +61,66 @@ pub(super) fn store_cache(plan: &Plan, seed: &Output, emit: &Emit) -> Mount {
     }
 }
 
-/// Adds the nix step to `g`; returns its report output (`OUT_DIR`).
+/// Adds the nix step to `g`; returns its report output (`OUT_DIR`): the
+/// first step's, or, with a graph to build (`emit.nix_graph`), the final
+/// step's after the group steps.
 pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
     let p = ops::platform(&plan.nix.platform);
     let builder = builder(g, plan, &p, emit);
     let seed = store_seed(g, &builder, &p);
-    let context = context_files(
-        g,
-        &emit.context,
-        &plan.nix.context.include,
-        &plan.nix.context.exclude,
-        "[context] load build context",
+    let first = first_step(g, plan, emit, &builder, &seed);
+    let Some(graph) = &emit.nix_graph else {
+        return first;
+    };
+    let mut groups: Vec<Output> = Vec::new();
+    let n = graph.groups.len();
+    for (k, step) in graph.groups.iter().enumerate() {
+        let mut mounts = shared_mounts(g, plan, emit, &seed);
+        mounts.extend(step.below.iter().map(|&b| group_mount(b, &groups[b])));
+        let exec = nix_exec(plan, &builder, step.argv.clone(), mounts);
+        let name = format!("[nix] group {}/{n}: {}", k + 1, step.name);
+        let out = g.exec(&exec, &name, emit.lines(plan.nix.flake.span));
+        groups.push(out[1].clone());
+    }
+    let mut mounts = shared_mounts(g, plan, emit, &seed);
+    mounts.extend(groups.iter().enumerate().map(|(b, o)| group_mount(b, o)));
+    // The derivation graph, whose bytes follow from the installable's
+    // derivation: it adds nothing to this step's key, and makes the first
+    // step an ancestor of the image, so an exported cache carries it.
+    mounts.push(Mount::Bind {
+        dest: EVAL_DIR.into(),
+        from: first,
+        selector: format!("/{GRAPH_FILE}"),
+    });
+    let exec = nix_exec(plan, &builder, graph.final_script.argv(), mounts);
+    let name = format!(
+        "[nix] build {} ({}) on {n} groups",
+        plan.nix.flake.value, plan.system
     );
+    let out = g.exec(&exec, &name, emit.lines(plan.nix.flake.span));
+    if emit.no_cache || emit.rerun_nix {
+        g.ignore_cache(&out[1].digest);
+    }
+    out[1].clone()
+}
+
+/// Where a step sees the first step's derivation graph.
+const EVAL_DIR: &str = "/nix-frontend/graph.json";
+
+fn group_mount(index: usize, from: &Output) -> Mount {
+    Mount::Bind {
+        // Zero-padded: the script imports them in the order of their names.
+        dest: format!("{GROUPS_DIR}/{index:04}"),
+        from: from.clone(),
+        selector: String::new(),
+    }
+}
+
+/// What every nix step mounts: the store cache, `/out`, the binary caches,
+/// secrets and the ssh agent.
+fn shared_mounts(g: &mut Graph, plan: &Plan, emit: &Emit, seed: &Output) -> Vec<Mount> {
     let mut mounts = vec![
-        Mount::Bind {
-            dest: SRC_DIR.into(),
-            from: context,
-            selector: String::new(),
-        },
-        store_cache(plan, &seed, emit),
+        store_cache(plan, seed, emit),
         Mount::Scratch {
             dest: OUT_DIR.into(),
         },
@@ -98,6 +141,52 @@ pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
             });
         }
     }
+    for id in &plan.nix.secrets {
+        mounts.push(Mount::Secret {
+            dest: format!("{SECRETS_DIR}/{id}"),
+            id: id.clone(),
+        });
+    }
+    if plan.nix.ssh {
+        mounts.push(Mount::Ssh {
+            dest: SSH_SOCK.into(),
+        });
+    }
+    mounts
+}
+
+fn nix_exec(plan: &Plan, builder: &Output, args: Vec<String>, mounts: Vec<Mount>) -> Exec {
+    Exec {
+        args,
+        env: plan.nix.env.clone(),
+        cwd: "/".into(),
+        user: String::new(),
+        root: builder.clone(),
+        // BuildKit mounts a root without an output read-only, and nix needs
+        // /tmp and a home; the root's output is simply not used.
+        root_output: true,
+        mounts,
+        network: pb::NetMode::Unset,
+        platform: ops::platform(&plan.nix.platform),
+    }
+}
+
+/// The first nix step: the context at `SRC_DIR`, the flake inputs a named
+/// context replaces, and what every nix step mounts.
+fn first_step(g: &mut Graph, plan: &Plan, emit: &Emit, builder: &Output, seed: &Output) -> Output {
+    let context = context_files(
+        g,
+        &emit.context,
+        &plan.nix.context.include,
+        &plan.nix.context.exclude,
+        "[context] load build context",
+    );
+    let mut mounts = vec![Mount::Bind {
+        dest: SRC_DIR.into(),
+        from: context,
+        selector: String::new(),
+    }];
+    mounts.extend(shared_mounts(g, plan, emit, seed));
     for (k, source) in emit.overrides.iter().enumerate() {
         let input = plan.nix.overrides.get(k).map_or("", String::as_str);
         let files = context_files(
@@ -113,33 +202,12 @@ pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
             selector: String::new(),
         });
     }
-    for id in &plan.nix.secrets {
-        mounts.push(Mount::Secret {
-            dest: format!("{SECRETS_DIR}/{id}"),
-            id: id.clone(),
-        });
-    }
-    if plan.nix.ssh {
-        mounts.push(Mount::Ssh {
-            dest: SSH_SOCK.into(),
-        });
-    }
-    let exec = Exec {
-        args: plan.nix.argv.clone(),
-        env: plan.nix.env.clone(),
-        cwd: "/".into(),
-        user: String::new(),
-        root: builder,
-        // BuildKit mounts a root without an output read-only, and nix needs
-        // /tmp and a home; the root's output is simply not used.
-        root_output: true,
-        mounts,
-        network: pb::NetMode::Unset,
-        platform: p,
-    };
+    let exec = nix_exec(plan, builder, plan.nix.script.argv(), mounts);
     let name = format!("[nix] build {} ({})", plan.nix.flake.value, plan.system);
     let out = g.exec(&exec, &name, emit.lines(plan.nix.flake.span));
-    if emit.no_cache || emit.rerun_nix {
+    // With a graph the first step's result stands: only the final one runs
+    // again.
+    if emit.no_cache || (emit.rerun_nix && emit.nix_graph.is_none()) {
         g.ignore_cache(&out[1].digest);
     }
     out[1].clone()

@@ -12,8 +12,8 @@ use crate::engine::{Attestation, Engine, EngineError, Refs, ResolveImage, Return
 use crate::llb::{self, ClientImage, Emit, ImageGraph, STORE_PATH_MISSING};
 use crate::options::familiar;
 use crate::plan::{
-    self, BaseUsers, ImageFacts, ImagePlan, Inputs, Origin, Plan, PlanError, Platform, REPORT_FILE,
-    Report,
+    self, BaseUsers, Eval, FACTS_FILE, GRAPH_FILE, ImageFacts, ImagePlan, Inputs, NAMES_FILE,
+    Origin, Plan, PlanError, Platform, REPORT_FILE, Report,
 };
 use crate::sbom::{self, Sbom};
 use crate::spec::{self, Located, Spec};
@@ -171,7 +171,8 @@ impl<E: Engine> Session<'_, E> {
         if warn {
             self.warn_lint(&spec, &args).await;
         }
-        let report = self.nix_step(&planned).await?;
+        let mut planned = planned;
+        let report = self.nix_step(&mut planned).await?;
         let base_users = self.base_users(&planned).await?;
         let sbom_ref = if self.opts.sbom() && self.caps.gateway("reference.attestations") {
             Some(self.sbom(&spec, &planned.plan, &report).await?)
@@ -267,6 +268,7 @@ impl<E: Engine> Session<'_, E> {
             vcs_revision,
             revision: self.revision.clone(),
             overrides,
+            nix_graph: opts.nix_graph(),
         };
         let plan = plan::build(spec, &inputs)?;
         let emit = Emit {
@@ -279,6 +281,7 @@ impl<E: Engine> Session<'_, E> {
             content_cache_off: self.caps.llb("exec.mount.cache.content"),
             attempt: 0,
             rerun_nix: false,
+            nix_graph: None,
             client_images,
         };
         Ok(Planned { plan, emit })
@@ -380,21 +383,39 @@ impl<E: Engine> Session<'_, E> {
             .unwrap_or_default())
     }
 
-    /// Runs `nix build` and reads back what it reported.
-    pub(super) async fn nix_step(&self, planned: &Planned) -> Result<Report, Failure> {
+    /// Runs `nix build` and reads back what it reported. Where the first
+    /// nix step found a fresh store and only evaluated, the derivation graph
+    /// it reported is built as group steps and a final step (see
+    /// `plan::nix_graph`), which `planned.emit` then carries for the image.
+    pub(super) async fn nix_step(&self, planned: &mut Planned) -> Result<Report, Failure> {
         let Planned { plan, emit } = planned;
         let nix_failed = |error: EngineError| Failure::NixBuild {
             error: Box::new(error),
             flake: plan.nix.flake.value.clone(),
             span: plan.nix.flake.span,
         };
-        let r = self
-            .solve(llb::nix_build(plan, emit), true)
-            .await
-            .map_err(nix_failed)?;
-        // The ref is the nix step's output directory itself.
-        let report = self.engine.read_file(&r, REPORT_FILE).await?;
-        Ok(Report::parse(&report).map_err(PlanError::from)?)
+        loop {
+            let r = self
+                .solve(llb::nix_build(plan, emit), true)
+                .await
+                .map_err(nix_failed)?;
+            // The ref is the nix step's output directory itself.
+            let report = if let Some(graph) = &emit.nix_graph {
+                let report = self.engine.read_file(&r, REPORT_FILE).await?;
+                graph.eval.splice(&report).map_err(PlanError::from)?
+            } else if let Some(report) = self.read_optional(&r, REPORT_FILE).await? {
+                report
+            } else {
+                let graph = self.engine.read_file(&r, GRAPH_FILE).await?;
+                let facts = self.engine.read_file(&r, FACTS_FILE).await?;
+                let names = self.read_optional(&r, NAMES_FILE).await?;
+                let eval = Eval::parse(&graph, &facts).map_err(PlanError::from)?;
+                let names = String::from_utf8_lossy(names.as_deref().unwrap_or_default());
+                emit.nix_graph = Some(plan::nix_graph(&plan.nix, eval, &names));
+                continue;
+            };
+            return Ok(Report::parse(&report).map_err(PlanError::from)?);
+        }
     }
 
     /// A named user on a non-scratch base: does the base (after `run`)
@@ -451,7 +472,7 @@ impl<E: Engine> Session<'_, E> {
                 let mut again = planned;
                 again.emit.rerun_nix = true;
                 again.emit.attempt = 1;
-                let built = self.nix_step(&again).await?;
+                let built = self.nix_step(&mut again).await?;
                 let image = plan::image(&again.plan, &built, base_users)?;
                 let graph = llb::image(&again.plan, &image, &again.emit);
                 let r = self.solve(graph.definition, true).await?;

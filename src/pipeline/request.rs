@@ -71,10 +71,10 @@ impl<E: Engine> Session<'_, E> {
             let built = async {
                 let spec = spec::parse_for_target(&name, &text, args, target_name.as_deref())?;
                 self.check_caps()?;
-                let planned = self
+                let mut planned = self
                     .plan(&spec, platform, self.dockerignore(), args)
                     .await?;
-                self.nix_step(&planned).await
+                self.nix_step(&mut planned).await
             };
             match built.await {
                 Ok(b) => warnings = subrequest::lint(&target, args, Some(&b.programs)),

@@ -553,10 +553,10 @@ fn git_fake(spec: &str) -> Fake {
     f
 }
 
-/// The nix script's `--override-input` arguments (after its five own).
+/// The nix script's `--override-input` arguments.
 fn override_args(o: &Outcome) -> Vec<String> {
     assert!(o.result.is_ok(), "{}", message(o));
-    o.plan.as_ref().unwrap().nix.argv[9..].to_vec()
+    o.plan.as_ref().unwrap().nix.script.overrides.clone()
 }
 
 fn message(o: &Outcome) -> String {

@@ -9,6 +9,7 @@
 mod config;
 mod context;
 mod essentials;
+mod groups;
 mod layers;
 mod nix;
 mod platform;
@@ -24,11 +25,14 @@ use serde::Serialize;
 
 pub use context::{ContextFilter, dockerignore_patterns};
 pub use essentials::{CA_FILE, Essential, NSSWITCH, ZONEINFO_DIR};
+pub use groups::{
+    Eval, EvalError, FACTS_FILE, GRAPH_FILE, GroupStep, NAMES_FILE, NixGraph, nix_graph,
+};
 pub use layers::{describe_layer, plan_layers};
 pub use platform::{Platform, UnsupportedPlatform};
 pub use remote::{GitRemote, Named, Remote, RemoteError, git_identifier, redact};
 pub use report::{Flake, LockedInput, Report, ReportError, StorePath, is_store_path};
-pub use script::ROOTS_DIR;
+pub use script::{GROUPS_DIR, Mode, ROOTS_DIR, Script};
 pub use users::UserFiles;
 
 use crate::oci::ImageConfig;
@@ -111,6 +115,9 @@ pub struct Inputs {
     pub revision: Option<String>,
     /// Flake inputs replaced by named contexts.
     pub overrides: Vec<Override>,
+    /// Build on a fresh store as steps of the derivation graph (see
+    /// `groups`), not as one nix step.
+    pub nix_graph: bool,
 }
 
 /// A flake input (`a` or `a/b`) replaced by a named context.
@@ -157,8 +164,8 @@ pub struct NixStep {
     pub installable: String,
     pub context: ContextFilter,
     pub cache: StoreCache,
-    /// The exec's argv: the script and its arguments.
-    pub argv: Vec<String>,
+    /// The script the exec runs, with its arguments.
+    pub script: Script,
     /// `--secret` ids mounted at `SECRETS_DIR/ID`.
     pub secrets: Vec<String>,
     pub ssh: bool,
@@ -251,6 +258,8 @@ pub enum PlanError {
     },
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    Eval(#[from] EvalError),
     #[error("the image config of {image} is not valid JSON: {message}")]
     BaseConfig { image: String, message: String },
 }
@@ -269,7 +278,7 @@ impl PlanError {
             Self::Spec(e) => e.hint(),
             Self::Platform(e) => e.hint(),
             Self::Image { hint, .. } => hint.clone(),
-            Self::Report(_) => {
+            Self::Report(_) | Self::Eval(_) => {
                 "this is a bug in nix-frontend or the builder's nix; please report it".into()
             }
             Self::BaseConfig { .. } => "check that the image was built by a Docker/OCI tool".into(),

@@ -1,7 +1,7 @@
 //! The nix step: what nix builds, with which settings, which context files,
 //! secrets and store.
 
-use super::script::Script;
+use super::script::{Mode, Script};
 use super::store::{cache_id, root_key};
 use super::{
     CACHES_DIR, ContextFilter, INPUTS_DIR, Inputs, NixStep, SECRETS_DIR, SRC_DIR, SSH_SOCK,
@@ -125,15 +125,19 @@ pub(super) fn plan(
         attr,
         system,
     );
-    let argv = Script {
-        installable: &installable,
-        system,
-        root_key: &root_key,
+    let script = Script {
+        installable: installable.clone(),
+        system: system.to_owned(),
+        root_key,
         max_size: spec.cache.max_size.as_ref().map(|m| m.value),
         verify: spec.cache.verify,
-        overrides: &overrides,
-    }
-    .argv();
+        overrides,
+        mode: if inputs.nix_graph {
+            Mode::Auto
+        } else {
+            Mode::Build
+        },
+    };
 
     Ok(NixStep {
         platform,
@@ -146,7 +150,7 @@ pub(super) fn plan(
         cache: StoreCache {
             id: cache_id(&inputs.cache_ns, &inputs.builder, native, nix),
         },
-        argv,
+        script,
         secrets,
         ssh: nix.ssh,
         binary_caches: nix.binary_caches.iter().map(|c| c.value.clone()).collect(),

@@ -18,18 +18,105 @@ pub const ROOTS_DIR: &str = "/nix/var/nix/gcroots/nix-frontend";
 /// `$0` of the script, as `ps` and error messages show it.
 const NAME: &str = "nix-frontend-nix";
 
-const SCRIPT: &str = r#"set -eu
-installable=$1 system=$2 roots=$3 max=$4 verify=$5
-shift 5
+/// `$0` of a group step's script.
+const GROUP_NAME: &str = "nix-frontend-group";
+
+/// Where a step sees the group steps it builds on (see [`GROUP_SCRIPT`]).
+pub const GROUPS_DIR: &str = "/nix-frontend/groups";
+
+/// A shell function: copies into `/nix/store` what each group below (in
+/// `GROUPS_DIR`, in order) holds and registers it from the group's database
+/// dump, so nix takes it as built.
+macro_rules! import_groups {
+    () => {
+        r#"import_groups() {
+  for g in /nix-frontend/groups/*/; do
+    [ -f "${g}paths" ] || continue
+    for p in "${g}"nix/store/* "${g}"nix/store/.[!.]*; do
+      [ -e "$p" ] || [ -L "$p" ] || continue
+      [ -e "/nix/store/${p##*/}" ] || [ -L "/nix/store/${p##*/}" ] || cp -a "$p" /nix/store/
+    done
+    nix-store --load-db < "${g}db"
+  done
+}
+"#
+    };
+}
+
+/// A group step: build the derivations given (`$2`…) on top of the groups
+/// below, and keep in `/out` what their outputs' closure adds to those:
+/// the store paths (`/out/nix/store`), their list (`/out/paths`) and their
+/// registrations (`/out/db`). `$1` is the system, for messages. A
+/// derivation missing from the store (its evaluation came from the cache,
+/// not from this builder) exits with `STORE_PATH_MISSING`.
+pub const GROUP_SCRIPT: &str = concat!(
+    "set -eu\n",
+    import_groups!(),
+    r#"system=$1; shift
+for d; do
+  [ -e "$d" ] || { echo "nix-frontend: $d is missing from the /nix store cache ($system)" >&2; exit 75; }
+done
+import_groups
+nix-store --realise "$@" >/dev/null
+t=/tmp/nix-frontend-group
+mkdir -p "$t" /out/nix/store
+cat /nix-frontend/groups/*/paths 2>/dev/null | LC_ALL=C sort -u > "$t/below"
+nix-store --query --requisites $(nix-store --query --outputs "$@") | LC_ALL=C sort -u > "$t/closure"
+LC_ALL=C comm -23 "$t/closure" "$t/below" > /out/paths
+if [ -s /out/paths ]; then
+  while read -r p; do cp -a "$p" /out/nix/store/; done < /out/paths
+  nix-store --dump-db $(cat /out/paths) > /out/db
+else
+  : > /out/db
+fi
+"#
+);
+
+const SCRIPT: &str = concat!(
+    "set -eu\n",
+    import_groups!(),
+    r#"installable=$1 system=$2 roots=$3 max=$4 verify=$5 mode=$6
+shift 6
 # "$@": --override-input NAME FLAKEREF for each input a named context replaces.
 t=/tmp/nix-frontend
 mkdir -p "$t" /out/outputs
+meta() {
+  nix eval --json --system "$system" "$@" "$installable" --apply 'p: { mainProgram = p.meta.mainProgram or null; license = p.meta.license or null; }' 2>/dev/null || echo null
+}
+flake() { nix flake metadata --json "$@" "${installable%#*}" 2>/dev/null || echo null; }
+if [ "$mode" = auto ] && [ -z "$(ls -A "$roots" 2>/dev/null)" ]; then
+  # A store that never built this target (a fresh builder): evaluate only.
+  # The frontend cuts the derivations into steps BuildKit caches and
+  # exports, and builds them (see plan/groups.rs).
+  mkdir -p /out/eval
+  {
+    printf '{"build":'; nix build --dry-run --json --system "$system" "$@" "$installable"
+    printf ',"derivations":'; nix derivation show --recursive --system "$system" "$@" "$installable"
+    printf '}\n'
+  } > /out/eval/graph.json
+  {
+    printf '{"meta":'; meta "$@"
+    printf ',"flake":'; flake "$@"
+    printf '}\n'
+  } > /out/eval/facts.json
+  find /src -mindepth 1 -name .git -prune -o -print | sed 's|.*/||' | LC_ALL=C sort -u > /out/eval/names.txt
+  exit 0
+fi
+if [ "$mode" = final ]; then
+  # $installable is DRV^OUTPUTS; the groups below hold what it needs.
+  import_groups
+fi
 nix build --print-build-logs --system "$system" --out-link "$t/result" "$@" "$installable"
 outs=$(for r in "$t"/result*; do readlink "$r"; done)
 nix path-info --json --recursive $outs > "$t/path-info.json"
-nix eval --json --system "$system" "$@" "$installable" --apply 'p: { mainProgram = p.meta.mainProgram or null; license = p.meta.license or null; }' > "$t/meta.json" 2>/dev/null || echo null > "$t/meta.json"
+if [ "$mode" = final ]; then
+  # The evaluation's facts come from the first step's report.
+  echo null > "$t/meta.json"; echo null > "$t/flake.json"
+else
+  meta "$@" > "$t/meta.json"
+  flake "$@" > "$t/flake.json"
+fi
 nix store ls --json "$(readlink "$t/result")/bin" > "$t/bin.json" 2>/dev/null || echo null > "$t/bin.json"
-nix flake metadata --json "$@" "${installable%#*}" > "$t/flake.json" 2>/dev/null || echo null > "$t/flake.json"
 sep=
 {
   printf '{"version":2,"outputs":['
@@ -70,40 +157,92 @@ if [ "$verify" = 1 ]; then
   nix-store --verify --check-contents
   echo 'nix-frontend: store verified' >&2
 fi
-"#;
+"#
+);
 
-pub struct Script<'a> {
-    pub installable: &'a str,
-    pub system: &'a str,
+/// How the nix step's script runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Build the installable (the single-step design).
+    Build,
+    /// Build where the store cache built this target before; on a store
+    /// that never did, evaluate only (`/out/eval`).
+    Auto,
+    /// Build `DRV^OUTPUTS` on top of the group steps (no evaluation).
+    Final,
+}
+
+impl Mode {
+    fn arg(self) -> &'static str {
+        match self {
+            Self::Build => "build",
+            Self::Auto => "auto",
+            Self::Final => "final",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Script {
+    pub installable: String,
+    pub system: String,
     /// Names this build's GC-root slot (see `store::root_key`).
-    pub root_key: &'a str,
+    pub root_key: String,
     /// Collect garbage above this many bytes of `/nix/store`.
     pub max_size: Option<u64>,
     pub verify: bool,
     /// `--override-input` arguments, given to every nix command.
-    pub overrides: &'a [String],
+    pub overrides: Vec<String>,
+    pub mode: Mode,
 }
 
-impl Script<'_> {
+impl Script {
     /// The exec's argv: `sh -c SCRIPT NAME ARGS…`.
     pub fn argv(&self) -> Vec<String> {
         debug_assert!(SCRIPT.contains(OUT_DIR) && SCRIPT.contains(REPORT_FILE));
         debug_assert!(SCRIPT.contains(&format!("/out/{OUTPUTS_DIR}/")));
+        debug_assert!(SCRIPT.contains(&format!("{GROUPS_DIR}/*/")));
         vec![
             "/bin/sh".into(),
             "-c".into(),
             SCRIPT.into(),
             NAME.into(),
-            self.installable.into(),
-            self.system.into(),
+            self.installable.clone(),
+            self.system.clone(),
             format!("{ROOTS_DIR}/{}", self.root_key),
             self.max_size.map(|m| m.to_string()).unwrap_or_default(),
             if self.verify { "1" } else { "0" }.into(),
+            self.mode.arg().into(),
         ]
         .into_iter()
         .chain(self.overrides.iter().cloned())
         .collect()
     }
+
+    /// The final step's script: build `installable` (`DRV^OUTPUTS`) with
+    /// this one's settings, on top of the groups.
+    pub fn final_step(&self, installable: String) -> Self {
+        Self {
+            installable,
+            overrides: Vec::new(),
+            mode: Mode::Final,
+            ..self.clone()
+        }
+    }
+}
+
+/// A group step's argv: `sh -c GROUP_SCRIPT NAME SYSTEM DRV…`.
+pub fn group_argv(system: &str, drvs: &[String]) -> Vec<String> {
+    let mut argv = vec![
+        "/bin/sh".to_owned(),
+        "-c".to_owned(),
+        GROUP_SCRIPT.to_owned(),
+        GROUP_NAME.to_owned(),
+        system.to_owned(),
+    ];
+    argv.extend(drvs.iter().cloned());
+    argv
 }
 
 #[cfg(test)]
@@ -113,12 +252,13 @@ mod tests {
     #[test]
     fn values_are_arguments_not_script() {
         let argv = Script {
-            installable: "path:/src#app'; rm -rf /",
-            system: "x86_64-linux",
-            root_key: "default.default.default.app",
+            installable: "path:/src#app'; rm -rf /".into(),
+            system: "x86_64-linux".into(),
+            root_key: "default.default.default.app".into(),
             max_size: Some(1 << 20),
             verify: false,
-            overrides: &["--override-input".into(), "lib".into(), "path:/x".into()],
+            overrides: vec!["--override-input".into(), "lib".into(), "path:/x".into()],
+            mode: Mode::Auto,
         }
         .argv();
         assert_eq!(argv[2], SCRIPT, "the script never changes");
@@ -126,6 +266,20 @@ mod tests {
         assert_eq!(argv[6], format!("{ROOTS_DIR}/default.default.default.app"));
         assert_eq!(argv[7], "1048576");
         assert_eq!(argv[8], "0");
-        assert_eq!(argv[9..], ["--override-input", "lib", "path:/x"]);
+        assert_eq!(argv[9], "auto");
+        assert_eq!(argv[10..], ["--override-input", "lib", "path:/x"]);
+    }
+
+    #[test]
+    fn scripts_are_shell_text() {
+        // Escapes the Rust source must not turn into other bytes.
+        assert!(SCRIPT.starts_with("set -eu\nimport_groups() {\n"));
+        assert!(SCRIPT.contains("printf '}\\n'"));
+        assert!(GROUP_SCRIPT.contains("exit 75;"));
+        let argv = group_argv("x86_64-linux", &["/nix/store/a.drv".into()]);
+        assert_eq!(
+            argv[3..],
+            ["nix-frontend-group", "x86_64-linux", "/nix/store/a.drv"]
+        );
     }
 }

@@ -23,7 +23,14 @@ fn inputs() -> Inputs {
         vcs_revision: None,
         revision: None,
         overrides: Vec::new(),
+        nix_graph: true,
     }
+}
+
+/// The nix step of an empty spec, for other modules' tests.
+pub(super) fn nix_step_for_tests() -> NixStep {
+    let spec = spec::parse("Dockerfile", "", &BTreeMap::new()).unwrap();
+    build(&spec, &inputs()).unwrap().nix
 }
 
 #[test]
@@ -111,7 +118,7 @@ fn run_on_build_runs_nix_natively_for_the_target_system() {
     assert_eq!(plan.system, "aarch64-linux");
     assert_eq!(plan.nix.platform.to_string(), "linux/amd64");
     assert!(
-        plan.nix.argv.contains(&"aarch64-linux".to_owned()),
+        plan.nix.script.argv().contains(&"aarch64-linux".to_owned()),
         "--system"
     );
     let config = plan
