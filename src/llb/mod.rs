@@ -50,6 +50,9 @@ pub struct Emit {
     /// The group steps and final step to build with, when the first nix
     /// step found a fresh store and only evaluated (see `plan::nix_graph`).
     pub nix_graph: Option<crate::plan::NixGraph>,
+    /// Evaluate again in the first step (`Mode::Evaluate`): a group or the
+    /// final step found a derivation missing from the store.
+    pub reevaluate: bool,
     /// The builder and base images the client holds, by their identifier
     /// in the plan (`oci-layout://…`, `input:…`).
     pub client_images: BTreeMap<String, ClientImage>,

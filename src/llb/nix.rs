@@ -6,7 +6,8 @@ use super::context::files as context_files;
 use super::graph::{Graph, Output};
 use super::ops::{self, Attrs, Exec, FileAction, Mount};
 use crate::plan::{
-    CACHES_DIR, GRAPH_FILE, GROUPS_DIR, INPUTS_DIR, OUT_DIR, Plan, SECRETS_DIR, SRC_DIR, SSH_SOCK,
+    CACHES_DIR, GRAPH_FILE, GROUPS_DIR, INPUTS_DIR, Mode, OUT_DIR, Plan, SECRETS_DIR, SRC_DIR,
+    SSH_SOCK,
 };
 use crate::proto::llb as pb;
 
@@ -202,7 +203,14 @@ fn first_step(g: &mut Graph, plan: &Plan, emit: &Emit, builder: &Output, seed: &
             selector: String::new(),
         });
     }
-    let exec = nix_exec(plan, builder, plan.nix.script.argv(), mounts);
+    let argv = if emit.reevaluate {
+        let mut again = plan.nix.script.clone();
+        again.mode = Mode::Evaluate;
+        again.argv()
+    } else {
+        plan.nix.script.argv()
+    };
+    let exec = nix_exec(plan, builder, argv, mounts);
     let name = format!("[nix] build {} ({})", plan.nix.flake.value, plan.system);
     let out = g.exec(&exec, &name, emit.lines(plan.nix.flake.span));
     // With a graph the first step's result stands: only the final one runs

@@ -282,6 +282,7 @@ impl<E: Engine> Session<'_, E> {
             attempt: 0,
             rerun_nix: false,
             nix_graph: None,
+            reevaluate: false,
             client_images,
         };
         Ok(Planned { plan, emit })
@@ -395,10 +396,20 @@ impl<E: Engine> Session<'_, E> {
             span: plan.nix.flake.span,
         };
         loop {
-            let r = self
-                .solve(llb::nix_build(plan, emit), true)
-                .await
-                .map_err(nix_failed)?;
+            let r = match self.solve(llb::nix_build(plan, emit), true).await {
+                Ok(r) => r,
+                Err(e) if emit.nix_graph.is_some() && !emit.reevaluate && is_missing_drv(&e) => {
+                    self.warning(
+                        "StoreCacheMissing: a derivation of the cached evaluation is not in the /nix store cache; evaluating again",
+                        "the build cache held the evaluation but not every step built from it",
+                        None,
+                    )
+                    .await;
+                    emit.reevaluate = true;
+                    continue;
+                }
+                Err(e) => return Err(nix_failed(e)),
+            };
             // The ref is the nix step's output directory itself.
             let report = if let Some(graph) = &emit.nix_graph {
                 let report = self.engine.read_file(&r, REPORT_FILE).await?;
@@ -554,6 +565,13 @@ fn returned(built: Vec<Built>, multi: bool) -> Returned {
         metadata,
         attestations,
     }
+}
+
+/// Whether a group or final nix step found a derivation missing from the
+/// store: our scripts' exit code, and their argv in BuildKit's message.
+fn is_missing_drv(e: &EngineError) -> bool {
+    e.exit_code() == Some(STORE_PATH_MISSING)
+        && (e.message.contains(plan::GROUP_ARGV0) || e.message.contains(plan::NIX_ARGV0))
 }
 
 /// Whether a failed solve failed in one of our layer ops: by the vertex

@@ -999,3 +999,95 @@ fn bad_client_images_and_inputs_are_one_line_each() {
         "{m}"
     );
 }
+
+/// A fresh store: the first nix step evaluates the app on a library.
+fn evaluated(spec: &str) -> Fake {
+    let graph = br#"{"build":[{"drvPath":"/nix/store/d1-app.drv","outputs":{"out":"/nix/store/aaaa-app"}}],
+      "derivations":{"/nix/store/d1-app.drv":{"inputDrvs":{"/nix/store/d2-lib.drv":{}},"inputSrcs":["/nix/store/s-main.c"]},
+        "/nix/store/d2-lib.drv":{"inputDrvs":{},"inputSrcs":[]}}}"#;
+    let facts = br#"{"meta":{"mainProgram":"tool","license":null},"flake":{"description":"evaluated","locks":{"root":"root","nodes":{"root":{}}}}}"#;
+    let mut f = fake(spec);
+    f.evaluated = Some([graph.to_vec(), facts.to_vec(), b"main.c\n".to_vec()]);
+    // The final step knows nothing of the flake: the evaluation tells.
+    let mut report: serde_json::Value = serde_json::from_slice(&f.report).unwrap();
+    report["meta"] = serde_json::Value::Null;
+    report["flake"] = serde_json::Value::Null;
+    report["bin"]["entries"]["tool"] = serde_json::json!({"type": "regular"});
+    f.report = serde_json::to_vec(&report).unwrap();
+    f
+}
+
+#[test]
+fn a_fresh_store_builds_the_graph_as_group_steps() {
+    let f = evaluated(SPEC);
+    let out = build(&f, &[]);
+    let r = out.result.unwrap();
+    let nix = f.solved_of(Kind::Nix);
+    assert_eq!(nix.len(), 2, "evaluation, then the graph");
+    let graph = dump(&nix[1]);
+    assert!(
+        graph.contains("[nix] group 1/1: dependencies (1 derivations)"),
+        "{graph}"
+    );
+    assert!(graph.contains("/nix/store/d2-lib.drv"));
+    assert!(
+        graph.contains("/nix/store/d1-app.drv^out"),
+        "the final step's installable"
+    );
+    let image = dump(&f.solved_of(Kind::Image)[0]);
+    assert!(
+        image.contains("on 1 groups"),
+        "the layers hold the final step's outputs"
+    );
+    // The evaluation's facts reach the image: its mainProgram.
+    let config: serde_json::Value =
+        serde_json::from_slice(&r.metadata["containerimage.config"]).unwrap();
+    assert_eq!(config["config"]["Entrypoint"][0], format!("{APP}/bin/tool"));
+    // The single-step design, when asked for: no group steps.
+    let mut single = fake(SPEC);
+    single.evaluated = None;
+    let out = build(&single, &[("build-arg:NIX_FRONTEND_GRAPH", "0")]);
+    assert!(out.result.is_ok());
+    assert_eq!(out.plan.unwrap().nix.script.mode, crate::plan::Mode::Build);
+    assert!(!dump(&single.solved_of(Kind::Nix)[0]).contains("[nix] group"));
+}
+
+#[test]
+fn a_derivation_missing_from_the_store_evaluates_again() {
+    let mut f = evaluated(SPEC);
+    f.failing.push(Failing {
+        kind: Kind::Nix,
+        nth: 1,
+        error: Box::new(|def| {
+            exit_75(
+                op_named(def, "[nix] build . (x86_64-linux) on"),
+                "nix-frontend-nix",
+            )
+        }),
+    });
+    let out = build(&f, &[]);
+    assert!(out.result.is_ok(), "{}", message(&out));
+    let nix = f.solved_of(Kind::Nix);
+    assert_eq!(nix.len(), 3);
+    assert!(
+        dump(&nix[2]).contains("evaluate"),
+        "the retry evaluates whatever the store built"
+    );
+    assert!(
+        f.log()
+            .warnings
+            .iter()
+            .any(|w| w.short.starts_with("StoreCacheMissing"))
+    );
+    // Once only: a second miss is the build's error.
+    let mut f = evaluated(SPEC);
+    for nth in [1, 2] {
+        f.failing.push(Failing {
+            kind: Kind::Nix,
+            nth,
+            error: Box::new(|_| exit_75(None, "nix-frontend-group")),
+        });
+    }
+    assert!(build(&f, &[]).result.is_err());
+    assert_eq!(f.solved_of(Kind::Nix).len(), 3);
+}

@@ -32,7 +32,7 @@ pub use layers::{describe_layer, plan_layers};
 pub use platform::{Platform, UnsupportedPlatform};
 pub use remote::{GitRemote, Named, Remote, RemoteError, git_identifier, redact};
 pub use report::{Flake, LockedInput, Report, ReportError, StorePath, is_store_path};
-pub use script::{GROUPS_DIR, Mode, ROOTS_DIR, Script};
+pub use script::{GROUP_ARGV0, GROUPS_DIR, Mode, NIX_ARGV0, ROOTS_DIR, Script};
 pub use users::UserFiles;
 
 use crate::oci::ImageConfig;

@@ -16,10 +16,10 @@ use super::{OUT_DIR, OUTPUTS_DIR, REPORT_FILE};
 pub const ROOTS_DIR: &str = "/nix/var/nix/gcroots/nix-frontend";
 
 /// `$0` of the script, as `ps` and error messages show it.
-const NAME: &str = "nix-frontend-nix";
+pub const NIX_ARGV0: &str = "nix-frontend-nix";
 
 /// `$0` of a group step's script.
-const GROUP_NAME: &str = "nix-frontend-group";
+pub const GROUP_ARGV0: &str = "nix-frontend-group";
 
 /// Where a step sees the group steps it builds on (see [`GROUP_SCRIPT`]).
 pub const GROUPS_DIR: &str = "/nix-frontend/groups";
@@ -84,7 +84,7 @@ meta() {
   nix eval --json --system "$system" "$@" "$installable" --apply 'p: { mainProgram = p.meta.mainProgram or null; license = p.meta.license or null; }' 2>/dev/null || echo null
 }
 flake() { nix flake metadata --json "$@" "${installable%#*}" 2>/dev/null || echo null; }
-if [ "$mode" = auto ] && [ -z "$(ls -A "$roots" 2>/dev/null)" ]; then
+if [ "$mode" = evaluate ] || { [ "$mode" = auto ] && [ -z "$(ls -A "$roots" 2>/dev/null)" ]; }; then
   # A store that never built this target (a fresh builder): evaluate only.
   # The frontend cuts the derivations into steps BuildKit caches and
   # exports, and builds them (see plan/groups.rs).
@@ -104,6 +104,8 @@ if [ "$mode" = auto ] && [ -z "$(ls -A "$roots" 2>/dev/null)" ]; then
 fi
 if [ "$mode" = final ]; then
   # $installable is DRV^OUTPUTS; the groups below hold what it needs.
+  drv=${installable%^*}
+  [ -e "$drv" ] || { echo "nix-frontend: $drv is missing from the /nix store cache" >&2; exit 75; }
   import_groups
 fi
 nix build --print-build-logs --system "$system" --out-link "$t/result" "$@" "$installable"
@@ -171,6 +173,9 @@ pub enum Mode {
     Auto,
     /// Build `DRV^OUTPUTS` on top of the group steps (no evaluation).
     Final,
+    /// Evaluate only, whatever the store built: the retry when a group or
+    /// the final step found a derivation missing from the store.
+    Evaluate,
 }
 
 impl Mode {
@@ -179,6 +184,7 @@ impl Mode {
             Self::Build => "build",
             Self::Auto => "auto",
             Self::Final => "final",
+            Self::Evaluate => "evaluate",
         }
     }
 }
@@ -207,7 +213,7 @@ impl Script {
             "/bin/sh".into(),
             "-c".into(),
             SCRIPT.into(),
-            NAME.into(),
+            NIX_ARGV0.into(),
             self.installable.clone(),
             self.system.clone(),
             format!("{ROOTS_DIR}/{}", self.root_key),
@@ -238,7 +244,7 @@ pub fn group_argv(system: &str, drvs: &[String]) -> Vec<String> {
         "/bin/sh".to_owned(),
         "-c".to_owned(),
         GROUP_SCRIPT.to_owned(),
-        GROUP_NAME.to_owned(),
+        GROUP_ARGV0.to_owned(),
         system.to_owned(),
     ];
     argv.extend(drvs.iter().cloned());
