@@ -131,7 +131,7 @@ build() {
   local name=$1 logf t0 t1 out want
   logf="$work/logs/$slug-$name.log"
   t0=$(date +%s.%N)
-  if docker build --progress=plain -f "$here/$file" -t "$tag" "$ctx" >"$logf" 2>&1; then
+  if docker build --progress=plain -f "$here/$file" -t "$tag" "${bargs[@]}" "$ctx" >"$logf" 2>&1; then
     t1=$(date +%s.%N)
     secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
   else
@@ -169,14 +169,18 @@ read -r closure_bytes app_bytes closure_paths < <(
 log "closure: $closure_paths paths, $(mb "$closure_bytes") MB; app path $app_bytes bytes"
 
 # ------------------------------------------------------------------ the runs
-approaches=("dockerfile" "dockerfile+cache" "nix-frontend")
-files=("dockerfile.Dockerfile" "dockerfile-cache.Dockerfile" "nix-frontend.Dockerfile")
+approaches=("dockerfile" "dockerfile+cache" "nix-frontend" "nix-frontend-1step")
+files=("dockerfile.Dockerfile" "dockerfile-cache.Dockerfile" "nix-frontend.Dockerfile" "nix-frontend.Dockerfile")
+# Build args per approach: nix-frontend-1step is the single-step design
+# (one nix step, the store in the cache mount only), kept for comparison.
+approach_args=("" "" "" "--build-arg=NIX_FRONTEND_GRAPH=0")
 declare -A row img_b app_new tsec
 built_ids=()
 rows=()
 names=("cold" "app change" "flake.nix edit" "lib bump" "no-op")
-for i in 0 1 2; do
+for i in "${!approaches[@]}"; do
   approach=${approaches[$i]} file=${files[$i]}
+  read -ra bargs <<<"${approach_args[$i]}"
   slug=${approach//+/-}
   tag="nixfe-bench-$slug:$workload"
   log "== $approach"
@@ -243,7 +247,7 @@ if [[ $kind == 26.1-containerd ]]; then
     local name=$1 ref=$2 logf t0 t1; shift 2
     logf="$work/logs/$slug-ci-$name.log"
     t0=$(date +%s.%N)
-    if docker buildx build --progress=plain --push -f "$here/$file" -t "$ref" "$@" "$ctx" >"$logf" 2>&1; then
+    if docker buildx build --progress=plain --push -f "$here/$file" -t "$ref" "${bargs[@]}" "$@" "$ctx" >"$logf" 2>&1; then
       t1=$(date +%s.%N)
       secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
     else
@@ -251,16 +255,28 @@ if [[ $kind == 26.1-containerd ]]; then
       log "$approach, ci $name: FAILED (log: $logf)"
       tail -n 25 "$logf" | sed 's/^/    | /' >&2
     fi
-    if grep -q "building '/nix/store/" "$logf"; then nix_ran=yes; else nix_ran=no; fi
-    log "$approach, ci $name: ${secs}s, nix ran: $nix_ran"
+    # What nix built, by name (the Dockerfiles' `nix build` logs the same lines).
+    nix_ran=$(grep -o "building '/nix/store/[^']*\.drv'" "$logf" | sed "s#.*/[a-z0-9]\{32\}-##; s#\.drv'##" |
+      sort -u | grep -v '^workload-shell$' | xargs)
+    nix_ran=${nix_ran:-nothing}
+    log "$approach, ci $name: ${secs}s, nix built: $nix_ran"
+  }
+  # cache_new OLD NEW: "MB (N blobs)" of the blobs of the local cache NEW
+  # that OLD lacks (what the export added).
+  cache_new() {
+    local b
+    b=$(comm -13 <(find "$1/blobs" -type f -printf '%f %s\n' 2>/dev/null | sort) \
+      <(find "$2/blobs" -type f -printf '%f %s\n' | sort) | awk '{ s += $2; n++ } END { printf "%d %d", s + 0, n + 0 }')
+    echo "$(mb "${b% *}") (${b#* } blobs)"
   }
   # manifest digest of a pushed tag, from the registry's own records.
   reg_manifest() {
     local repo=${1%:*} t=${1##*:}
     cat "$NIXFE_REGISTRY_DATA/docker/registry/v2/repositories/$repo/_manifests/tags/$t/current/link" 2>/dev/null
   }
-  for i in 0 1 2; do
+  for i in "${!approaches[@]}"; do
     approach=${approaches[$i]} file=${files[$i]}
+    read -ra bargs <<<"${approach_args[$i]}"
     slug=${approach//+/-}
     log "== ci: $approach"
     repo="nixfe-bench/$slug-$workload"
@@ -279,11 +295,18 @@ if [[ $kind == 26.1-containerd ]]; then
     edit_app
     docker builder prune -af >/dev/null
     before=$(reg_blobs)
-    ci_build app-change "$NIXFE_REGISTRY/$repo:app-$run_id" --cache-from "type=local,src=$cache"
+    ci_build app-change "$NIXFE_REGISTRY/$repo:app-$run_id" --cache-from "type=local,src=$cache" \
+      --cache-to "type=local,dest=$cache-app,mode=max"
     t_app=$secs nix_app=$nix_ran
     read -r nb nn < <(comm -13 <(printf '%s\n' "$before") <(reg_blobs) | awk '{ s += $2; n++ } END { printf "%d %d\n", s + 0, n + 0 }')
-    ci_rows+=("| $approach | $t_same | $nix_same | $same_cell | $t_app | $nix_app | $(mb "$nb") ($nn blobs) |")
-    for t in seed same app; do
+    export_app=$(cache_new "$cache" "$cache-app")
+    # The next job: a library bump, importing the app-change job's cache.
+    edit_lib
+    docker builder prune -af >/dev/null
+    ci_build lib-bump "$NIXFE_REGISTRY/$repo:lib-$run_id" --cache-from "type=local,src=$cache-app"
+    t_lib=$secs nix_lib=$nix_ran
+    ci_rows+=("| $approach | $t_same | $nix_same | $same_cell | $t_app | $nix_app | $(mb "$nb") ($nn blobs) | $export_app | $t_lib | $nix_lib |")
+    for t in seed same app lib; do
       own_ids+=("$(image_id "$NIXFE_REGISTRY/$repo:$t-$run_id" 2>/dev/null || true)")
       docker rmi -f "$NIXFE_REGISTRY/$repo:$t-$run_id" >/dev/null 2>&1 || true
     done
@@ -351,8 +374,8 @@ if ((${#ci_rows[@]})); then
   echo
   echo "CI: a fresh builder (docker builder prune -af) with the seed build's cache imported (--cache-from type=local, exported with mode=max), each build pushing to the local registry:"
   echo
-  echo "| approach | ci unchanged s | nix ran | same manifest | ci app change s | nix ran | new MB in the registry after the app change |"
-  echo "|---|---:|---|---|---:|---|---:|"
+  echo "| approach | ci unchanged s | nix built | same manifest | ci app change s | nix built | new MB in the registry after the app change | the app change's cache export adds | ci lib bump s | nix built |"
+  echo "|---|---:|---|---|---:|---|---:|---:|---:|---|"
   for r in "${ci_rows[@]}"; do echo "$r"; done
 fi
 

@@ -52,7 +52,7 @@ run_test() {
     passed=$((passed + 1)); printf 'ok   %s (%s)\n' "$name" "$kind"
   else
     failed=$((failed + 1)); failures+=("$name"); printf 'FAIL %s (%s)\n' "$name" "$kind"
-    sed 's/^/    | /' "$work/last.log" 2>/dev/null | tail -n 25 >&2
+    sed 's/^/    | /' "$work/last.log" 2>/dev/null | tail -n "${NIXFE_TAIL:-25}" >&2
   fi
 }
 # Top-level entries of /nix/store in an image, sorted, one per line.

@@ -17,6 +17,9 @@
 #                             again with --cache-from: nix does not run, same image manifest
 #   cache_roundtrip_registry  the same with the cache in the registry (both 26.1-containerd only:
 #                             the classic store's docker driver cannot export a cache)
+#   ci_builds_what_changed_local   CI jobs on fresh builders, each importing the last
+#   ci_builds_what_changed_registry  one's cache: an app change builds only the app, a
+#                             library bump the library and the app, no change no nix
 #   fresh_clone_local         two fresh `git clone`s of one commit: the second, on a fresh
 #   fresh_clone_registry      builder importing the first's cache (local / registry), runs
 #                             no nix and gives the same image (26.1-containerd only)
@@ -257,6 +260,47 @@ cache_app_change() {
   docker rmi -f "$NIXFE_REGISTRY/$repo:1" "$NIXFE_REGISTRY/$repo:2" >/dev/null 2>&1 || true
 }
 
+# ci_builds_what_changed MODE: CI jobs, each on a fresh builder that imports
+# the last job's cache (MODE) and exports its own: an app-only change makes
+# nix build the app alone; a library bump, the library and the app; the
+# images print what their sources say; the unchanged job runs no nix.
+ci_builds_what_changed() {
+  local mode=$1 ctx to from n=0 out want
+  ctx="$work/cw-$mode"
+  [[ $kind == 26.1-containerd ]] || skip "the classic store's docker driver cannot export a cache" || return
+  rm -rf "$ctx"; cp -r "$top/tests/fixtures/layered" "$ctx"
+  echo "ci $mode $stamp" >"$ctx/src/app-message"
+  # job BUILT: one CI job; nix must build exactly BUILT (names, sorted).
+  job() {
+    cache_flags "$mode" "cw-$mode-$n"
+    local prev=$from
+    n=$((n + 1))
+    cache_flags "$mode" "cw-$mode-$n"
+    local args=(--cache-to "$to")
+    ((n == 1)) || args+=(--cache-from "$prev")
+    docker builder prune -af >/dev/null || { say "prune failed"; return 1; }
+    docker buildx build --progress=plain -t nixfe-e2e-cw "${args[@]}" "$ctx" >"$work/last.log" 2>&1 ||
+      { say "job $n failed: $(grep -m3 -E 'ERROR|error:' "$work/last.log")"; return 1; }
+    local built
+    built=$(nix_built | xargs -n1 | sort | xargs)
+    [[ $built == "$1" ]] || { say "job $n: nix built '$built', want '$1'"; return 1; }
+    want=$(cat "$ctx/src/app-message" "$ctx/src/liba-version" "$ctx/src/libb-version")
+    out=$(docker run --rm nixfe-e2e-cw)
+    [[ $out == "$want" ]] || { say "job $n: the image prints '$out', want '$want'"; return 1; }
+  }
+  job "app busybox liba libb toolchain" || return 1
+  say "cold: $(grep -cE '^#[0-9]+ \[nix\] group [0-9]+/[0-9]+: .*$' "$work/last.log") group step(s)"
+  echo "ci $mode changed $stamp" >"$ctx/src/app-message"
+  job "app" || return 1
+  echo "9.$stamp" >"$ctx/src/liba-version"
+  job "app liba" || return 1
+  job "" || return 1
+  step_cached '\[nix\] build \.#default \(x86_64-linux\)$' || { say "the unchanged job evaluated again"; return 1; }
+  docker rmi -f nixfe-e2e-cw >/dev/null 2>&1 || true
+}
+ci_builds_what_changed_local() { ci_builds_what_changed local; }
+ci_builds_what_changed_registry() { ci_builds_what_changed registry; }
+
 cache_missing_layer() {
   [[ $kind == 26.1-containerd ]] || skip "the classic store's docker driver cannot export a cache" || return
   local ctx="$work/ml" cache="$work/cache-ml" out
@@ -281,4 +325,5 @@ cache_missing_layer() {
 }
 
 run_all registry push_pull_run push_bytes_app_change cache_roundtrip_local cache_roundtrip_registry \
-  fresh_clone_local fresh_clone_registry cache_app_change cache_missing_layer
+  fresh_clone_local fresh_clone_registry cache_app_change cache_missing_layer \
+  ci_builds_what_changed_local ci_builds_what_changed_registry

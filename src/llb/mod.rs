@@ -53,6 +53,9 @@ pub struct Emit {
     /// Evaluate again in the first step (`Mode::Evaluate`): a group or the
     /// final step found a derivation missing from the store.
     pub reevaluate: bool,
+    /// With `reevaluate`: the group steps run again too (one of them found
+    /// its derivation missing).
+    pub reevaluate_groups: bool,
     /// The builder and base images the client holds, by their identifier
     /// in the plan (`oci-layout://…`, `input:…`).
     pub client_images: BTreeMap<String, ClientImage>,

@@ -78,7 +78,12 @@ pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
     for (k, step) in graph.groups.iter().enumerate() {
         let mut mounts = shared_mounts(g, plan, emit, &seed);
         mounts.extend(step.below.iter().map(|&b| group_mount(b, &groups[b])));
-        let exec = nix_exec(plan, &builder, step.argv.clone(), mounts);
+        let mut exec = nix_exec(plan, &builder, step.argv.clone(), mounts);
+        if emit.reevaluate_groups {
+            // BuildKit keeps a failed step's error for the whole build: the
+            // retry must be a step of another key.
+            exec.env.push(REEVALUATED.into());
+        }
         let name = format!("[nix] group {}/{n}: {}", k + 1, step.name);
         let out = g.exec(&exec, &name, emit.lines(plan.nix.flake.span));
         groups.push(out[1].clone());
@@ -93,7 +98,10 @@ pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
         from: first,
         selector: format!("/{GRAPH_FILE}"),
     });
-    let exec = nix_exec(plan, &builder, graph.final_script.argv(), mounts);
+    let mut exec = nix_exec(plan, &builder, graph.final_script.argv(), mounts);
+    if emit.reevaluate {
+        exec.env.push(REEVALUATED.into());
+    }
     let name = format!(
         "[nix] build {} ({}) on {n} groups",
         plan.nix.flake.value, plan.system
@@ -104,6 +112,9 @@ pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
     }
     out[1].clone()
 }
+
+/// In the environment of the steps that run again after the evaluation did.
+const REEVALUATED: &str = "NIX_FRONTEND_REEVALUATED=1";
 
 /// Where a step sees the first step's derivation graph.
 const EVAL_DIR: &str = "/nix-frontend/graph.json";

@@ -283,6 +283,7 @@ impl<E: Engine> Session<'_, E> {
             rerun_nix: false,
             nix_graph: None,
             reevaluate: false,
+            reevaluate_groups: false,
             client_images,
         };
         Ok(Planned { plan, emit })
@@ -406,6 +407,7 @@ impl<E: Engine> Session<'_, E> {
                     )
                     .await;
                     emit.reevaluate = true;
+                    emit.reevaluate_groups = e.message.contains(plan::GROUP_ARGV0);
                     continue;
                 }
                 Err(e) => return Err(nix_failed(e)),
