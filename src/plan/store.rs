@@ -11,9 +11,17 @@ use sha2::{Digest, Sha256};
 use super::{ImageFacts, hex};
 use crate::spec::Nix;
 
-/// nix.conf settings that decide which store paths nix accepts from where.
+/// nix.conf settings that decide which store paths nix accepts from where,
+/// or that run code of the spec's choosing with the store's rights: remote
+/// builders (whose outputs the store takes), a post-build hook, plugins.
 fn lowers_trust(setting: &str) -> bool {
-    setting.contains("substituters") || setting.contains("trusted") || setting == "require-sigs"
+    let setting = setting.strip_prefix("extra-").unwrap_or(setting);
+    setting.contains("substituters")
+        || setting.contains("trusted")
+        || matches!(
+            setting,
+            "require-sigs" | "builders" | "post-build-hook" | "plugin-files"
+        )
 }
 
 /// The store cache id: `nix-frontend/store/NS/BUILDER/SYSTEM[/trust-HASH]`.
@@ -48,6 +56,13 @@ fn trust_hash(nix: &Nix) -> Option<String> {
         nix.binary_caches
             .iter()
             .map(|c| format!("binary-cache={}\n", c.value)),
+    );
+    // A nix.conf from a secret is opaque: it may set any of the above. Its
+    // content never enters the plan, so the store follows its id.
+    lines.extend(
+        nix.conf_secrets
+            .iter()
+            .map(|c| format!("conf-secret={}\n", c.value)),
     );
     if lines.is_empty() {
         return None;
@@ -120,6 +135,11 @@ mod tests {
             "extra-substituters",
             "trusted-public-keys",
             "require-sigs",
+            "builders",
+            "extra-builders",
+            "post-build-hook",
+            "plugin-files",
+            "extra-plugin-files",
         ] {
             let mut n = Nix::default();
             n.options.insert(
@@ -137,6 +157,12 @@ mod tests {
         cache.binary_caches = vec![Located::default_value("other-cache".into())];
         let b = cache_id("", &builder(), "x86_64-linux", &cache);
         assert!(a.contains("/trust-") && b.contains("/trust-") && a != b);
+        let secret = Nix {
+            conf_secrets: vec![Located::default_value("netrc-conf".into())],
+            ..Default::default()
+        };
+        let c = cache_id("", &builder(), "x86_64-linux", &secret);
+        assert!(c.starts_with(&format!("{plain}/trust-")), "{c}");
     }
 
     #[test]
