@@ -12,6 +12,8 @@
 #   interrupted_build     a client killed during `nix build` leaves a store the next build uses
 #   gc_budget             cache.max-size keeps the store under budget over 20 builds with
 #                         changing dependencies; a no-change rebuild builds nothing
+#   gc_keeps_other_projects  two projects over one store's budget: collecting for one keeps
+#                         the other's newest build
 #   secrets_stay_out      --secret reaches the nix step only: not in the layers, config, history, log
 #   secrets_not_in_provenance  nor in any blob of an OCI export with the mode=max provenance,
 #                         which records the LLB (containerd store only: it keeps attestations)
@@ -135,6 +137,30 @@ gc_budget() {
   docker rmi -f nixfe-cache-gc >/dev/null
 }
 
+# Two projects on one store, over its budget: collecting garbage for one
+# keeps the other's newest build (before, a second pass kept only the
+# collecting build's roots).
+gc_keeps_other_projects() {
+  local n
+  n=$(ns gcp)
+  rm -rf "$work/gcp-a" "$work/gcp-b"
+  cp -r "$work/cw" "$work/gcp-a"; cp -r "$work/cw" "$work/gcp-b"
+  echo "gcp-a-$stamp" >"$work/gcp-a/src/version"; echo "gcp-b-$stamp" >"$work/gcp-b/src/version"
+  spec "$work/gcp-a/Dockerfile" ".#app" $'[cache]\nproject = "gcp-a"\nmax-size = "2MiB"'
+  spec "$work/gcp-b/Dockerfile" ".#app" $'[cache]\nproject = "gcp-b"\nmax-size = "2MiB"'
+  build "$work/gcp-a" "$n" -t nixfe-cache-gcp-a || { say "build of project a failed"; return 1; }
+  build "$work/gcp-b" "$n" -t nixfe-cache-gcp-b || { say "build of project b failed"; return 1; }
+  grep -q 'collecting garbage' "$work/last.log" || { say "project b's build collected no garbage: the test proves nothing"; return 1; }
+  local notice=0
+  grep -q 'the newest build of every project sharing this store is kept' "$work/last.log" || notice=1
+  # Project a's newest build kept its roots: a forced rebuild builds nothing.
+  build "$work/gcp-a" "$n" --no-cache -t nixfe-cache-gcp-a || { say "rebuild of project a failed"; return 1; }
+  ! grep -q "building '" "$work/last.log" || { say "project a's paths were collected: $(grep -o "building '[^']*'" "$work/last.log" | head -n3 | xargs)"; return 1; }
+  ((notice == 0)) || { say "no notice that the budget cannot be met"; return 1; }
+  [[ $(docker run --rm nixfe-cache-gcp-a) == "grow gcp-a-$stamp"* ]] || { say "wrong image for project a"; return 1; }
+  docker rmi -f nixfe-cache-gcp-a nixfe-cache-gcp-b >/dev/null
+}
+
 secrets_stay_out() {
   local netrc=machine-example-org-login-u-password-NETRC$stamp tokens=TOKEN$stamp
   printf 'machine example.org login u password %s\n' "NETRC$stamp" >"$work/netrc"
@@ -246,5 +272,6 @@ store_pruned() {
   docker rmi -f nixfe-cache-pruned >/dev/null
 }
 
-run_all cache builder_change builder_without_store concurrent_builds interrupted_build gc_budget secrets_stay_out \
+run_all cache builder_change builder_without_store concurrent_builds interrupted_build gc_budget gc_keeps_other_projects \
+  secrets_stay_out \
   secrets_not_in_provenance ssh_forwarded binary_cache_context store_pruned

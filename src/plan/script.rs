@@ -146,10 +146,9 @@ if [ -n "$max" ]; then
       for f in "$d"*; do case ${f##*/} in "$newest"-*) ;; *) rm -f "$f" ;; esac; done
     done
     nix-store --gc >&2
-    # ...then, if that is not enough, only this build is kept.
+    # Other projects' newest builds are theirs to keep: no further pass.
     if [ "$(size)" -gt "$max" ]; then
-      for f in "${roots%/*}"/*/*; do case $f in "$roots/$stamp"-*) ;; *) rm -f "$f" ;; esac; done
-      nix-store --gc >&2
+      echo "nix-frontend: store is $(size) bytes after garbage collection, over the budget: the newest build of every project sharing this store is kept" >&2
     fi
     echo "nix-frontend: store is $(size) bytes after garbage collection" >&2
   fi

@@ -74,7 +74,9 @@ fn trust_hash(nix: &Nix) -> Option<String> {
 /// file name can hold. A project is what identifies it: the spec's
 /// `cache.project`, else the context's git remote (`vcs:source`), else
 /// `default` — projects left at `default` that build the same attribute in
-/// one namespace share a slot.
+/// one namespace share a slot. With a git remote, a `cache.project` is
+/// suffixed with the remote's hash, so a spec cannot take over the slot of
+/// another repository's project by naming it.
 pub fn root_key(
     ns: &str,
     project: Option<&str>,
@@ -83,12 +85,14 @@ pub fn root_key(
     attr: &str,
     system: &str,
 ) -> String {
-    let project = match (project, vcs_source) {
-        (Some(p), _) => p.to_owned(),
-        (None, Some(src)) if !src.is_empty() => {
-            format!("vcs-{}", &hex(&Sha256::digest(src.as_bytes()))[..12])
-        }
-        _ => "default".to_owned(),
+    let vcs = vcs_source
+        .filter(|s| !s.is_empty())
+        .map(|src| format!("vcs-{}", &hex(&Sha256::digest(src.as_bytes()))[..12]));
+    let project = match (project, vcs) {
+        (Some(p), Some(vcs)) => format!("{p}-{vcs}"),
+        (Some(p), None) => p.to_owned(),
+        (None, Some(vcs)) => vcs,
+        (None, None) => "default".to_owned(),
     };
     let ns = if ns.is_empty() { "default" } else { ns };
     let target = target.filter(|t| !t.is_empty()).unwrap_or("default");
@@ -197,7 +201,24 @@ mod tests {
             "packages.x86_64-linux.agent",
             "aarch64-linux",
         );
-        assert_eq!(agent, "ns.valkyrie.agent.agent.aarch64-linux");
+        assert!(
+            agent.starts_with("ns.valkyrie-vcs-") && agent.ends_with(".agent.agent.aarch64-linux"),
+            "{agent}"
+        );
+        // Naming another repository's project does not give its slot.
+        let other = root_key(
+            "ns",
+            Some("valkyrie"),
+            Some("y"),
+            Some("agent"),
+            "packages.x86_64-linux.agent",
+            "aarch64-linux",
+        );
+        assert_ne!(agent, other);
+        assert_eq!(
+            root_key("ns", Some("valkyrie"), None, None, "agent", s),
+            "ns.valkyrie.default.agent.x86_64-linux"
+        );
         assert_eq!(
             root_key("a/b", None, None, None, "x", s),
             "a_b.default.default.x.x86_64-linux"
