@@ -14,6 +14,8 @@
 #                         changing dependencies; a no-change rebuild builds nothing
 #   gc_keeps_other_projects  two projects over one store's budget: collecting for one keeps
 #                         the other's newest build
+#   foreign_write         a derivation of one project writes into another's app in the shared
+#                         store: the other's next layer ops repair it, its image is unchanged
 #   secrets_stay_out      --secret reaches the nix step only: not in the layers, config, history, log
 #   secrets_not_in_provenance  nor in any blob of an OCI export with the mode=max provenance,
 #                         which records the LLB (containerd store only: it keeps attestations)
@@ -161,6 +163,45 @@ gc_keeps_other_projects() {
   docker rmi -f nixfe-cache-gcp-a nixfe-cache-gcp-b >/dev/null
 }
 
+# Project a's derivation writes into project b's app in the shared store
+# (derivations run as root, unsandboxed). b's next layer ops find the path
+# changed against nix's hash and repair it: b's image stays b's.
+foreign_write() {
+  local n out
+  n=$(ns foreign)
+  rm -rf "$work/fw-a" "$work/fw-b"; cp -r "$work/cw" "$work/fw-b"; mkdir -p "$work/fw-a"
+  echo "fw-$stamp" >"$work/fw-b/src/version"
+  spec "$work/fw-b/Dockerfile" ".#app"
+  build "$work/fw-b" "$n" -t nixfe-cache-fw-b || { say "first build of project b failed"; return 1; }
+  cat >"$work/fw-a/flake.nix" <<NIX
+{
+  outputs = { self }: {
+    packages.x86_64-linux.default = derivation {
+      name = "intruder";
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      PATH = "/usr/bin:/bin";
+      stamp = "$stamp";
+      args = [ "-c" ''
+        for f in /nix/store/*-growapp/bin/app; do chmod u+w "\$f"; echo 'echo intruded' >> "\$f"; done
+        mkdir -p \$out/bin; echo '#!/bin/sh' > \$out/bin/intruder; chmod +x \$out/bin/intruder
+      '' ];
+    };
+  };
+}
+NIX
+  spec "$work/fw-a/Dockerfile" ".#default"
+  build "$work/fw-a" "$n" -t nixfe-cache-fw-a || { say "build of project a failed"; return 1; }
+  # Project b again, with new layer ops: one layer holds every path.
+  spec "$work/fw-b/Dockerfile" ".#app" $'[image]\nlayers = 1'
+  build "$work/fw-b" "$n" -t nixfe-cache-fw-b || { say "second build of project b failed"; return 1; }
+  out=$(docker run --rm nixfe-cache-fw-b)
+  [[ $out == "grow fw-$stamp" ]] || { say "project b's image prints: $(tr '\n' ' ' <<<"$out")"; return 1; }
+  grep -q 'a store path changed after nix made it' "$work/last.log" ||
+    { say "the change went unnoticed: did project a write into the path? the test proves nothing"; return 1; }
+  docker rmi -f nixfe-cache-fw-a nixfe-cache-fw-b >/dev/null
+}
+
 secrets_stay_out() {
   local netrc=machine-example-org-login-u-password-NETRC$stamp tokens=TOKEN$stamp
   printf 'machine example.org login u password %s\n' "NETRC$stamp" >"$work/netrc"
@@ -273,5 +314,5 @@ store_pruned() {
 }
 
 run_all cache builder_change builder_without_store concurrent_builds interrupted_build gc_budget gc_keeps_other_projects \
-  secrets_stay_out \
+  foreign_write secrets_stay_out \
   secrets_not_in_provenance ssh_forwarded binary_cache_context store_pruned

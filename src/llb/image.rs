@@ -29,16 +29,33 @@ const MARKERS_DIR: &str = "/nix-frontend/outputs";
 /// The script of a layer op: copy the listed store paths out of the store
 /// cache with their times and modes, then fix the times of the directories
 /// we create. `$1` is the epoch, the rest are store paths.
+///
+/// The store is shared, and a derivation runs as root without nix's
+/// sandbox: another build may have written into a path since nix made it.
+/// So the paths are checked against the hashes nix registered, and a
+/// changed one is repaired (rebuilt by nix) before it is copied; its build
+/// directory is under `/out` (the root is read-only), and goes.
 fn layer_script() -> String {
     format!(
         "set -eu\n\
 epoch=$1; shift\n\
 for p; do [ -e \"$p\" ] || [ -L \"$p\" ] || {{ echo \"nix-frontend: $p is missing from the /nix store cache\" >&2; exit {STORE_PATH_MISSING}; }}; done\n\
+if ! nix-store --verify-path \"$@\" 2>/dev/null; then\n\
+  echo 'nix-frontend: a store path changed after nix made it: repairing it' >&2\n\
+  mkdir -p /out/.repair\n\
+  TMPDIR=/out/.repair NIX_CONFIG='{REPAIR_CONFIG}' nix-store --repair-path \"$@\" >&2\n\
+  rm -rf /out/.repair\n\
+fi\n\
 mkdir -p /out/nix/store\n\
 cp -a \"$@\" /out/nix/store/\n\
 touch -h -d \"@$epoch\" /out/nix/store /out/nix\n"
     )
 }
+
+/// What `nix-store --repair-path` needs to build inside a BuildKit exec
+/// (as the nix step's settings; see `plan::nix`). A constant: the layer
+/// ops' keys do not follow the spec's nix settings.
+const REPAIR_CONFIG: &str = "sandbox = false\nbuild-users-group =\nfilter-syscalls = false";
 
 /// The script of the nix-db layer: the closure's registrations, dumped from
 /// the store cache's database and loaded into a new one under `/out`, with
