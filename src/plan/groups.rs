@@ -216,6 +216,27 @@ fn build_order(drvs: &BTreeMap<String, Derivation>) -> Vec<&str> {
     order
 }
 
+/// Why a derivation has a step of its own, for its progress name: the
+/// context files it reads, else the derivation it depends on that does.
+fn why(d: &Derivation, names: &BTreeSet<&str>, volatile: &BTreeSet<&str>) -> String {
+    let read: Vec<&str> = d
+        .input_srcs
+        .iter()
+        .map(|s| name_of(s))
+        .filter(|n| names.contains(n))
+        .collect();
+    if !read.is_empty() {
+        return format!("reads {}", read.join(", "));
+    }
+    let on: Vec<&str> = d
+        .input_drvs
+        .iter()
+        .filter(|i| volatile.contains(i.as_str()))
+        .map(|i| name_of(i))
+        .collect();
+    format!("on {}", on.join(", "))
+}
+
 /// Cuts the evaluated graph into group steps and the final step.
 pub fn nix_graph(step: &NixStep, eval: Eval, names: &str) -> NixGraph {
     let names: BTreeSet<&str> = names
@@ -267,7 +288,11 @@ pub fn nix_graph(step: &NixStep, eval: Eval, names: &str) -> NixGraph {
         group_of.insert(d, groups.len());
         let drvs = vec![d.to_owned()];
         groups.push(GroupStep {
-            name: name_of(d).to_owned(),
+            name: format!(
+                "{} ({})",
+                name_of(d),
+                why(&eval.derivations[d], &names, &volatile)
+            ),
             argv: group_argv(system, &drvs),
             drvs,
             below: below.into_iter().collect(),
@@ -286,14 +311,14 @@ mod tests {
     use super::*;
 
     /// The bench workload's shape: a toolchain and busybox no file
-    /// reaches, two libraries with a version file each, the app on top.
+    /// reaches, a library with a version file, one on it, the app on top.
     const EVAL: &str = r#"{"build":[{"drvPath":"/nix/store/a-app.drv","outputs":{"out":"/nix/store/o-app"}}],
       "derivations":{
         "/nix/store/a-app.drv":{"inputDrvs":{"/nix/store/t-toolchain.drv":{},"/nix/store/b-busybox.drv":{},"/nix/store/l-liba.drv":{},"/nix/store/m-libb.drv":{}},"inputSrcs":["/nix/store/s-app-message"]},
         "/nix/store/t-toolchain.drv":{"inputDrvs":{},"inputSrcs":[]},
         "/nix/store/b-busybox.drv":{"inputDrvs":{},"inputSrcs":[]},
         "/nix/store/l-liba.drv":{"inputDrvs":{"/nix/store/b-busybox.drv":{}},"inputSrcs":["/nix/store/v-liba-version"]},
-        "/nix/store/m-libb.drv":{"inputDrvs":{"/nix/store/l-liba.drv":{}},"inputSrcs":["/nix/store/w-libb-version"]}
+        "/nix/store/m-libb.drv":{"inputDrvs":{"/nix/store/l-liba.drv":{}},"inputSrcs":[]}
       }}"#;
     const FACTS: &[u8] = br#"{"meta":{"mainProgram":"app","license":null},"flake":null}"#;
 
@@ -327,10 +352,14 @@ mod tests {
                     ][..],
                     &[][..]
                 ),
-                ("liba", &["/nix/store/l-liba.drv".to_owned()][..], &[0][..]),
+                (
+                    "liba (reads liba-version)",
+                    &["/nix/store/l-liba.drv".to_owned()][..],
+                    &[0][..]
+                ),
                 // libb builds on liba's group, and so on the dependencies.
                 (
-                    "libb",
+                    "libb (on liba)",
                     &["/nix/store/m-libb.drv".to_owned()][..],
                     &[0, 1][..]
                 ),
