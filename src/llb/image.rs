@@ -18,8 +18,8 @@ use super::nix::{builder, nix_step, store_cache, store_seed};
 use super::ops::{self, Attrs, Exec, FileAction, Mount};
 use super::{Emit, STORE_PATH_MISSING};
 use crate::plan::{
-    CA_FILE, Essential, ImagePlan, NSSWITCH, OUT_DIR, OUTPUTS_DIR, Plan, UserFiles, ZONEINFO_DIR,
-    describe_layer,
+    CA_FILE, Essential, ImagePlan, ImageStep, NSSWITCH, OUT_DIR, OUTPUTS_DIR, Plan, UserFiles,
+    ZONEINFO_DIR, describe_layer,
 };
 use crate::proto::llb as pb;
 
@@ -159,55 +159,77 @@ pub fn base_users(plan: &Plan, emit: &Emit) -> pb::Definition {
     g.finish(state.as_ref(), emit.source())
 }
 
-pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
-    let mut g = Graph::new();
-    let p = ops::platform(&plan.platform);
-    // The layer ops run where the nix step ran: they share its store.
-    let np = ops::platform(&plan.nix.platform);
-    let base = base_state(&mut g, plan, &p, emit);
-    let report = nix_step(&mut g, plan, emit);
-    let builder = builder(&mut g, plan, &np, emit);
-    let seed = store_seed(&mut g, &builder, &np);
-    let ts = plan.epoch.saturating_mul(1_000_000_000);
+/// What the image's layer ops share: where they run and what they read.
+struct Layers<'a> {
+    plan: &'a Plan,
+    emit: &'a Emit,
+    /// The image's platform, and the nix step's (where layer ops run).
+    p: pb::Platform,
+    np: pb::Platform,
+    builder: Output,
+    seed: Output,
+    /// The nix step's output: the markers of the installable's outputs.
+    report: Output,
+    outputs: &'a [String],
+    /// The epoch in nanoseconds.
+    ts: i64,
+}
 
-    let mut parts: Vec<Output> = Vec::new();
-    if let Some(u) = &image.users {
-        parts.push(user_layer(&mut g, u, ts, &p));
+impl Layers<'_> {
+    /// A small exec in the builder with its own environment and no network.
+    fn small_exec(&self, args: Vec<String>, mounts: Vec<Mount>) -> Exec {
+        let mut env = self.plan.nix.builder_env.clone();
+        if self.emit.attempt > 0 {
+            env.push(format!("NIX_FRONTEND_ATTEMPT={}", self.emit.attempt));
+        }
+        Exec {
+            args,
+            env,
+            cwd: "/".into(),
+            user: String::new(),
+            root: self.builder.clone(),
+            // Read-only: the ops write only to /out, and BuildKit need not
+            // make and keep a snapshot of the root for each.
+            root_output: false,
+            mounts,
+            network: pb::NetMode::None,
+            platform: self.np.clone(),
+        }
     }
-    let small_exec = |args: Vec<String>, mounts: Vec<Mount>| Exec {
-        args,
-        env: plan.nix.builder_env.clone(),
-        cwd: "/".into(),
-        user: String::new(),
-        root: builder.clone(),
-        root_output: false,
-        mounts,
-        network: pb::NetMode::None,
-        platform: np.clone(),
-    };
-    let scratch_out = || Mount::Scratch {
-        dest: OUT_DIR.into(),
-    };
-    for e in &image.essentials {
+
+    fn args(
+        &self,
+        script: String,
+        argv0: &str,
+        rest: impl IntoIterator<Item = String>,
+    ) -> Vec<String> {
+        let mut args = vec![
+            "/bin/sh".to_owned(),
+            "-c".to_owned(),
+            script,
+            argv0.to_owned(),
+            self.plan.epoch.to_string(),
+        ];
+        args.extend(rest);
+        args
+    }
+
+    fn essential(&self, g: &mut Graph, e: &Essential) -> Output {
         let name = format!("[image] essential {}", e.describe());
-        let out = match essential_script(e) {
+        match essential_script(e) {
             Some((script, arg)) => {
-                let mut args = vec![
-                    "/bin/sh".to_owned(),
-                    "-c".to_owned(),
-                    script,
-                    "nix-frontend-essential".to_owned(),
-                    plan.epoch.to_string(),
-                ];
-                args.extend(arg);
-                g.exec(&small_exec(args, vec![scratch_out()]), &name, None)[0].clone()
+                let args = self.args(script, "nix-frontend-essential", arg);
+                let mut exec = self.small_exec(args, vec![scratch_out()]);
+                // Not a store read: no retry makes it a new vertex.
+                exec.env.retain(|v| !v.starts_with("NIX_FRONTEND_ATTEMPT="));
+                g.exec(&exec, &name, None)[0].clone()
             }
             None => {
                 let root = |mode| Attrs {
                     uid: 0,
                     gid: 0,
                     mode,
-                    timestamp: ts,
+                    timestamp: self.ts,
                 };
                 let actions = [
                     FileAction::Mkdir {
@@ -220,89 +242,102 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
                         attrs: root(0o644),
                     },
                 ];
-                let made = g.file(None, &actions, &name, None, &p);
-                fix_times(&mut g, made, ts, &name, &p)
+                let made = g.file(None, &actions, &name, None, &self.p);
+                fix_times(g, made, self.ts, &name, &self.p)
             }
-        };
-        if emit.no_cache {
-            g.ignore_cache(&out.digest);
         }
-        parts.push(out);
     }
-    let mut layer_ops = BTreeSet::new();
-    let n = image.layers.len();
-    let script = layer_script();
-    for (k, paths) in image.layers.iter().enumerate() {
-        let mut args = vec![
-            "/bin/sh".to_owned(),
-            "-c".to_owned(),
-            script.clone(),
-            "nix-frontend-layer".to_owned(),
-            plan.epoch.to_string(),
-        ];
-        args.extend(paths.iter().cloned());
-        let mut env = plan.nix.builder_env.clone();
-        if emit.attempt > 0 {
-            env.push(format!("NIX_FRONTEND_ATTEMPT={}", emit.attempt));
-        }
-        let mut mounts = vec![
-            store_cache(plan, &seed, emit),
-            Mount::Scratch {
-                dest: OUT_DIR.into(),
-            },
-        ];
-        for out in paths.iter().filter(|p| image.outputs.contains(p)) {
+
+    /// Store paths copied out of the store cache; the layer holding an
+    /// output mounts its marker.
+    fn store(&self, g: &mut Graph, paths: &[String], k: usize, n: usize) -> Output {
+        let args = self.args(layer_script(), LAYER_ARGV0, paths.iter().cloned());
+        let mut mounts = vec![store_cache(self.plan, &self.seed, self.emit), scratch_out()];
+        for out in paths.iter().filter(|p| self.outputs.contains(p)) {
             let name = out.rsplit('/').next().unwrap_or(out);
             mounts.push(Mount::Bind {
                 dest: format!("{MARKERS_DIR}/{name}"),
-                from: report.clone(),
+                from: self.report.clone(),
                 selector: format!("/{OUTPUTS_DIR}/{name}"),
             });
         }
-        let exec = Exec {
-            args,
-            env,
-            cwd: "/".into(),
-            user: String::new(),
-            root: builder.clone(),
-            // Read-only: the copy writes only to /out, and BuildKit need not
-            // make and keep a snapshot of the root for every layer.
-            root_output: false,
-            mounts,
-            network: pb::NetMode::None,
-            platform: np.clone(),
-        };
+        let exec = self.small_exec(args, mounts);
         let name = format!("[image] layer {}/{n}: {}", k + 1, describe_layer(paths));
-        let out = g.exec(&exec, &name, None);
-        if emit.no_cache {
-            g.ignore_cache(&out[0].digest);
-        }
-        layer_ops.insert(out[0].digest.clone());
-        parts.extend(out.into_iter().next());
+        g.exec(&exec, &name, None)[0].clone()
     }
-    if image.nix_db {
-        let mut args = vec![
-            "/bin/sh".to_owned(),
-            "-c".to_owned(),
-            nix_db_script(),
-            "nix-frontend-layer".to_owned(),
-            plan.epoch.to_string(),
-        ];
-        let mut paths: Vec<&String> = image.layers.iter().flatten().collect();
-        paths.sort();
-        args.extend(paths.into_iter().cloned());
-        let mut exec = small_exec(args, vec![store_cache(plan, &seed, emit), scratch_out()]);
-        if emit.attempt > 0 {
-            exec.env
-                .push(format!("NIX_FRONTEND_ATTEMPT={}", emit.attempt));
-        }
-        let out = g.exec(&exec, "[image] nix database", None)[0].clone();
-        if emit.no_cache {
+
+    fn nix_db(&self, g: &mut Graph, paths: &[String]) -> Output {
+        let args = self.args(nix_db_script(), LAYER_ARGV0, paths.iter().cloned());
+        let mounts = vec![store_cache(self.plan, &self.seed, self.emit), scratch_out()];
+        g.exec(&self.small_exec(args, mounts), "[image] nix database", None)[0].clone()
+    }
+}
+
+/// `$0` of the ops that read the store cache: BuildKit's message for a
+/// failed process quotes its argv, which tells them apart from the user's
+/// `run` commands where BuildKit names no vertex.
+pub const LAYER_ARGV0: &str = "nix-frontend-layer";
+
+fn scratch_out() -> Mount {
+    Mount::Scratch {
+        dest: OUT_DIR.into(),
+    }
+}
+
+pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
+    let mut g = Graph::new();
+    let p = ops::platform(&plan.platform);
+    // The layer ops run where the nix step ran: they share its store.
+    let np = ops::platform(&plan.nix.platform);
+    let base = base_state(&mut g, plan, &p, emit);
+    let report = nix_step(&mut g, plan, emit);
+    let builder = builder(&mut g, plan, &np, emit);
+    let seed = store_seed(&mut g, &builder, &np);
+    let layers = Layers {
+        plan,
+        emit,
+        ts: plan.epoch.saturating_mul(1_000_000_000),
+        p,
+        np,
+        builder,
+        seed,
+        report,
+        outputs: &image.outputs,
+    };
+
+    let mut parts: Vec<Output> = Vec::new();
+    let mut copies = Vec::new();
+    let mut layer_ops = BTreeSet::new();
+    let n = image.store_layers().count();
+    let mut k = 0;
+    for step in &image.steps {
+        let out = match step {
+            ImageStep::Users(u) => user_layer(&mut g, u, layers.ts, &layers.p),
+            ImageStep::Essential(e) => layers.essential(&mut g, e),
+            ImageStep::Store(paths) => {
+                k += 1;
+                let out = layers.store(&mut g, paths, k - 1, n);
+                layer_ops.insert(out.digest.clone());
+                out
+            }
+            ImageStep::NixDb(paths) => {
+                let out = layers.nix_db(&mut g, paths);
+                layer_ops.insert(out.digest.clone());
+                out
+            }
+            ImageStep::Copy(c) => {
+                copies.push(c);
+                continue;
+            }
+        };
+        // The user files are made by FileOps alone: always the same bytes.
+        if emit.no_cache && !matches!(step, ImageStep::Users(_)) {
             g.ignore_cache(&out.digest);
         }
-        layer_ops.insert(out.digest.clone());
         parts.push(out);
     }
+    let p = &layers.p;
+    let ts = layers.ts;
 
     let mut result = if emit.mergeop {
         let mut all: Vec<Output> = base.into_iter().collect();
@@ -310,7 +345,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
         match all.len() {
             0 => None,
             1 => all.pop(),
-            _ => Some(g.merge(&all, "[image] merge layers", &p)),
+            _ => Some(g.merge(&all, "[image] merge layers", p)),
         }
     } else {
         // Without MergeOp each part is copied onto the one below; unchanged
@@ -335,7 +370,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
                         &[copy],
                         &format!("[image] stack layer {}/{total}", k + 1),
                         None,
-                        &p,
+                        p,
                     )
                 }
             });
@@ -343,14 +378,8 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
         state
     };
 
-    if !plan.image.spec.copy.is_empty() {
-        let include: Vec<String> = plan
-            .image
-            .spec
-            .copy
-            .iter()
-            .map(|c| c.value.src.clone())
-            .collect();
+    if !copies.is_empty() {
+        let include: Vec<String> = copies.iter().map(|c| c.value.src.clone()).collect();
         let context = super::context::files(
             &mut g,
             &emit.context,
@@ -358,7 +387,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
             &plan.nix.context.exclude,
             "[context] load files to copy",
         );
-        for c in &plan.image.spec.copy {
+        for c in copies {
             let copy = FileAction::Copy {
                 from: context.clone(),
                 src: format!("/{}", c.value.src),
@@ -368,7 +397,7 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
                 mode: c.value.mode,
             };
             let name = format!("[image] copy {}", c.value.src);
-            result = Some(g.file(result.as_ref(), &[copy], &name, emit.lines(c.span), &p));
+            result = Some(g.file(result.as_ref(), &[copy], &name, emit.lines(c.span), p));
         }
     }
     ImageGraph {

@@ -9,7 +9,7 @@ use tokio::sync::OnceCell;
 use super::context::NamedImage;
 use super::{Failure, Session};
 use crate::engine::{Attestation, Engine, EngineError, Refs, ResolveImage, Returned};
-use crate::llb::{self, ClientImage, Emit, ImageGraph, STORE_PATH_MISSING};
+use crate::llb::{self, ClientImage, Emit, ImageGraph, LAYER_ARGV0, STORE_PATH_MISSING};
 use crate::options::familiar;
 use crate::plan::{
     self, BaseUsers, Eval, FACTS_FILE, GRAPH_FILE, ImageFacts, ImagePlan, Inputs, NAMES_FILE,
@@ -33,11 +33,6 @@ const REQUIRED_LLB_CAPS: [(&str, &str); 5] = [
         "seeding the store from the builder's /nix",
     ),
 ];
-
-/// `$0` of the layer ops' script: BuildKit's message for a failed process
-/// quotes its argv, which tells our layer ops apart from the user's `run`
-/// commands where BuildKit names no vertex.
-const LAYER_ARGV0: &str = "nix-frontend-layer";
 
 /// What the nix step needs, planned from the spec and the fetched facts.
 #[derive(Clone)]

@@ -226,7 +226,7 @@ fn a_base_without_passwd_gets_root_and_the_user() {
     let f = fake(&spec);
     let out = build(&f, &[]);
     assert!(out.result.is_ok(), "{:?}", out.result.err());
-    let users = out.image.unwrap().users.unwrap();
+    let users = out.image.unwrap().users().cloned().unwrap();
     assert_eq!(
         users.passwd,
         "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
@@ -238,7 +238,7 @@ fn a_base_without_passwd_gets_root_and_the_user() {
         Ok(b"root:x:0:0::/root:/bin/sh\napp:x:1500:1500::/home/app:/bin/sh\n".to_vec()),
     );
     let out = build(&f, &[]);
-    assert!(out.image.unwrap().users.is_none());
+    assert!(out.image.unwrap().users().is_none());
 }
 
 #[test]

@@ -6,18 +6,9 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::essentials::Essential;
-use super::users::{UserFiles, config_value};
-use super::{Plan, PlanError, Report, describe_layer};
+use super::users::config_value;
+use super::{ImageStep, Plan, PlanError, Report};
 use crate::oci::{Healthcheck, History, ImageConfig, get_env, rfc3339, set_env};
-
-/// The frontend's own layers, in the order the image has them (after the
-/// base and `run`, before `image.copy`).
-pub struct Layers<'a> {
-    pub store: &'a [Vec<String>],
-    pub users: Option<&'a UserFiles>,
-    pub essentials: &'a [Essential],
-    pub nix_db: bool,
-}
 
 /// The flake the image was built from, as the spec names it.
 pub const FLAKE_LABEL: &str = "org.nix-frontend.flake";
@@ -27,8 +18,13 @@ pub const FLAKE_INPUTS_LABEL: &str = "org.nix-frontend.flake.inputs";
 /// Used when the base has no PATH; Docker's own default.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// The final config, with one history entry per layer in layer order.
-pub fn assemble(plan: &Plan, built: &Report, ours: &Layers<'_>) -> Result<ImageConfig, PlanError> {
+/// The final config, with one history entry per layer in layer order:
+/// `run`, then the image's own steps (`steps`, `image.copy` among them).
+pub fn assemble(
+    plan: &Plan,
+    built: &Report,
+    steps: &[ImageStep],
+) -> Result<ImageConfig, PlanError> {
     let mut cfg = plan.image.base_config.clone();
     let spec = &plan.image.spec;
     let out = built.main_output();
@@ -44,29 +40,14 @@ pub fn assemble(plan: &Plan, built: &Report, ours: &Layers<'_>) -> Result<ImageC
         comment: Some("nix-frontend".into()),
         ..Default::default()
     };
-    // Same order as the layers: `run`, the user files, the store paths,
-    // then one per `image.copy`, so the exporter invents none with its time.
+    // One entry per layer, in their order, so the exporter invents none
+    // with its time.
     for step in &plan.image.run {
         cfg.history
             .push(entry(format!("RUN /bin/sh -c {}", step.command.value)));
     }
-    if ours.users.is_some() {
-        cfg.history.push(entry("nix-frontend: user".into()));
-    }
-    for e in ours.essentials {
-        cfg.history
-            .push(entry(format!("nix-frontend: {}", e.describe())));
-    }
-    for layer in ours.store {
-        cfg.history
-            .push(entry(format!("nix-frontend: {}", describe_layer(layer))));
-    }
-    if ours.nix_db {
-        cfg.history.push(entry("nix-frontend: nix database".into()));
-    }
-    for c in &spec.copy {
-        cfg.history
-            .push(entry(format!("COPY {} {}", c.value.src, c.value.dest)));
+    for step in steps {
+        cfg.history.push(entry(step.created_by()));
     }
     cfg.rootfs.kind = "layers".into();
 
@@ -105,7 +86,11 @@ pub fn assemble(plan: &Plan, built: &Report, ours: &Layers<'_>) -> Result<ImageC
     let path = get_env(&env, "PATH").unwrap_or(DEFAULT_PATH).to_owned();
     set_env(&mut env, "PATH", &format!("{out}/bin:{path}"));
     // Where the essentials put the CA bundle and zone files, unless set.
-    for (k, v) in ours.essentials.iter().filter_map(Essential::env) {
+    let essentials = steps.iter().filter_map(|s| match s {
+        ImageStep::Essential(e) => Some(e),
+        _ => None,
+    });
+    for (k, v) in essentials.filter_map(Essential::env) {
         if get_env(&env, k).is_none() {
             set_env(&mut env, k, v);
         }

@@ -212,20 +212,62 @@ pub struct RunStep {
 /// The image to assemble once the closure is known.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ImagePlan {
-    /// Store paths per layer, in layer order; each list sorted.
-    pub layers: Vec<Vec<String>>,
+    /// The frontend's own steps, in layer order: after the base and
+    /// `image.run`, `image.copy` last. The LLB and the config's history
+    /// are both made from this list.
+    pub steps: Vec<ImageStep>,
     /// The installable's outputs: a layer holding one depends on the nix
     /// step's marker for it, so the nix step is part of the returned graph.
     pub outputs: Vec<String>,
-    /// Files that create the spec's user where the base lacks it.
-    pub users: Option<UserFiles>,
-    /// On scratch: `/tmp`, `nsswitch.conf`, CA bundle, zone files.
-    pub essentials: Vec<Essential>,
-    /// A layer with the image's Nix database of the closure.
-    pub nix_db: bool,
     pub config: ImageConfig,
     /// For the user: what the plan had to give up (the layer budget).
     pub warnings: Vec<String>,
+}
+
+/// One of the image's own layers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImageStep {
+    /// Files that create the spec's user where the base lacks it.
+    Users(UserFiles),
+    /// On scratch: `/tmp`, `nsswitch.conf`, CA bundle, zone files.
+    Essential(Essential),
+    /// Store paths, sorted.
+    Store(Vec<String>),
+    /// The image's Nix database of the closure: every store path, sorted.
+    NixDb(Vec<String>),
+    /// An `[[image.copy]]` entry: files of the context.
+    Copy(Located<spec::Copy>),
+}
+
+impl ImageStep {
+    /// The config history's `created_by` for this layer.
+    pub fn created_by(&self) -> String {
+        match self {
+            Self::Users(_) => "nix-frontend: user".into(),
+            Self::Essential(e) => format!("nix-frontend: {}", e.describe()),
+            Self::Store(paths) => format!("nix-frontend: {}", describe_layer(paths)),
+            Self::NixDb(_) => "nix-frontend: nix database".into(),
+            Self::Copy(c) => format!("COPY {} {}", c.value.src, c.value.dest),
+        }
+    }
+}
+
+impl ImagePlan {
+    /// The store-path layers, in order.
+    pub fn store_layers(&self) -> impl Iterator<Item = &Vec<String>> {
+        self.steps.iter().filter_map(|s| match s {
+            ImageStep::Store(paths) => Some(paths),
+            _ => None,
+        })
+    }
+
+    pub fn users(&self) -> Option<&UserFiles> {
+        self.steps.iter().find_map(|s| match s {
+            ImageStep::Users(u) => Some(u),
+            _ => None,
+        })
+    }
 }
 
 /// The most layers an image should have, base included. Docker's classic
@@ -416,22 +458,21 @@ pub fn image(
             "LayerLimit: the base's {base_layers} layers and {others} others leave {room} of the {LAYER_LIMIT} layers an image should have: the store paths take {room} layers, not up to {requested}"
         ));
     }
-    let config = config::assemble(
-        plan,
-        built,
-        &config::Layers {
-            store: &layers,
-            users: users.as_ref(),
-            essentials: &essentials,
-            nix_db,
-        },
-    )?;
+    let mut steps: Vec<ImageStep> = users.into_iter().map(ImageStep::Users).collect();
+    steps.extend(essentials.into_iter().map(ImageStep::Essential));
+    if nix_db {
+        let mut all: Vec<String> = layers.iter().flatten().cloned().collect();
+        all.sort();
+        steps.extend(layers.into_iter().map(ImageStep::Store));
+        steps.push(ImageStep::NixDb(all));
+    } else {
+        steps.extend(layers.into_iter().map(ImageStep::Store));
+    }
+    steps.extend(plan.image.spec.copy.iter().cloned().map(ImageStep::Copy));
+    let config = config::assemble(plan, built, &steps)?;
     Ok(ImagePlan {
-        layers,
+        steps,
         outputs: built.outputs.clone(),
-        users,
-        essentials,
-        nix_db,
         config,
         warnings,
     })

@@ -178,7 +178,11 @@ fn a_deep_base_leaves_fewer_layers_for_the_store_and_says_so() {
         "/nix/store/eee-app":{"narSize":9000000,"references":["/nix/store/aaa-a","/nix/store/bbb-b","/nix/store/ccc-c","/nix/store/ddd-d"]}},
       "meta":null,"bin":{"type":"directory","entries":{"app":{}}},"flake":null}"#).unwrap();
     let planned = image(&plan, &report, Some(&BaseUsers::default())).unwrap();
-    assert_eq!(planned.layers.len(), 3, "97 base layers leave 3 of 100");
+    assert_eq!(
+        planned.store_layers().count(),
+        3,
+        "97 base layers leave 3 of 100"
+    );
     assert_eq!(planned.warnings.len(), 1);
     assert!(
         planned.warnings[0]
@@ -193,6 +197,6 @@ fn a_deep_base_leaves_fewer_layers_for_the_store_and_says_so() {
     });
     let plan = build(&spec, &i).unwrap();
     let planned = image(&plan, &report, Some(&BaseUsers::default())).unwrap();
-    assert_eq!(planned.layers.len(), 5);
+    assert_eq!(planned.store_layers().count(), 5);
     assert!(planned.warnings.is_empty());
 }
