@@ -11,6 +11,7 @@
 #   closure_is_exact      /nix/store in the image is exactly nix's runtime closure
 #   source_change         a source edit rebuilds the app only; the /nix cache is reused
 #   noop_rebuild          an unchanged rebuild is fully cached, same image ID
+#   spec_dockerignore     <spec>.dockerignore beside the spec wins over .dockerignore
 #   unknown_key           a bad spec key fails with its line in the output
 #   app_change_layers     after an app-only change every layer but the app's keeps its diffID,
 #                         and the unchanged layer ops are cache hits (no copy ran)
@@ -85,6 +86,22 @@ noop_rebuild() {
     step_cached "$n" || { say "step $n was not cached"; return 1; }
   done
   ! grep -q 'building .*\.drv' "$work/last.log" || { say "nix built something"; return 1; }
+}
+
+# `<spec>.dockerignore` beside the spec wins over the context's
+# `.dockerignore`, as BuildKit reads them: a file it names is not what nix
+# sees, so adding it keeps the nix step a cache hit.
+spec_dockerignore() {
+  local d="$work/di"
+  rm -rf "$d"; cp -r "$top/tests/fixtures/layered" "$d"
+  echo "di $(date +%s%N)" >"$d/src/app-message"
+  printf 'notes.txt\n' >"$d/Dockerfile.dockerignore"
+  printf 'nothing-here\n' >"$d/.dockerignore"
+  build "$d" -t nixfe-e2e-di || { say "first build failed"; return 1; }
+  echo "a note" >"$d/notes.txt"
+  build "$d" -t nixfe-e2e-di || { say "build with notes.txt failed"; return 1; }
+  step_cached '\[nix\] build ' || { say "notes.txt reached nix: the nix step ran again"; return 1; }
+  docker rmi -f nixfe-e2e-di >/dev/null 2>&1 || true
 }
 
 unknown_key() {
@@ -342,6 +359,6 @@ rc=0
 run_all e2e example_runs closure_is_exact source_change noop_rebuild unknown_key \
   app_change_layers layer_budget clean_builds_same_id source_date_epoch \
   valkyrie_like scratch_keys spec_errors subrequests build_warnings \
-  scratch_essentials healthcheck stop_signal nix_db || rc=$?
+  scratch_essentials healthcheck stop_signal nix_db spec_dockerignore || rc=$?
 docker rmi -f "$tag" nixfe-e2e-bad "$min_tag" >/dev/null 2>&1 || true
 exit $rc

@@ -364,17 +364,28 @@ impl<E: Engine> Session<'_, E> {
     }
 
     /// The context's `.dockerignore` patterns; none when it has no such file.
+    /// As BuildKit reads them: `<spec>.dockerignore` beside the spec wins
+    /// over the context's `.dockerignore`.
     pub(super) async fn dockerignore(&self) -> Result<Vec<String>, Failure> {
         if let Some(read) = self.remote_dockerignore().await {
             return Ok(read?
                 .map(|t| plan::dockerignore_patterns(&t))
                 .unwrap_or_default());
         }
-        let local = self.opts.context_local();
-        let read = self
-            .local_file(&local, &self.opts.session_for(&local), ".dockerignore")
+        let failed = |e: EngineError| Failure::Dockerignore(e.message);
+        let beside = format!("{}.dockerignore", self.opts.filename());
+        let spec_local = self.opts.dockerfile_local();
+        let mut read = self
+            .local_file(&spec_local, &self.opts.session_for(&spec_local), &beside)
             .await
-            .map_err(|e| Failure::Dockerignore(e.message))?;
+            .map_err(failed)?;
+        if read.is_none() {
+            let local = self.opts.context_local();
+            read = self
+                .local_file(&local, &self.opts.session_for(&local), ".dockerignore")
+                .await
+                .map_err(failed)?;
+        }
         Ok(read
             .map(|b| plan::dockerignore_patterns(&String::from_utf8_lossy(&b)))
             .unwrap_or_default())

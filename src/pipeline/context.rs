@@ -138,6 +138,11 @@ impl<E: Engine> Session<'_, E> {
                         });
                     }
                 }
+                // `<spec>.dockerignore` beside the spec wins, as in BuildKit.
+                let beside = format!("{}.dockerignore", self.opts.filename_path());
+                if let Some(b) = self.tree_file(remote, &beside).await? {
+                    return Ok(Some(String::from_utf8_lossy(&b).into_owned()));
+                }
                 let path = in_dir(sub, ".dockerignore");
                 self.tree_file(remote, &path)
                     .await

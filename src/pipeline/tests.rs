@@ -1091,3 +1091,22 @@ fn a_derivation_missing_from_the_store_evaluates_again() {
     assert!(build(&f, &[]).result.is_err());
     assert_eq!(f.solved_of(Kind::Nix).len(), 3);
 }
+
+#[test]
+fn the_specs_own_dockerignore_wins() {
+    let mut f = fake(SPEC);
+    f.client_files
+        .insert(".dockerignore".into(), b"from-context\n".to_vec());
+    let out = build(&f, &[]);
+    let exclude = out.plan.unwrap().nix.context.exclude;
+    assert_eq!(exclude[0], "from-context", "{exclude:?}");
+    // Beside the spec, `<spec>.dockerignore` is read instead, as BuildKit does.
+    f.client_files.insert(
+        "Dockerfile.dockerignore".into(),
+        b"\xef\xbb\xbf./beside/\n".to_vec(),
+    );
+    let out = build(&f, &[]);
+    let exclude = out.plan.unwrap().nix.context.exclude;
+    assert_eq!(exclude[0], "beside", "{exclude:?}");
+    assert!(!exclude.contains(&"from-context".to_owned()));
+}
