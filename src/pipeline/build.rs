@@ -374,18 +374,17 @@ impl<E: Engine> Session<'_, E> {
         }
         let failed = |e: EngineError| Failure::Dockerignore(e.message);
         let beside = format!("{}.dockerignore", self.opts.filename());
-        let spec_local = self.opts.dockerfile_local();
-        let mut read = self
-            .local_file(&spec_local, &self.opts.session_for(&spec_local), &beside)
-            .await
-            .map_err(failed)?;
-        if read.is_none() {
-            let local = self.opts.context_local();
-            read = self
-                .local_file(&local, &self.opts.session_for(&local), ".dockerignore")
-                .await
-                .map_err(failed)?;
-        }
+        let (spec_local, local) = (self.opts.dockerfile_local(), self.opts.context_local());
+        // Both at once: a build waits for one round trip, not two.
+        let (beside, context) = futures_util::future::join(
+            self.local_file(&spec_local, &self.opts.session_for(&spec_local), &beside),
+            self.local_file(&local, &self.opts.session_for(&local), ".dockerignore"),
+        )
+        .await;
+        let read = match beside.map_err(failed)? {
+            Some(b) => Some(b),
+            None => context.map_err(failed)?,
+        };
         Ok(read
             .map(|b| plan::dockerignore_patterns(&String::from_utf8_lossy(&b)))
             .unwrap_or_default())

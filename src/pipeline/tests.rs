@@ -104,14 +104,21 @@ fn a_build_returns_the_image_and_its_config() {
     let config: serde_json::Value =
         serde_json::from_slice(&r.metadata["containerimage.config"]).unwrap();
     assert_eq!(config["config"]["Entrypoint"][0], format!("{APP}/bin/app"));
-    // The round trips of a build: the two client files side by side, the
-    // builder's config, the nix step and its report, the image. Nothing is
-    // looked up inside the builder (the store seed makes its own `/nix`).
+    // The round trips of a build: the spec, then the ignore files beside
+    // it and in the context side by side, the builder's config, the nix
+    // step and its report, the image. Nothing is looked up inside the
+    // builder (the store seed makes its own `/nix`).
     let log = f.log();
     let kinds: Vec<Kind> = log.solved.iter().map(|s| s.kind).collect();
     assert_eq!(
         kinds,
-        [Kind::Spec, Kind::Dockerignore, Kind::Nix, Kind::Image]
+        [
+            Kind::Spec,
+            Kind::Spec,
+            Kind::Dockerignore,
+            Kind::Nix,
+            Kind::Image
+        ]
     );
     assert_eq!(log.resolves.len(), 1);
     assert!(log.stats.is_empty(), "{:?}", log.stats);
