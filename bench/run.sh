@@ -7,11 +7,14 @@
 #
 # KIND: 26.1-containerd (default), 26.1 or 20.10 (see scripts/engine.sh; the
 # engine is started and local/nix:test, local/nix-frontend:dev loaded if needed).
-# Three approaches, each from an empty build cache, on a fresh copy of the
+# Five approaches, each from an empty build cache, on a fresh copy of the
 # workload (so runs are repeatable):
 #   dockerfile        bench/dockerfile.Dockerfile        the blog's first Dockerfile
 #   dockerfile+cache  bench/dockerfile-cache.Dockerfile  the blog's final one (/nix cache mount)
+#   floor             the same behind `# syntax=local/nix-frontend:floor`, a frontend that only
+#                     hands it to the engine's Dockerfile frontend (what a gateway hop costs)
 #   nix-frontend      bench/nix-frontend.Dockerfile      `# syntax=local/nix-frontend:dev`
+#   nix-frontend-1step  the same with NIX_FRONTEND_GRAPH=0 (the single nix step)
 # Scenarios, each the wall time of one `docker build`:
 #   1 cold (after `docker builder prune -af`), 2 edit src/app-message,
 #   3 append a comment to flake.nix, 4 edit src/liba-version, 5 no-op.
@@ -83,6 +86,9 @@ edit_app() { echo "app message v2" >"$ctx/src/app-message"; }
 edit_flake() { printf '# an unrelated edit: a comment appended by bench/run.sh\n' >>"$ctx/flake.nix"; }
 edit_lib() { echo "1.1.0" >"$ctx/src/liba-version"; }
 
+# bench_file FILE: a Dockerfile of bench/, or one this run wrote (absolute).
+bench_file() { if [[ $1 == /* ]]; then echo "$1"; else echo "$here/$1"; fi; }
+
 # ------------------------------------------------------------------ measuring
 plural() { if [[ $1 == 1 ]]; then echo layer; else echo layers; fi; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.3f", b / 1e6 }'; }
@@ -131,7 +137,7 @@ build() {
   local name=$1 logf t0 t1 out want
   logf="$work/logs/$slug-$name.log"
   t0=$(date +%s.%N)
-  if docker build --progress=plain -f "$here/$file" -t "$tag" "${bargs[@]}" "$ctx" >"$logf" 2>&1; then
+  if docker build --progress=plain -f "$(bench_file "$file")" -t "$tag" "${bargs[@]}" "$ctx" >"$logf" 2>&1; then
     t1=$(date +%s.%N)
     secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
   else
@@ -169,11 +175,18 @@ read -r closure_bytes app_bytes closure_paths < <(
 log "closure: $closure_paths paths, $(mb "$closure_bytes") MB; app path $app_bytes bytes"
 
 # ------------------------------------------------------------------ the runs
-approaches=("dockerfile" "dockerfile+cache" "nix-frontend" "nix-frontend-1step")
-files=("dockerfile.Dockerfile" "dockerfile-cache.Dockerfile" "nix-frontend.Dockerfile" "nix-frontend.Dockerfile")
+# floor: the cache-mount Dockerfile behind `# syntax=local/nix-frontend:floor`,
+# the frontend image with NIX_FRONTEND_FORWARD=dockerfile.v0, which hands the
+# build to the engine's own Dockerfile frontend: what any gateway frontend
+# pays over a plain Dockerfile.
+printf 'FROM local/nix-frontend:dev\nENV NIX_FRONTEND_FORWARD=dockerfile.v0\n' |
+  docker build -q -t local/nix-frontend:floor - >/dev/null || die "cannot make local/nix-frontend:floor"
+{ echo '# syntax=local/nix-frontend:floor'; cat "$here/dockerfile-cache.Dockerfile"; } >"$work/floor.Dockerfile"
+approaches=("dockerfile" "dockerfile+cache" "floor" "nix-frontend" "nix-frontend-1step")
+files=("dockerfile.Dockerfile" "dockerfile-cache.Dockerfile" "$work/floor.Dockerfile" "nix-frontend.Dockerfile" "nix-frontend.Dockerfile")
 # Build args per approach: nix-frontend-1step is the single-step design
 # (one nix step, the store in the cache mount only), kept for comparison.
-approach_args=("" "" "" "--build-arg=NIX_FRONTEND_GRAPH=0")
+approach_args=("" "" "" "" "--build-arg=NIX_FRONTEND_GRAPH=0")
 declare -A row img_b app_new tsec
 built_ids=()
 rows=()
@@ -247,7 +260,7 @@ if [[ $kind == 26.1-containerd ]]; then
     local name=$1 ref=$2 logf t0 t1; shift 2
     logf="$work/logs/$slug-ci-$name.log"
     t0=$(date +%s.%N)
-    if docker buildx build --progress=plain --push -f "$here/$file" -t "$ref" "${bargs[@]}" "$@" "$ctx" >"$logf" 2>&1; then
+    if docker buildx build --progress=plain --push -f "$(bench_file "$file")" -t "$ref" "${bargs[@]}" "$@" "$ctx" >"$logf" 2>&1; then
       t1=$(date +%s.%N)
       secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
     else
@@ -256,8 +269,8 @@ if [[ $kind == 26.1-containerd ]]; then
       tail -n 25 "$logf" | sed 's/^/    | /' >&2
     fi
     # What nix built, by name (the Dockerfiles' `nix build` logs the same lines).
-    nix_ran=$(grep -o "building '/nix/store/[^']*\.drv'" "$logf" | sed "s#.*/[a-z0-9]\{32\}-##; s#\.drv'##" |
-      sort -u | grep -v '^workload-shell$' | xargs)
+    nix_ran=$({ grep -o "building '/nix/store/[^']*\.drv'" "$logf" || true; } | sed "s#.*/[a-z0-9]\{32\}-##; s#\.drv'##" |
+      sort -u | { grep -v '^workload-shell' || true; } | xargs)
     nix_ran=${nix_ran:-nothing}
     log "$approach, ci $name: ${secs}s, nix built: $nix_ran"
   }

@@ -74,6 +74,11 @@ impl Options {
         o
     }
 
+    /// Every option as BuildKit gave it.
+    pub fn all(&self) -> &BTreeMap<String, String> {
+        &self.opts
+    }
+
     pub fn get(&self, key: &str) -> Option<&str> {
         self.opts.get(key).map(String::as_str)
     }

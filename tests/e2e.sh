@@ -12,6 +12,7 @@
 #   source_change         a source edit rebuilds the app only; the /nix cache is reused
 #   noop_rebuild          an unchanged rebuild is fully cached, same image ID
 #   spec_dockerignore     <spec>.dockerignore beside the spec wins over .dockerignore
+#   floor_forwards        the bench's floor image hands a Dockerfile to the engine's own frontend
 #   unknown_key           a bad spec key fails with its line in the output
 #   app_change_layers     after an app-only change every layer but the app's keeps its diffID,
 #                         and the unchanged layer ops are cache hits (no copy ran)
@@ -102,6 +103,21 @@ spec_dockerignore() {
   build "$d" -t nixfe-e2e-di || { say "build with notes.txt failed"; return 1; }
   step_cached '\[nix\] build ' || { say "notes.txt reached nix: the nix step ran again"; return 1; }
   docker rmi -f nixfe-e2e-di >/dev/null 2>&1 || true
+}
+
+# The benchmark's floor: the frontend image with NIX_FRONTEND_FORWARD set
+# hands the whole build to the engine's own Dockerfile frontend.
+floor_forwards() {
+  local d="$work/floor" out
+  printf 'FROM local/nix-frontend:dev\nENV NIX_FRONTEND_FORWARD=dockerfile.v0\n' |
+    docker build -q -t local/nix-frontend:floor - >/dev/null || { say "cannot make local/nix-frontend:floor"; return 1; }
+  rm -rf "$d"; mkdir -p "$d"
+  printf '# syntax=local/nix-frontend:floor\nFROM local/nix:test\nARG WHAT\nRUN echo "floor $WHAT" > /floor\n' >"$d/Dockerfile"
+  build "$d" --build-arg "WHAT=$$" -t nixfe-e2e-floor || { say "build through the floor failed"; return 1; }
+  out=$(docker run --rm nixfe-e2e-floor cat /floor)
+  [[ $out == "floor $$" ]] || { say "the image has '$out'"; return 1; }
+  grep -q 'local/nix-frontend:floor' "$work/last.log" || { say "the build did not go through the floor image"; return 1; }
+  docker rmi -f nixfe-e2e-floor >/dev/null 2>&1 || true
 }
 
 unknown_key() {
@@ -359,6 +375,6 @@ rc=0
 run_all e2e example_runs closure_is_exact source_change noop_rebuild unknown_key \
   app_change_layers layer_budget clean_builds_same_id source_date_epoch \
   valkyrie_like scratch_keys spec_errors subrequests build_warnings \
-  scratch_essentials healthcheck stop_signal nix_db spec_dockerignore || rc=$?
+  scratch_essentials healthcheck stop_signal nix_db spec_dockerignore floor_forwards || rc=$?
 docker rmi -f "$tag" nixfe-e2e-bad "$min_tag" >/dev/null 2>&1 || true
 exit $rc

@@ -124,6 +124,43 @@ impl Client {
         })
     }
 
+    /// Hands the whole build to the engine's frontend `frontend` with
+    /// `opts`, and returns what it made, as it made it.
+    pub async fn forward(
+        &self,
+        frontend: &str,
+        opts: &BTreeMap<String, String>,
+    ) -> Result<(), EngineError> {
+        let req = gw::SolveRequest {
+            frontend: frontend.to_owned(),
+            frontend_opt: opts.clone(),
+            allow_result_return: true,
+            allow_result_array_ref: true,
+            ..Default::default()
+        };
+        let solved = self
+            .call::<_, gw::SolveResponse>("/moby.buildkit.v1.frontend.LLBBridge/Solve", req)
+            .await;
+        let req = match solved {
+            Ok(resp) => gw::ReturnRequest {
+                result: resp.result,
+                error: None,
+            },
+            Err(e) => gw::ReturnRequest {
+                result: None,
+                error: Some(gw::Status {
+                    code: e.code,
+                    message: e.message,
+                    details: Vec::new(),
+                }),
+            },
+        };
+        let _: gw::ReturnResponse = self
+            .call("/moby.buildkit.v1.frontend.LLBBridge/Return", req)
+            .await?;
+        Ok(())
+    }
+
     /// Return: the result, or the error the build failed with.
     pub async fn finish(&self, outcome: Result<Returned, ReturnError>) -> Result<(), EngineError> {
         let req = match outcome {
