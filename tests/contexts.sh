@@ -41,6 +41,9 @@
 #                          --build-context ALIAS=docker-image://local/nix:test (buildx)
 #   named_context_oci      the builder from an OCI layout on the client (`docker save` of the
 #                          builder): --build-context ALIAS=oci-layout://DIR@DIGEST (buildx)
+#   locked_git_input       a git input locked in flake.lock (the app repo): BuildKit fetches it,
+#                          nix finds it in the store; a fresh builder importing the cache
+#                          (containerd store) does not fetch it again
 #   bad_inputs             an unreachable repo, a missing ref, a missing subdir, a missing
 #                          tarball, a named context matching nothing: one clear line each, a hint
 # shellcheck source=tests/e2e-lib.sh
@@ -347,6 +350,85 @@ named_context_oci() {
   docker rmi -f "$tag-oci" >/dev/null
 }
 
+# locked_git_input: a flake whose git input (the app repo, over http on
+# 127.0.0.1) is locked in flake.lock. Nix cannot fetch it from a build step
+# (no git in the builder, no route to the host's loopback): BuildKit fetches
+# it, and the nix step finds it in the store as the lock names it. Where the
+# engine exports a cache: a fresh builder with the cache imported, after a
+# change to the flake's own file, does not fetch the input again.
+locked_git_input() {
+  local d="$work/gi" dep="$work/gi-dep" since hash count ns cache="$work/gi-cache" out stamp
+  stamp=$(date +%s%N)
+  rm -rf "$d" "$dep" "$cache"; mkdir -p "$d"
+  git clone -q "$app" "$dep" || { say "cannot clone $app"; return 1; }
+  count=$(git -C "$dep" rev-list --count "$NIXFE_REMOTE_COMMIT")
+  rm -rf "$dep/.git"
+  hash=$(docker run --rm --network none -v "$dep:/dep:ro" local/nix:test \
+    sh -c 'NIX_CONFIG="experimental-features = nix-command" nix hash path /dep' 2>/dev/null) ||
+    { say "cannot hash the checkout with nix"; return 1; }
+  cat >"$d/flake.nix" <<NIX
+{
+  inputs.dep = { url = "git+$app?ref=main"; flake = false; };
+  outputs = { self, dep }: {
+    packages.x86_64-linux.default = derivation {
+      name = "uses-dep";
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      PATH = "/usr/bin:/bin";
+      msg = ./msg;
+      args = [ "-c" "mkdir -p \$out && cp \${dep}/sub/greeting.txt \$out/greeting && cp \$msg \$out/msg" ];
+    };
+  };
+}
+NIX
+  cat >"$d/flake.lock" <<LOCK
+{
+  "nodes": {
+    "dep": {
+      "flake": false,
+      "locked": {
+        "lastModified": 1700000000,
+        "narHash": "$hash",
+        "ref": "main",
+        "rev": "$NIXFE_REMOTE_COMMIT",
+        "revCount": $count,
+        "type": "git",
+        "url": "$app"
+      },
+      "original": { "ref": "main", "type": "git", "url": "$app" }
+    },
+    "root": { "inputs": { "dep": "dep" } }
+  },
+  "root": "root",
+  "version": 7
+}
+LOCK
+  echo "one $stamp" >"$d/msg"
+  printf '# syntax=local/nix-frontend:dev\nflake = ".#default"\nbuilder = "local/nix:test"\n[image]\ncmd = ["x"]\n' >"$d/Dockerfile"
+  ns="--build-arg=BUILDKIT_CACHE_MOUNT_NS=gi-$stamp"
+  build "$d" "$ns" -t nixfe-ctx-gi || { say "build failed: $(grep -m2 -E 'error:|ERROR' "$work/last.log")"; return 1; }
+  grep -q '\[nix\] fetch input dep (flake.lock)' "$work/last.log" || { say "BuildKit did not fetch the input"; return 1; }
+  ! grep -q 'is not what flake.lock locks' "$work/last.log" || { say "the checkout is not what the lock names"; return 1; }
+  out=$(files_of nixfe-ctx-gi | grep -E '^nix/store/[a-z0-9]{32}-uses-dep/greeting$') ||
+    { say "no uses-dep/greeting in the image"; return 1; }
+  [[ $kind == 26.1-containerd ]] || return 0
+  # CI: export, prune, edit the flake's own file, import. (BuildKit keys a
+  # git checkout by its commit, so only a pruned builder fetches it.)
+  docker builder prune -af >/dev/null || { say "prune failed"; return 1; }
+  since=$(log_lines)
+  docker buildx build --progress=plain -t nixfe-ctx-gi "$ns" --cache-to "type=local,dest=$cache,mode=max" "$d" \
+    >"$work/last.log" 2>&1 || { say "build exporting the cache failed"; return 1; }
+  fetched_from /git/app.git "$since" || { say "the pruned builder did not fetch app.git: the test proves nothing"; return 1; }
+  echo "two $stamp" >"$d/msg"
+  docker builder prune -af >/dev/null || { say "prune failed"; return 1; }
+  since=$(log_lines)
+  docker buildx build --progress=plain -t nixfe-ctx-gi "$ns" --cache-from "type=local,src=$cache" "$d" \
+    >"$work/last.log" 2>&1 || { say "build on the fresh builder failed"; return 1; }
+  grep -q "building '/nix/store/[a-z0-9]*-uses-dep.drv'" "$work/last.log" || { say "the edit did not rebuild: the test proves nothing"; return 1; }
+  ! fetched_from /git/app.git "$since" || { say "the fresh builder fetched the input again: $(tail -n +"$((since + 1))" "$NIXFE_REMOTE_LOG" | head -n3)"; return 1; }
+  docker rmi -f nixfe-ctx-gi >/dev/null 2>&1 || true
+}
+
 bad_inputs() {
   buildx || skip "BuildKit 0.8's Dockerfile frontend reads the spec from a remote context itself and fails first; no buildx for a local spec" || return
   # The spec from a local file (absolute -f), so the engine's Dockerfile
@@ -367,6 +449,6 @@ bad_inputs() {
 rc=0
 run_all contexts git_ref_subdir git_ref_root git_tag git_query tarball private_repo \
   named_context_input bake_target_input bake_target_builder named_context_builder named_context_oci \
-  bad_inputs || rc=$?
+  locked_git_input bad_inputs || rc=$?
 docker rmi -f "$tag" nixfe-ctx-bad >/dev/null 2>&1 || true
 exit $rc

@@ -34,6 +34,9 @@ pub struct Emit {
     /// The named contexts overriding flake inputs, in the order of the
     /// plan's `nix.overrides`.
     pub overrides: Vec<ContextSource>,
+    /// The flake inputs BuildKit fetches, in the order of the plan's
+    /// `nix.prefetch`.
+    pub prefetched: Vec<ContextSource>,
     pub spec_filename: String,
     pub spec_text: String,
     pub no_cache: bool,

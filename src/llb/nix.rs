@@ -6,8 +6,8 @@ use super::context::files as context_files;
 use super::graph::{Graph, Output};
 use super::ops::{self, Attrs, Exec, FileAction, Mount};
 use crate::plan::{
-    CACHES_DIR, GRAPH_FILE, GROUPS_DIR, INPUTS_DIR, Mode, OUT_DIR, Plan, SECRETS_DIR, SRC_DIR,
-    SSH_SOCK,
+    CACHES_DIR, FETCHED_DIR, GRAPH_FILE, GROUPS_DIR, INPUTS_DIR, Mode, OUT_DIR, Plan, SECRETS_DIR,
+    SRC_DIR, SSH_SOCK,
 };
 use crate::proto::llb as pb;
 
@@ -210,6 +210,21 @@ fn first_step(g: &mut Graph, plan: &Plan, emit: &Emit, builder: &Output, seed: &
         );
         mounts.push(Mount::Bind {
             dest: format!("{INPUTS_DIR}/{k}"),
+            from: files,
+            selector: String::new(),
+        });
+    }
+    for (k, source) in emit.prefetched.iter().enumerate() {
+        let node = plan.nix.prefetch.get(k).map_or("", |p| p.node.as_str());
+        let files = context_files(
+            g,
+            source,
+            &[],
+            &[],
+            &format!("[nix] fetch input {node} (flake.lock)"),
+        );
+        mounts.push(Mount::Bind {
+            dest: format!("{FETCHED_DIR}/{k}"),
             from: files,
             selector: String::new(),
         });

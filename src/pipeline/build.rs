@@ -234,8 +234,15 @@ impl<E: Engine> Session<'_, E> {
         let mut images = vec![&target.builder];
         images.extend(&target.image.base);
         let overrides = self.overrides(target, &named, &images);
-        let ((((builder, builder_held), base), (overrides, override_sources)), dockerignore) =
-            try_join(try_join(try_join(builder, base), overrides), dockerignore).await?;
+        let prefetch = self.prefetch(target);
+        let (
+            ((((builder, builder_held), base), (overrides, override_sources)), dockerignore),
+            (prefetch, prefetched),
+        ) = try_join(
+            try_join(try_join(try_join(builder, base), overrides), dockerignore),
+            prefetch,
+        )
+        .await?;
         let (base, base_held) = base.unzip();
         // The images the client holds, by the identifier the plan gives them.
         let client_images = [
@@ -264,11 +271,13 @@ impl<E: Engine> Session<'_, E> {
             revision: self.revision.clone(),
             overrides,
             nix_graph: opts.nix_graph(),
+            prefetch,
         };
         let plan = plan::build(spec, &inputs)?;
         let emit = Emit {
             context: self.context.clone(),
             overrides: override_sources,
+            prefetched,
             spec_filename: self.spec.name.clone(),
             spec_text: self.spec.text.clone(),
             no_cache: opts.no_cache(),

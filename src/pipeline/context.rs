@@ -10,7 +10,7 @@ use super::{Failure, Session, SpecFile};
 use crate::engine::{Engine, EngineError};
 use crate::llb::{ContextSource, Definition, Input, OciStore, is_plain_path};
 use crate::options::{Options, familiar};
-use crate::plan::{Named, Override, Remote, RemoteError, redact};
+use crate::plan::{self, Named, Override, Prefetch, Remote, RemoteError, redact};
 use crate::spec::{Located, Target};
 
 /// The caps a fetched context needs, by kind.
@@ -396,9 +396,15 @@ impl<E: Engine> Session<'_, E> {
 
     /// The top-level inputs in the flake's `flake.lock` (none without one).
     async fn lock_inputs(&self, target: &Target) -> Result<Vec<String>, Failure> {
+        let bytes = self.flake_lock(target).await?;
+        Ok(bytes.map(|b| root_inputs(&b)).unwrap_or_default())
+    }
+
+    /// The flake's `flake.lock`, when it has one.
+    pub(super) async fn flake_lock(&self, target: &Target) -> Result<Option<Vec<u8>>, Failure> {
         let (sub, _) = target.flake_parts();
         let path = in_dir(sub, "flake.lock");
-        let bytes = match &self.context {
+        Ok(match &self.context {
             ContextSource::Remote { remote, .. } => {
                 self.tree_file(remote, &in_dir(remote.subdir(), &path))
                     .await?
@@ -406,8 +412,27 @@ impl<E: Engine> Session<'_, E> {
             ContextSource::Local { name, session } => self.local_file(name, session, &path).await?,
             // The build context itself is never an input.
             ContextSource::Input { .. } => None,
+        })
+    }
+
+    /// The git inputs of the flake's lock that BuildKit fetches, and their
+    /// sources; none where the engine cannot fetch git (nix does then).
+    pub(super) async fn prefetch(
+        &self,
+        target: &Target,
+    ) -> Result<(Vec<Prefetch>, Vec<ContextSource>), Failure> {
+        if GIT_CAPS.iter().any(|c| !self.caps.llb(c)) {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let Some(lock) = self.flake_lock(target).await? else {
+            return Ok((Vec::new(), Vec::new()));
         };
-        Ok(bytes.map(|b| root_inputs(&b)).unwrap_or_default())
+        let prefetch = plan::prefetchable(&lock);
+        let sources = prefetch
+            .iter()
+            .map(|p| self.remote_source(Remote::Git(p.git.clone())))
+            .collect::<Result<_, _>>()?;
+        Ok((prefetch, sources))
     }
 }
 

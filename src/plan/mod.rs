@@ -11,6 +11,7 @@ mod context;
 mod essentials;
 mod groups;
 mod layers;
+mod lock;
 mod nix;
 mod platform;
 mod remote;
@@ -29,6 +30,7 @@ pub use groups::{
     Eval, EvalError, FACTS_FILE, GRAPH_FILE, GroupStep, NAMES_FILE, NixGraph, nix_graph,
 };
 pub use layers::{describe_layer, plan_layers};
+pub use lock::{Prefetch, prefetchable};
 pub use platform::{Platform, UnsupportedPlatform};
 pub use remote::{GitRemote, Named, Remote, RemoteError, git_identifier, redact};
 pub use report::{Flake, LockedInput, Report, ReportError, StorePath, is_store_path};
@@ -54,6 +56,8 @@ pub const SECRETS_DIR: &str = "/run/secrets";
 pub const SSH_SOCK: &str = "/run/buildkit/ssh_agent.0";
 /// Where the nix step mounts named contexts overriding flake inputs (`/N`).
 pub const INPUTS_DIR: &str = "/nix-frontend/inputs";
+/// Where the nix step sees the flake inputs BuildKit fetched.
+pub const FETCHED_DIR: &str = "/nix-frontend/fetched";
 
 /// The facts about an image the bridge fetched with ResolveImageConfig.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -118,6 +122,8 @@ pub struct Inputs {
     /// Build on a fresh store as steps of the derivation graph (see
     /// `groups`), not as one nix step.
     pub nix_graph: bool,
+    /// The flake's git inputs BuildKit fetches (see `lock`).
+    pub prefetch: Vec<Prefetch>,
 }
 
 /// A flake input (`a` or `a/b`) replaced by a named context.
@@ -173,6 +179,8 @@ pub struct NixStep {
     pub binary_caches: Vec<String>,
     /// Inputs overridden by the named context mounted at `INPUTS_DIR/N`.
     pub overrides: Vec<String>,
+    /// Flake inputs fetched by BuildKit, mounted at `FETCHED_DIR/N`.
+    pub prefetch: Vec<Prefetch>,
 }
 
 /// The persistent `/nix` cache mount. A new one starts as the builder

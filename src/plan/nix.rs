@@ -108,6 +108,16 @@ pub(super) fn plan(
     if nix.ssh {
         env.push(format!("SSH_AUTH_SOCK={SSH_SOCK}"));
     }
+    if !inputs.prefetch.is_empty() {
+        // `N:NARHASH` for each checkout at FETCHED_DIR/N.
+        let fetched: Vec<String> = inputs
+            .prefetch
+            .iter()
+            .enumerate()
+            .map(|(k, p)| format!("{k}:{}", p.nar_hash))
+            .collect();
+        env.push(format!("NIX_FRONTEND_FETCHED={}", fetched.join(" ")));
+    }
     env.sort();
     let mut secrets: Vec<String> = nix
         .secrets
@@ -155,5 +165,6 @@ pub(super) fn plan(
         ssh: nix.ssh,
         binary_caches: nix.binary_caches.iter().map(|c| c.value.clone()).collect(),
         overrides: inputs.overrides.iter().map(|o| o.input.clone()).collect(),
+        prefetch: inputs.prefetch.clone(),
     })
 }

@@ -84,6 +84,17 @@ meta() {
   nix eval --json --system "$system" "$@" "$installable" --apply 'p: { mainProgram = p.meta.mainProgram or null; license = p.meta.license or null; }' 2>/dev/null || echo null
 }
 flake() { nix flake metadata --json "$@" "${installable%#*}" 2>/dev/null || echo null; }
+# The flake inputs BuildKit fetched ($NIX_FRONTEND_FETCHED: N:NARHASH), each
+# added as the store path its lock names, so nix does not fetch it.
+for f in ${NIX_FRONTEND_FETCHED:-}; do
+  k=${f%%:*} h=${f#*:}
+  p=$(nix-store --print-fixed-path --recursive sha256 "$(nix hash convert --hash-algo sha256 --to nix32 "$h")" source) || continue
+  [ -e "$p" ] && continue
+  rm -rf "$t/fetched"; mkdir -p "$t/fetched"; cp -a "/nix-frontend/fetched/$k" "$t/fetched/source"
+  got=$(nix-store --add-fixed --recursive sha256 "$t/fetched/source")
+  [ "$got" = "$p" ] || echo "nix-frontend: the checkout BuildKit fetched is not what flake.lock locks ($got, not $p): nix fetches the input itself" >&2
+  rm -rf "$t/fetched"
+done
 if [ "$mode" = evaluate ] || { [ "$mode" = auto ] && [ -z "$(ls -A "$roots" 2>/dev/null)" ]; }; then
   # A store that never built this target (a fresh builder): evaluate only.
   # The frontend cuts the derivations into steps BuildKit caches and

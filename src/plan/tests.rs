@@ -24,6 +24,7 @@ fn inputs() -> Inputs {
         revision: None,
         overrides: Vec::new(),
         nix_graph: true,
+        prefetch: Vec::new(),
     }
 }
 
