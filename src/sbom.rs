@@ -312,6 +312,7 @@ mod tests {
             outputs: vec!["/nix/store/bbb-app".into()],
             main_program: None,
             programs: vec![],
+            heads: Default::default(),
             license: Some("MIT".into()),
             flake: Flake {
                 description: None,

@@ -12,6 +12,8 @@
 # Index of tests:
 #   arm64_alone            --platform linux/arm64: an arm64 image whose app was built for
 #                          aarch64-linux on an aarch64 machine (emulated), and runs
+#   wrong_arch_refused     nix.run-on = "build" puts the builder's amd64 busybox (the app's
+#                          interpreter) in an arm64 image: refused, naming the file and platform
 #   two_platforms          --platform linux/amd64,linux/arm64 --push: an index with both, each
 #                          config of its architecture, each image running its own build
 #                          (containerd store only: the others hold one platform per image)
@@ -63,6 +65,19 @@ arm64_alone() {
   grep -qx 'system: aarch64-linux' <<<"$out" && grep -qx 'built on: aarch64' <<<"$out" &&
     grep -qx "multiarch $stamp" <<<"$out" || { say "the arm64 image prints: $out"; return 1; }
   docker rmi -f nixfe-e2e-arm64 >/dev/null
+}
+
+# With nix.run-on = "build", an amd64 nix builds the aarch64-linux
+# derivations with the builder image's own (x86_64) /bin/sh and busybox:
+# the app's interpreter is an amd64 program in an arm64 image, refused.
+wrong_arch_refused() {
+  { cat "$work/ma/Dockerfile"; printf '[nix]\nrun-on = "build"\n'; } >"$work/ma/wrong.toml"
+  if build "$work/ma" -f "$work/ma/wrong.toml" --platform linux/arm64 "${args[@]}" -t nixfe-e2e-wrong; then
+    say "an arm64 image with an amd64 interpreter was built"; docker rmi -f nixfe-e2e-wrong >/dev/null 2>&1; return 1
+  fi
+  grep -q 'the interpreter of bin/app is built for x86-64, not for linux/arm64 (AArch64)' "$work/last.log" ||
+    { say "not the check's message: $(grep -m2 -E 'ERROR|error' "$work/last.log")"; return 1; }
+  grep -q 'hint: build the package for linux/arm64' "$work/last.log" || { say "no hint"; return 1; }
 }
 
 # push_two TAG: both platforms in one build, pushed.
@@ -149,4 +164,4 @@ classic_store_refuses() {
   ! grep -q '\[nix\] build ' "$work/last.log" || { say "nix ran before the refusal"; return 1; }
 }
 
-run_all platforms arm64_alone two_platforms two_platforms_app_change two_platforms_repro classic_store_refuses
+run_all platforms arm64_alone wrong_arch_refused two_platforms two_platforms_app_change two_platforms_repro classic_store_refuses

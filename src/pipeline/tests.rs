@@ -1117,3 +1117,40 @@ fn the_specs_own_dockerignore_wins() {
     assert_eq!(exclude[0], "beside", "{exclude:?}");
     assert!(!exclude.contains(&"from-context".to_owned()));
 }
+
+#[test]
+fn a_program_for_another_platform_is_refused() {
+    let x86 = "7f454c4602010100000000000000000003003e00";
+    let with_heads = |head: &str| {
+        let mut f = fake(SPEC);
+        let mut r: serde_json::Value = serde_json::from_slice(&f.report).unwrap();
+        r["heads"] = serde_json::json!({"app": {"head": head, "interpreter": ""}});
+        f.report = serde_json::to_vec(&r).unwrap();
+        f
+    };
+    let f = with_heads(x86);
+    assert!(build(&f, &[]).result.is_ok(), "amd64 on amd64");
+    let out = build(&f, &[("platform", "linux/arm64")]);
+    let err = out.result.unwrap_err();
+    assert!(
+        err.message
+            .contains("bin/app is built for x86-64, not for linux/arm64 (AArch64)"),
+        "{}",
+        err.message
+    );
+    assert!(err.message.contains("hint:"), "{}", err.message);
+    // A script: its interpreter is checked.
+    let mut f = with_heads("2321");
+    let mut r: serde_json::Value = serde_json::from_slice(&f.report).unwrap();
+    r["heads"]["app"]["interpreter"] = serde_json::json!(x86);
+    f.report = serde_json::to_vec(&r).unwrap();
+    let err = build(&f, &[("platform", "linux/arm64")])
+        .result
+        .unwrap_err();
+    assert!(
+        err.message
+            .contains("the interpreter of bin/app is built for x86-64"),
+        "{}",
+        err.message
+    );
+}

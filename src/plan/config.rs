@@ -76,6 +76,15 @@ pub fn assemble(
     if let Some(cmd) = &spec.cmd {
         c.cmd = Some(resolve_argv(&cmd.value, out));
     }
+    // What runs first: the entrypoint's program, else the cmd's.
+    let first = c
+        .entrypoint
+        .iter()
+        .chain(c.cmd.iter())
+        .find_map(|argv| argv.first());
+    if let Some(program) = first {
+        check_arch(plan, built, program)?;
+    }
 
     // The spec's env first, then the package's bin in front of PATH, so a
     // PATH the spec sets still finds the package's programs.
@@ -204,6 +213,91 @@ fn check_entrypoint(plan: &Plan, built: &Report) -> Result<(), PlanError> {
     })
 }
 
+/// An ELF file's class (1: 32-bit, 2: 64-bit) and machine, from its first
+/// 20 bytes in hex; `None` for anything else (a script, a short file).
+fn elf_of(hex: &str) -> Option<(u8, u16)> {
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect::<Option<_>>()?;
+    if bytes.len() < 20 || bytes[..4] != *b"\x7fELF" {
+        return None;
+    }
+    let m = [bytes[18], bytes[19]];
+    let machine = match bytes[5] {
+        2 => u16::from_be_bytes(m),
+        _ => u16::from_le_bytes(m),
+    };
+    Some((bytes[4], machine))
+}
+
+/// The ELF class and machine of a platform's programs, and its name for
+/// them; `None` for a platform we do not check.
+fn elf_for(architecture: &str) -> Option<((u8, u16), &'static str)> {
+    Some(match architecture {
+        "amd64" => ((2, 62), "x86-64"),
+        "arm64" => ((2, 183), "AArch64"),
+        "arm" => ((1, 40), "ARM"),
+        "386" => ((1, 3), "x86"),
+        "riscv64" => ((2, 243), "RISC-V 64"),
+        "ppc64le" => ((2, 21), "PowerPC 64"),
+        "s390x" => ((2, 22), "s390x"),
+        _ => return None,
+    })
+}
+
+/// The name of the machine an ELF header names, for messages.
+fn machine_name(elf: (u8, u16)) -> String {
+    [
+        "amd64", "arm64", "arm", "386", "riscv64", "ppc64le", "s390x",
+    ]
+    .iter()
+    .find_map(|a| {
+        elf_for(a)
+            .filter(|(e, _)| *e == elf)
+            .map(|(_, n)| n.to_owned())
+    })
+    .unwrap_or_else(|| format!("ELF machine {} ({}-bit)", elf.1, 32 * u32::from(elf.0)))
+}
+
+/// The program the image runs first, when it is one of the package's
+/// `bin/`, is a program of the image's platform (a script: its interpreter).
+fn check_arch(plan: &Plan, built: &Report, program: &str) -> Result<(), PlanError> {
+    let Some(name) = program
+        .strip_prefix(built.main_output())
+        .and_then(|p| p.strip_prefix("/bin/"))
+    else {
+        return Ok(());
+    };
+    let (Some(head), Some((want, want_name))) =
+        (built.heads.get(name), elf_for(&plan.platform.architecture))
+    else {
+        return Ok(());
+    };
+    let (what, elf) = match elf_of(&head.head) {
+        Some(elf) => (format!("bin/{name}"), elf),
+        None => match elf_of(&head.interpreter) {
+            Some(elf) => (format!("the interpreter of bin/{name}"), elf),
+            None => return Ok(()),
+        },
+    };
+    if elf == want {
+        return Ok(());
+    }
+    Err(PlanError::Image {
+        key: "flake",
+        message: format!(
+            "{what} is built for {}, not for {} ({want_name})",
+            machine_name(elf),
+            plan.platform
+        ),
+        hint: format!(
+            "build the package for {}: pick the installable per platform, e.g. flake = \".#app-${{TARGETARCH}}\", or drop nix.run-on",
+            plan.platform
+        ),
+        span: plan.nix.flake.span,
+    })
+}
+
 fn nothing_to_run(built: &Report) -> PlanError {
     let out = built.main_output();
     let (message, hint) = if built.programs.is_empty() {
@@ -248,6 +342,20 @@ fn resolve_argv(argv: &[String], out: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn elf_headers_name_their_machine() {
+        // x86-64 and AArch64 ELF64 little-endian headers (first 20 bytes).
+        let x86 = "7f454c4602010100000000000000000003003e00";
+        let arm = "7f454c460201010000000000000000000300b700";
+        assert_eq!(elf_of(x86), Some((2, 62)));
+        assert_eq!(elf_of(arm), Some((2, 183)));
+        assert_eq!(elf_of("2321"), None, "a script");
+        assert_eq!(elf_of("7f454c46zz"), None);
+        assert_eq!(machine_name((2, 62)), "x86-64");
+        assert_eq!(machine_name((1, 8)), "ELF machine 8 (32-bit)");
+        assert_eq!(elf_for("arm64").map(|e| e.0), Some((2, 183)));
+    }
 
     #[test]
     fn relative_programs_resolve_inside_the_package() {

@@ -31,9 +31,23 @@ pub struct Report {
     pub main_program: Option<String>,
     /// What the main output has in `bin/`.
     pub programs: Vec<String>,
+    /// The first bytes of each program in `bin/` (and of a script's
+    /// interpreter, when it is a file), by name: their architecture.
+    pub heads: BTreeMap<String, Head>,
     /// `meta.license` as an SPDX expression, when nix knows it.
     pub license: Option<String>,
     pub flake: Flake,
+}
+
+/// The start of a program's file, as the nix step read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct Head {
+    /// Hex, up to 20 bytes.
+    #[serde(default)]
+    pub head: String,
+    /// Of a script's interpreter, the same; empty when none was read.
+    #[serde(default)]
+    pub interpreter: String,
 }
 
 /// What `nix flake metadata` says of the built flake.
@@ -80,6 +94,9 @@ struct RawReport {
     /// `nix store ls --json DIR`: `{"type": "directory", "entries": {…}}`.
     bin: Option<Listing>,
     flake: Option<RawFlake>,
+    /// Absent from the reports of older frontends' cached nix steps.
+    #[serde(default)]
+    heads: Option<BTreeMap<String, Head>>,
 }
 
 #[derive(Deserialize)]
@@ -185,6 +202,7 @@ impl Report {
             outputs,
             main_program,
             programs,
+            heads: raw.heads.unwrap_or_default(),
             license,
             flake: raw.flake.map(flake).unwrap_or_default(),
         })

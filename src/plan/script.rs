@@ -130,6 +130,20 @@ else
   flake "$@" > "$t/flake.json"
 fi
 nix store ls --json "$(readlink "$t/result")/bin" > "$t/bin.json" 2>/dev/null || echo null > "$t/bin.json"
+# The first bytes of each program in bin/ and of a script's interpreter, for
+# the frontend to check that they run on the image's platform.
+hex() { od -An -tx1 -N20 "$1" 2>/dev/null | tr -d ' \n'; }
+{
+  printf '{'; sep=
+  for f in "$(readlink "$t/result")"/bin/*; do
+    [ -f "$f" ] || continue
+    case ${f##*/} in *[\"\\]*) continue ;; esac
+    h=$(hex "$f") i=
+    case $h in 2321*) i=$(head -n1 "$f" | sed 's/^#! *//; s/[ \t].*//'); i=$(hex "$i") ;; esac
+    printf '%s"%s":{"head":"%s","interpreter":"%s"}' "$sep" "${f##*/}" "$h" "$i"; sep=,
+  done
+  printf '}'
+} > "$t/heads.json"
 sep=
 {
   printf '{"version":2,"outputs":['
@@ -138,6 +152,7 @@ sep=
   printf ',"meta":'; cat "$t/meta.json"
   printf ',"bin":'; cat "$t/bin.json"
   printf ',"flake":'; cat "$t/flake.json"
+  printf ',"heads":'; cat "$t/heads.json"
   printf '}\n'
 } > /out/report.json
 for o in $outs; do printf '%s\n' "$o" > "/out/outputs/${o##*/}"; done
