@@ -13,7 +13,8 @@
 #   arm64_alone            --platform linux/arm64: an arm64 image whose app was built for
 #                          aarch64-linux on an aarch64 machine (emulated), and runs
 #   wrong_arch_refused     nix.run-on = "build" puts the builder's amd64 busybox (the app's
-#                          interpreter) in an arm64 image: refused, naming the file and platform
+#                          interpreter) in an arm64 image: refused, naming the file and platform;
+#                          --call check warns of it (buildx)
 #   two_platforms          --platform linux/amd64,linux/arm64 --push: an index with both, each
 #                          config of its architecture, each image running its own build
 #                          (containerd store only: the others hold one platform per image)
@@ -78,6 +79,12 @@ wrong_arch_refused() {
   grep -q 'the interpreter of bin/app is built for x86-64, not for linux/arm64 (AArch64)' "$work/last.log" ||
     { say "not the check's message: $(grep -m2 -E 'ERROR|error' "$work/last.log")"; return 1; }
   grep -q 'hint: build the package for linux/arm64' "$work/last.log" || { say "no hint"; return 1; }
+  # `--call check` (buildx's --print lint) warns of it.
+  [[ $kind != 20.10 ]] || return 0
+  local out
+  out=$(BUILDX_EXPERIMENTAL=1 docker buildx build --print lint --platform linux/arm64 "${args[@]}" -f "$work/ma/wrong.toml" "$work/ma" 2>&1) || true
+  grep -q 'WrongArchitecture: the interpreter of bin/app is built for x86-64, not for linux/arm64 (AArch64)' <<<"$out" ||
+    { say "lint: $out"; return 1; }
 }
 
 # push_two TAG: both platforms in one build, pushed.

@@ -74,10 +74,21 @@ impl<E: Engine> Session<'_, E> {
                 let mut planned = self
                     .plan(&spec, platform, self.dockerignore(), args)
                     .await?;
-                self.nix_step(&mut planned).await
+                let report = self.nix_step(&mut planned).await?;
+                Ok::<_, Failure>((planned.plan, report))
             };
             match built.await {
-                Ok(b) => warnings = subrequest::lint(&target, args, Some(&b.programs)),
+                Ok((plan, b)) => {
+                    warnings = subrequest::lint(&target, args, Some(&b.programs));
+                    if let Err(e) = crate::plan::arch_check(&plan, &b) {
+                        warnings.push(subrequest::Warning {
+                            rule: "WrongArchitecture",
+                            description: "the program the image runs first is not one for its platform",
+                            detail: e.to_string().trim_start_matches("`flake`: ").to_owned(),
+                            span: plan.nix.flake.span,
+                        });
+                    }
+                }
                 Err(e) => return failed(&e.to_return(&name, &text).message),
             }
         }

@@ -1147,6 +1147,20 @@ fn a_program_for_another_platform_is_refused() {
     let err = build(&f, &[("platform", "linux/arm64")])
         .result
         .unwrap_err();
+    // `--call check` warns of it, without building the image.
+    let r = build(
+        &f,
+        &[("platform", "linux/arm64"), ("requestid", "frontend.lint")],
+    )
+    .result
+    .unwrap();
+    let text = String::from_utf8_lossy(&r.metadata["result.txt"]).into_owned();
+    assert!(
+        text.contains(
+            "WrongArchitecture: the interpreter of bin/app is built for x86-64, not for linux/arm64 (AArch64)"
+        ),
+        "{text}"
+    );
     assert!(
         err.message
             .contains("the interpreter of bin/app is built for x86-64"),

@@ -259,6 +259,28 @@ fn machine_name(elf: (u8, u16)) -> String {
     .unwrap_or_else(|| format!("ELF machine {} ({}-bit)", elf.1, 32 * u32::from(elf.0)))
 }
 
+/// The check `assemble` makes of the program the image runs first, for
+/// `--call check` (which makes no config): the spec's entrypoint, else
+/// meta.mainProgram, else the one program in bin/, else the spec's cmd.
+pub fn arch_check(plan: &Plan, built: &Report) -> Result<(), PlanError> {
+    let spec = &plan.image.spec;
+    let out = built.main_output();
+    let program = match (
+        &spec.entrypoint,
+        &built.main_program,
+        built.programs.as_slice(),
+    ) {
+        (Some(e), _, _) => resolve_argv(&e.value, out).into_iter().next(),
+        (None, Some(m), _) => Some(format!("{out}/bin/{m}")),
+        (None, None, [only]) => Some(format!("{out}/bin/{only}")),
+        _ => spec
+            .cmd
+            .as_ref()
+            .and_then(|c| resolve_argv(&c.value, out).into_iter().next()),
+    };
+    program.map_or(Ok(()), |p| check_arch(plan, built, &p))
+}
+
 /// The program the image runs first, when it is one of the package's
 /// `bin/`, is a program of the image's platform (a script: its interpreter).
 fn check_arch(plan: &Plan, built: &Report, program: &str) -> Result<(), PlanError> {

@@ -7,6 +7,7 @@
 //!    step wrote (an [`ImagePlan`]).
 
 mod config;
+pub use config::arch_check;
 mod context;
 mod essentials;
 mod groups;

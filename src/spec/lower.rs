@@ -149,9 +149,19 @@ impl Lower<'_> {
 
     fn builder(&mut self, v: Option<Str>) -> Result<Option<Located<String>>, SpecError> {
         let Some(v) = v else { return Ok(None) };
+        let unknown = self.unknown_args(&v);
         let v = self.ex.string(v)?;
-        check_image_ref("builder", &v)?;
+        if !unknown {
+            check_image_ref("builder", &v)?;
+        }
         Ok(Some(v))
+    }
+
+    /// Whether `v` takes a build arg whose value is not known here (a
+    /// subrequest's lenient parse): its expansion is a stand-in, not a
+    /// value to check.
+    fn unknown_args(&self, v: &Str) -> bool {
+        self.ex.args.is_none() && v.get_ref().contains("${")
     }
 
     fn src(&mut self, v: Option<Strs>) -> Result<Option<Located<Vec<String>>>, SpecError> {
@@ -421,11 +431,14 @@ impl Lower<'_> {
     fn image(&mut self, raw: RawImage, inherit: &Image) -> Result<Image, SpecError> {
         let base = match raw.base {
             Some(b) => {
+                let unknown = self.unknown_args(&b);
                 let b = self.ex.string(b)?;
                 if b.value == "scratch" {
                     None
                 } else {
-                    check_image_ref("image.base", &b)?;
+                    if !unknown {
+                        check_image_ref("image.base", &b)?;
+                    }
                     Some(b)
                 }
             }

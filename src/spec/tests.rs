@@ -118,3 +118,19 @@ fn a_shell_healthcheck_is_not_expanded() {
         ["CMD", "bin/check", "8080"]
     );
 }
+
+#[test]
+fn a_subrequest_takes_an_image_from_a_build_arg() {
+    let text = "builder = \"${BUILDER}\"\n[image]\nbase = \"${BASE}\"\n";
+    // `--call check` parses without the args' values: nothing to check yet.
+    assert!(parse_lenient("Dockerfile", text).is_ok());
+    let args = BTreeMap::from([
+        ("BUILDER".to_owned(), "local/nix:test".to_owned()),
+        ("BASE".to_owned(), "Not A Ref".to_owned()),
+    ]);
+    let err = parse("Dockerfile", text, &args).unwrap_err();
+    assert!(
+        err.to_string().contains("is not an image reference"),
+        "{err}"
+    );
+}
