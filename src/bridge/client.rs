@@ -146,15 +146,12 @@ impl Client {
                 result: resp.result,
                 error: None,
             },
-            Err(e) => gw::ReturnRequest {
-                result: None,
-                error: Some(gw::Status {
-                    code: e.code,
-                    message: e.message,
-                    details: Vec::new(),
-                }),
-            },
+            Err(e) => failed(e.code, e.message, Vec::new()),
         };
+        self.send_return(req).await
+    }
+
+    async fn send_return(&self, req: gw::ReturnRequest) -> Result<(), EngineError> {
         let _: gw::ReturnResponse = self
             .call("/moby.buildkit.v1.frontend.LLBBridge/Return", req)
             .await?;
@@ -168,19 +165,9 @@ impl Client {
                 result: Some(result(r)),
                 error: None,
             },
-            Err(e) => gw::ReturnRequest {
-                result: None,
-                error: Some(gw::Status {
-                    code: e.code,
-                    message: e.message,
-                    details: e.details.into_iter().map(any).collect(),
-                }),
-            },
+            Err(e) => failed(e.code, e.message, e.details.into_iter().map(any).collect()),
         };
-        let _: gw::ReturnResponse = self
-            .call("/moby.buildkit.v1.frontend.LLBBridge/Return", req)
-            .await?;
-        Ok(())
+        self.send_return(req).await
     }
 }
 
@@ -336,6 +323,18 @@ fn vertex_of(d: &Detail) -> Option<String> {
             .map(|v| v.digest);
     }
     None
+}
+
+/// A Return of an error.
+fn failed(code: i32, message: String, details: Vec<gw::Any>) -> gw::ReturnRequest {
+    gw::ReturnRequest {
+        result: None,
+        error: Some(gw::Status {
+            code,
+            message,
+            details,
+        }),
+    }
 }
 
 fn any(d: Detail) -> gw::Any {

@@ -2,7 +2,7 @@
 //! cache mounted, and report into `/out`.
 
 use super::Emit;
-use super::context::files as context_files;
+use super::context::{ContextSource, files as context_files};
 use super::graph::{Graph, Output};
 use super::ops::{self, Attrs, Exec, FileAction, Mount};
 use crate::plan::{
@@ -183,6 +183,24 @@ fn nix_exec(plan: &Plan, builder: &Output, args: Vec<String>, mounts: Vec<Mount>
     }
 }
 
+/// Each of `sources` whole at `DIR/N`, named by `name(N)`.
+fn input_mounts(
+    g: &mut Graph,
+    sources: &[ContextSource],
+    dir: &str,
+    name: impl Fn(usize) -> String,
+) -> Vec<Mount> {
+    sources
+        .iter()
+        .enumerate()
+        .map(|(k, source)| Mount::Bind {
+            dest: format!("{dir}/{k}"),
+            from: context_files(g, source, &[], &[], &name(k)),
+            selector: String::new(),
+        })
+        .collect()
+}
+
 /// The first nix step: the context at `SRC_DIR`, the flake inputs a named
 /// context replaces, and what every nix step mounts.
 fn first_step(g: &mut Graph, plan: &Plan, emit: &Emit, builder: &Output, seed: &Output) -> Output {
@@ -199,36 +217,16 @@ fn first_step(g: &mut Graph, plan: &Plan, emit: &Emit, builder: &Output, seed: &
         selector: String::new(),
     }];
     mounts.extend(shared_mounts(g, plan, emit, seed));
-    for (k, source) in emit.overrides.iter().enumerate() {
+    let overridden = |k: usize| {
         let input = plan.nix.overrides.get(k).map_or("", String::as_str);
-        let files = context_files(
-            g,
-            source,
-            &[],
-            &[],
-            &format!("[context] load {input} (overrides the flake input)"),
-        );
-        mounts.push(Mount::Bind {
-            dest: format!("{INPUTS_DIR}/{k}"),
-            from: files,
-            selector: String::new(),
-        });
-    }
-    for (k, source) in emit.prefetched.iter().enumerate() {
+        format!("[context] load {input} (overrides the flake input)")
+    };
+    mounts.extend(input_mounts(g, &emit.overrides, INPUTS_DIR, overridden));
+    let fetched = |k: usize| {
         let node = plan.nix.prefetch.get(k).map_or("", |p| p.node.as_str());
-        let files = context_files(
-            g,
-            source,
-            &[],
-            &[],
-            &format!("[nix] fetch input {node} (flake.lock)"),
-        );
-        mounts.push(Mount::Bind {
-            dest: format!("{FETCHED_DIR}/{k}"),
-            from: files,
-            selector: String::new(),
-        });
-    }
+        format!("[nix] fetch input {node} (flake.lock)")
+    };
+    mounts.extend(input_mounts(g, &emit.prefetched, FETCHED_DIR, fetched));
     let argv = if emit.reevaluate {
         let mut again = plan.nix.script.clone();
         again.mode = Mode::Evaluate;
