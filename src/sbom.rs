@@ -313,6 +313,7 @@ mod tests {
             main_program: None,
             programs: vec![],
             heads: Default::default(),
+            errors: Default::default(),
             license: Some("MIT".into()),
             flake: Flake {
                 description: None,

@@ -13,6 +13,7 @@
 #   noop_rebuild          an unchanged rebuild is fully cached, same image ID
 #   spec_dockerignore     <spec>.dockerignore beside the spec wins over .dockerignore
 #   floor_forwards        the bench's floor image hands a Dockerfile to the engine's own frontend
+#   report_errors_warn    a package whose meta throws builds, with a warning carrying nix's error
 #   unknown_key           a bad spec key fails with its line in the output
 #   app_change_layers     after an app-only change every layer but the app's keeps its diffID,
 #                         and the unchanged layer ops are cache hits (no copy ran)
@@ -118,6 +119,32 @@ floor_forwards() {
   [[ $out == "floor $$" ]] || { say "the image has '$out'"; return 1; }
   grep -q 'local/nix-frontend:floor' "$work/last.log" || { say "the build did not go through the floor image"; return 1; }
   docker rmi -f nixfe-e2e-floor >/dev/null 2>&1 || true
+}
+
+# A package whose meta cannot be evaluated (meta.license throws): the build
+# goes on with the one program in bin/, and says what nix could not read.
+report_errors_warn() {
+  [[ $kind != 20.10 ]] || skip "BuildKit 0.8 (Docker 20.10) has no Warn call" || return
+  local d="$work/me"
+  rm -rf "$d"; mkdir -p "$d"
+  cat >"$d/flake.nix" <<'NIX'
+{
+  outputs = { self }: {
+    packages.x86_64-linux.default = (derivation {
+      name = "metafail";
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      PATH = "/usr/bin:/bin";
+      args = [ "-c" "mkdir -p $out/bin && echo '#!/bin/sh' > $out/bin/m && chmod +x $out/bin/m" ];
+    }) // { meta.license = throw "no license for this package"; };
+  };
+}
+NIX
+  printf '# syntax=local/nix-frontend:dev\nflake = ".#default"\nbuilder = "local/nix:test"\n' >"$d/Dockerfile"
+  build "$d" -t nixfe-e2e-metafail || { say "build failed"; return 1; }
+  grep -q "NixMetaFailed: nix could not evaluate the package's meta: error: no license for this package" "$work/last.log" ||
+    { say "no warning with nix's error"; return 1; }
+  docker rmi -f nixfe-e2e-metafail >/dev/null 2>&1 || true
 }
 
 unknown_key() {
@@ -375,6 +402,6 @@ rc=0
 run_all e2e example_runs closure_is_exact source_change noop_rebuild unknown_key \
   app_change_layers layer_budget clean_builds_same_id source_date_epoch \
   valkyrie_like scratch_keys spec_errors subrequests build_warnings \
-  scratch_essentials healthcheck stop_signal nix_db spec_dockerignore floor_forwards || rc=$?
+  scratch_essentials healthcheck stop_signal nix_db spec_dockerignore floor_forwards report_errors_warn || rc=$?
 docker rmi -f "$tag" nixfe-e2e-bad "$min_tag" >/dev/null 2>&1 || true
 exit $rc

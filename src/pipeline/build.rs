@@ -168,6 +168,9 @@ impl<E: Engine> Session<'_, E> {
         }
         let mut planned = planned;
         let report = self.nix_step(&mut planned).await?;
+        if warn {
+            self.warn_report(&report).await;
+        }
         let base_users = self.base_users(&planned).await?;
         let sbom_ref = if self.opts.sbom() && self.caps.gateway("reference.attestations") {
             Some(self.sbom(&spec, &planned.plan, &report).await?)
@@ -506,6 +509,25 @@ impl<E: Engine> Session<'_, E> {
                 Ok((r, again.plan, image))
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// What the nix step could not read of the package or flake: nix's
+    /// error, where it would otherwise be a missing entrypoint or SBOM fact.
+    async fn warn_report(&self, report: &Report) {
+        for (what, error) in &report.errors {
+            let (short, why) = match what.as_str() {
+                "meta" => (
+                    "NixMetaFailed: nix could not evaluate the package's meta",
+                    "meta.mainProgram picks the entrypoint and meta.license goes into the SBOM",
+                ),
+                "flake" => (
+                    "NixFlakeMetadataFailed: nix flake metadata failed",
+                    "the flake's description and locked inputs go into the labels and the SBOM",
+                ),
+                _ => continue,
+            };
+            self.warning(&format!("{short}: {error}"), why, None).await;
         }
     }
 

@@ -1168,3 +1168,17 @@ fn a_program_for_another_platform_is_refused() {
         err.message
     );
 }
+
+#[test]
+fn what_the_report_could_not_read_is_a_warning() {
+    let mut f = fake(SPEC);
+    let mut r: serde_json::Value = serde_json::from_slice(&f.report).unwrap();
+    r["errors"] = serde_json::json!({"meta": "error: boom in meta.license", "flake": ""});
+    f.report = serde_json::to_vec(&r).unwrap();
+    assert!(build(&f, &[]).result.is_ok());
+    let warnings: Vec<String> = f.log().warnings.iter().map(|w| w.short.clone()).collect();
+    assert_eq!(
+        warnings,
+        ["NixMetaFailed: nix could not evaluate the package's meta: error: boom in meta.license"]
+    );
+}

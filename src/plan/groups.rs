@@ -50,6 +50,7 @@ pub struct Eval {
     /// single step reports them.
     meta: Value,
     flake: Value,
+    errors: Value,
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -101,6 +102,8 @@ struct RawFacts {
     meta: Value,
     #[serde(default)]
     flake: Value,
+    #[serde(default)]
+    errors: Value,
 }
 
 #[derive(Deserialize)]
@@ -170,6 +173,7 @@ impl Eval {
             derivations,
             meta: facts.meta,
             flake: facts.flake,
+            errors: facts.errors,
         })
     }
 
@@ -180,6 +184,7 @@ impl Eval {
         let o = r.as_object_mut().ok_or(EvalError::Report)?;
         o.insert("meta".into(), self.meta.clone());
         o.insert("flake".into(), self.flake.clone());
+        o.insert("errors".into(), self.errors.clone());
         serde_json::to_vec(&r).map_err(|e| EvalError::Json(e.to_string()))
     }
 }

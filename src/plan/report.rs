@@ -34,6 +34,9 @@ pub struct Report {
     /// The first bytes of each program in `bin/` (and of a script's
     /// interpreter, when it is a file), by name: their architecture.
     pub heads: BTreeMap<String, Head>,
+    /// nix's error line where the report's own `nix eval` of the package's
+    /// meta (`meta`) or `nix flake metadata` (`flake`) failed.
+    pub errors: BTreeMap<String, String>,
     /// `meta.license` as an SPDX expression, when nix knows it.
     pub license: Option<String>,
     pub flake: Flake,
@@ -97,6 +100,8 @@ struct RawReport {
     /// Absent from the reports of older frontends' cached nix steps.
     #[serde(default)]
     heads: Option<BTreeMap<String, Head>>,
+    #[serde(default)]
+    errors: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Deserialize)]
@@ -203,6 +208,12 @@ impl Report {
             main_program,
             programs,
             heads: raw.heads.unwrap_or_default(),
+            errors: raw
+                .errors
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(_, e)| !e.is_empty())
+                .collect(),
             license,
             flake: raw.flake.map(flake).unwrap_or_default(),
         })

@@ -81,9 +81,13 @@ shift 6
 t=/tmp/nix-frontend
 mkdir -p "$t" /out/outputs
 meta() {
-  nix eval --json --system "$system" "$@" "$installable" --apply 'p: { mainProgram = p.meta.mainProgram or null; license = p.meta.license or null; }' 2>/dev/null || echo null
+  nix eval --json --system "$system" "$@" "$installable" --apply 'p: { mainProgram = p.meta.mainProgram or null; license = p.meta.license or null; }' 2>"$t/meta.err" || echo null
 }
-flake() { nix flake metadata --json "$@" "${installable%#*}" 2>/dev/null || echo null; }
+flake() { nix flake metadata --json "$@" "${installable%#*}" 2>"$t/flake.err" || echo null; }
+# nix's last error line in FILE (the innermost error, after its trace) as a
+# JSON string, "" when there is none.
+err_json() { printf '"%s"' "$(grep 'error:' "$1" 2>/dev/null | tail -n1 | tr -d '\000-\037' | sed 's/^ *//; s/\\/\\\\/g; s/"/\\"/g')"; }
+errors() { printf '{"meta":'; err_json "$t/meta.err"; printf ',"flake":'; err_json "$t/flake.err"; printf '}'; }
 # The flake inputs BuildKit fetched ($NIX_FRONTEND_FETCHED: N:NARHASH), each
 # added as the store path its lock names, so nix does not fetch it.
 for f in ${NIX_FRONTEND_FETCHED:-}; do
@@ -108,6 +112,7 @@ if [ "$mode" = evaluate ] || { [ "$mode" = auto ] && [ -z "$(ls -A "$roots" 2>/d
   {
     printf '{"meta":'; meta "$@"
     printf ',"flake":'; flake "$@"
+    printf ',"errors":'; errors
     printf '}\n'
   } > /out/eval/facts.json
   find /src -mindepth 1 -name .git -prune -o -print | sed 's|.*/||' | LC_ALL=C sort -u > /out/eval/names.txt
@@ -153,6 +158,7 @@ sep=
   printf ',"bin":'; cat "$t/bin.json"
   printf ',"flake":'; cat "$t/flake.json"
   printf ',"heads":'; cat "$t/heads.json"
+  printf ',"errors":'; errors
   printf '}\n'
 } > /out/report.json
 for o in $outs; do printf '%s\n' "$o" > "/out/outputs/${o##*/}"; done
