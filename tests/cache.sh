@@ -197,8 +197,16 @@ NIX
   build "$work/fw-b" "$n" -t nixfe-cache-fw-b || { say "second build of project b failed"; return 1; }
   out=$(docker run --rm nixfe-cache-fw-b)
   [[ $out == "grow fw-$stamp" ]] || { say "project b's image prints: $(tr '\n' ' ' <<<"$out")"; return 1; }
-  grep -q 'a store path changed after nix made it' "$work/last.log" ||
-    { say "the change went unnoticed: did project a write into the path? the test proves nothing"; return 1; }
+  if ! grep -q 'a store path changed after nix made it' "$work/last.log"; then
+    # Seen once on 26.1-containerd: b's second build was given another
+    # /nix cache mount (its paths were missing, and nix ran again), so
+    # there was nothing of a's to repair.
+    if grep -q 'is missing from the /nix store cache' "$work/last.log"; then
+      skip "project b's second build got another /nix cache mount than project a's: nothing to repair"
+      return
+    fi
+    say "the change went unnoticed: did project a write into the path? the test proves nothing"; return 1
+  fi
   docker rmi -f nixfe-cache-fw-a nixfe-cache-fw-b >/dev/null
 }
 
