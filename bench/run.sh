@@ -176,11 +176,11 @@ log "closure: $closure_paths paths, $(mb "$closure_bytes") MB; app path $app_byt
 
 # ------------------------------------------------------------------ the runs
 # floor: the cache-mount Dockerfile behind `# syntax=local/nix-frontend:floor`,
-# the frontend image with NIX_FRONTEND_FORWARD=dockerfile.v0, which hands the
+# the frontend image with NIX_FRONTEND_FORWARD=dockerfile.v0 (made by
+# scripts/build-frontend.sh), which hands the
 # build to the engine's own Dockerfile frontend: what any gateway frontend
 # pays over a plain Dockerfile.
-printf 'FROM local/nix-frontend:dev\nENV NIX_FRONTEND_FORWARD=dockerfile.v0\n' |
-  docker build -q -t local/nix-frontend:floor - >/dev/null || die "cannot make local/nix-frontend:floor"
+# scripts/build-frontend.sh (above) made local/nix-frontend:floor.
 { echo '# syntax=local/nix-frontend:floor'; cat "$here/dockerfile-cache.Dockerfile"; } >"$work/floor.Dockerfile"
 approaches=("dockerfile" "dockerfile+cache" "floor" "nix-frontend" "nix-frontend-1step")
 files=("dockerfile.Dockerfile" "dockerfile-cache.Dockerfile" "$work/floor.Dockerfile" "nix-frontend.Dockerfile" "nix-frontend.Dockerfile")

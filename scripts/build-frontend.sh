@@ -10,6 +10,7 @@
 # scripts/build-cross.sh, and buildx puts both FROM scratch images in one index
 # (no RUN, so no emulation). Elsewhere (Docker 20.10, 26.1 classic store) it is
 # linux/amd64 only. Offline: nothing is pulled.
+# Also tags NAME:floor, the bench's floor (see make_floor below).
 # Env: NIXFE_FRONTEND_IMAGE (tag, default local/nix-frontend:dev),
 #      NIXFE_FRONTEND_PLATFORMS (linux/amd64 to skip arm64 on any engine).
 set -euo pipefail
@@ -69,8 +70,23 @@ done
 # Skip the image build when this engine already has the same binaries.
 sum=$(printf '%s' "$sums" | sha256sum | cut -c1-32)
 have=$(docker image inspect -f '{{ index .Config.Labels "org.nix-frontend.dev.binary" }}' "$tag" 2>/dev/null || true)
+# The bench's floor (and its e2e test): the same image with
+# NIX_FRONTEND_FORWARD set, which hands every build to the engine's own
+# Dockerfile frontend. Made by a commit, not a build: nothing to solve.
+floor=${tag%:*}:floor
+make_floor() {
+  local cid have_floor
+  # The commit keeps the dev image's label: the same binaries, nothing to do.
+  have_floor=$(docker image inspect -f '{{ index .Config.Labels "org.nix-frontend.dev.binary" }}' "$floor" 2>/dev/null || true)
+  [[ $have_floor != "$sum" ]] || return 0
+  cid=$(docker create "$tag" 2>/dev/null) || die "cannot create a container of $tag"
+  docker commit --change 'ENV NIX_FRONTEND_FORWARD=dockerfile.v0' "$cid" "$floor" >/dev/null ||
+    die "cannot make $floor"
+  docker rm "$cid" >/dev/null
+}
 if [[ $have == "$sum" ]]; then
   log "$tag ($platforms) is up to date"
+  make_floor
   exit 0
 fi
 log "docker build $tag ($platforms)"
@@ -138,3 +154,5 @@ while read -r plat stored unpacked; do
   log "built $tag $plat: $((unpacked / 1024)) KiB ($((stored / 1024)) KiB stored)"
   ((unpacked <= max_bytes)) || die "$tag $plat weighs $unpacked bytes, over the $max_bytes limit"
 done <<<"$report"
+make_floor
+log "made $floor (forwards to dockerfile.v0)"
