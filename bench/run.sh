@@ -272,6 +272,9 @@ if [[ $kind == 26.1-containerd ]]; then
     nix_ran=$({ grep -o "building '/nix/store/[^']*\.drv'" "$logf" || true; } | sed "s#.*/[a-z0-9]\{32\}-##; s#\.drv'##" |
       sort -u | { grep -v '^workload-shell' || true; } | xargs)
     nix_ran=${nix_ran:-nothing}
+    local n
+    n=$(wc -w <<<"$nix_ran")
+    if ((n > 8)); then nix_ran="$n derivations"; fi
     log "$approach, ci $name: ${secs}s, nix built: $nix_ran"
   }
   # cache_new OLD NEW: "MB (N blobs)" of the blobs of the local cache NEW
