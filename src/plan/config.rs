@@ -53,38 +53,12 @@ pub fn assemble(
 
     check_entrypoint(plan, built)?;
     let c = &mut cfg.config;
-    // The spec's, else meta.mainProgram, else the one program in bin/.
-    let entrypoint = match (
-        &spec.entrypoint,
-        &built.main_program,
-        built.programs.as_slice(),
-    ) {
-        (Some(e), _, _) => Some(resolve_argv(&e.value, out)),
-        (None, Some(m), _) => Some(vec![format!("{out}/bin/{m}")]),
-        (None, None, [only]) => Some(vec![format!("{out}/bin/{only}")]),
-        _ => None,
-    };
-    match entrypoint {
-        Some(e) => {
-            c.entrypoint = Some(e);
-            // As in a Dockerfile: a new ENTRYPOINT drops the base's CMD.
-            c.cmd = None;
-        }
-        None if c.entrypoint.as_ref().is_some_and(|e| !e.is_empty()) || spec.cmd.is_some() => {}
-        None => return Err(nothing_to_run(built)),
-    }
-    if let Some(cmd) = &spec.cmd {
-        c.cmd = Some(resolve_argv(&cmd.value, out));
-    }
-    // What runs first: the entrypoint's program, else the cmd's.
-    let first = c
-        .entrypoint
-        .iter()
-        .chain(c.cmd.iter())
-        .find_map(|argv| argv.first());
-    if let Some(program) = first {
+    let argv = run(plan, built).ok_or_else(|| nothing_to_run(built))?;
+    if let Some(program) = argv.first() {
         check_arch(plan, built, program)?;
     }
+    c.entrypoint = argv.entrypoint;
+    c.cmd = argv.cmd;
 
     // The spec's env first, then the package's bin in front of PATH, so a
     // PATH the spec sets still finds the package's programs.
@@ -259,30 +233,68 @@ fn machine_name(elf: (u8, u16)) -> String {
     .unwrap_or_else(|| format!("ELF machine {} ({}-bit)", elf.1, 32 * u32::from(elf.0)))
 }
 
-/// The check `assemble` makes of the program the image runs first, for
-/// `--call check` (which makes no config): the spec's entrypoint, else
-/// meta.mainProgram, else the one program in bin/, else the spec's cmd.
-pub fn arch_check(plan: &Plan, built: &Report) -> Result<(), PlanError> {
+/// What the image runs.
+struct Run {
+    entrypoint: Option<Vec<String>>,
+    cmd: Option<Vec<String>>,
+}
+
+impl Run {
+    /// The program that runs first: the entrypoint's, else the cmd's.
+    fn first(&self) -> Option<&String> {
+        self.entrypoint
+            .iter()
+            .chain(self.cmd.iter())
+            .find_map(|argv| argv.first())
+    }
+}
+
+/// The image's entrypoint and cmd over the base's. The package's entrypoint
+/// (the spec's, else meta.mainProgram, else the one program in bin/)
+/// replaces the base's and, as a Dockerfile ENTRYPOINT does, drops its cmd;
+/// the spec's cmd replaces the cmd. `None`: nothing to run.
+fn run(plan: &Plan, built: &Report) -> Option<Run> {
     let spec = &plan.image.spec;
     let out = built.main_output();
-    let program = match (
+    let base = &plan.image.base_config.config;
+    let (mut entrypoint, mut cmd) = (base.entrypoint.clone(), base.cmd.clone());
+    let ours = match (
         &spec.entrypoint,
         &built.main_program,
         built.programs.as_slice(),
     ) {
-        (Some(e), _, _) => resolve_argv(&e.value, out).into_iter().next(),
-        (None, Some(m), _) => Some(format!("{out}/bin/{m}")),
-        (None, None, [only]) => Some(format!("{out}/bin/{only}")),
-        _ => spec
-            .cmd
-            .as_ref()
-            .and_then(|c| resolve_argv(&c.value, out).into_iter().next()),
+        (Some(e), _, _) => Some(resolve_argv(&e.value, out)),
+        (None, Some(m), _) => Some(vec![format!("{out}/bin/{m}")]),
+        (None, None, [only]) => Some(vec![format!("{out}/bin/{only}")]),
+        _ => None,
     };
-    program.map_or(Ok(()), |p| check_arch(plan, built, &p))
+    match ours {
+        Some(e) => {
+            entrypoint = Some(e);
+            cmd = None;
+        }
+        None if entrypoint.as_ref().is_some_and(|e| !e.is_empty()) || spec.cmd.is_some() => {}
+        None => return None,
+    }
+    if let Some(c) = &spec.cmd {
+        cmd = Some(resolve_argv(&c.value, out));
+    }
+    Some(Run { entrypoint, cmd })
 }
 
-/// The program the image runs first, when it is one of the package's
-/// `bin/`, is a program of the image's platform (a script: its interpreter).
+/// The program the image runs first (the entrypoint's, else the cmd's),
+/// when it is one of the package's `bin/`, is a program of the image's
+/// platform (a script: its interpreter). `assemble` makes this check, and
+/// `--call check`, which makes no config, makes it alone.
+pub fn arch_check(plan: &Plan, built: &Report) -> Result<(), PlanError> {
+    match run(plan, built).as_ref().and_then(Run::first) {
+        Some(program) => check_arch(plan, built, program),
+        None => Ok(()),
+    }
+}
+
+/// `program`, when it is one of the package's `bin/`, is a program of the
+/// image's platform (a script: its interpreter).
 fn check_arch(plan: &Plan, built: &Report, program: &str) -> Result<(), PlanError> {
     let Some(name) = program
         .strip_prefix(built.main_output())
