@@ -400,19 +400,27 @@ impl<E: Engine> Session<'_, E> {
         Ok(bytes.map(|b| root_inputs(&b)).unwrap_or_default())
     }
 
-    /// The flake's `flake.lock`, when it has one.
+    /// The flake's `flake.lock`, when it has one; read once per invocation.
     pub(super) async fn flake_lock(&self, target: &Target) -> Result<Option<Vec<u8>>, Failure> {
         let (sub, _) = target.flake_parts();
         let path = in_dir(sub, "flake.lock");
-        Ok(match &self.context {
-            ContextSource::Remote { remote, .. } => {
-                self.tree_file(remote, &in_dir(remote.subdir(), &path))
-                    .await?
-            }
-            ContextSource::Local { name, session } => self.local_file(name, session, &path).await?,
-            // The build context itself is never an input.
-            ContextSource::Input { .. } => None,
-        })
+        let read = Rc::clone(self.locks.borrow_mut().entry(path.clone()).or_default());
+        let lock = read
+            .get_or_try_init(|| async {
+                Ok::<_, Failure>(match &self.context {
+                    ContextSource::Remote { remote, .. } => {
+                        self.tree_file(remote, &in_dir(remote.subdir(), &path))
+                            .await?
+                    }
+                    ContextSource::Local { name, session } => {
+                        self.local_file(name, session, &path).await?
+                    }
+                    // The build context itself is never an input.
+                    ContextSource::Input { .. } => None,
+                })
+            })
+            .await?;
+        Ok(lock.clone())
     }
 
     /// The git inputs of the flake's lock that BuildKit fetches, and their

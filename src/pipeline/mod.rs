@@ -53,6 +53,7 @@ pub async fn run<E: Engine>(engine: &E, opts: &Options, caps: &Caps) -> Outcome 
         context: context::local(opts),
         revision: None,
         trees: RefCell::default(),
+        locks: RefCell::default(),
         inputs: OnceCell::new(),
     };
     let outcome = match opts.get("requestid").filter(|r| !r.is_empty()) {
@@ -79,6 +80,9 @@ struct SpecFile {
     vertex: String,
 }
 
+/// A file read once per invocation: `None` when it does not exist.
+type ReadOnce = Rc<OnceCell<Option<Vec<u8>>>>;
+
 /// One invocation's engine, options and caps, and what it has read so far.
 struct Session<'a, E> {
     engine: &'a E,
@@ -97,6 +101,9 @@ struct Session<'a, E> {
     /// The fetched trees (git, http) solved so far, by their vertex: each
     /// is solved once, however many of its files are read.
     trees: RefCell<BTreeMap<String, Rc<OnceCell<String>>>>,
+    /// The `flake.lock` files read so far, by path: the named contexts and
+    /// the inputs BuildKit fetches both read it, once.
+    locks: RefCell<BTreeMap<String, ReadOnce>>,
     /// The client's inputs, once asked for.
     inputs: OnceCell<BTreeMap<String, Definition>>,
 }

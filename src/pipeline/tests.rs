@@ -1182,3 +1182,33 @@ fn what_the_report_could_not_read_is_a_warning() {
         ["NixMetaFailed: nix could not evaluate the package's meta: error: boom in meta.license"]
     );
 }
+
+#[test]
+fn flake_lock_is_read_once_for_overrides_and_fetched_inputs() {
+    let mut f = git_fake(SPEC);
+    let rev = "0123456789abcdef0123456789abcdef01234567";
+    f.client_files.insert(
+        "sub/flake.lock".into(),
+        format!(
+            r#"{{"nodes":{{"root":{{"inputs":{{"greeting":"g","dep":"dep"}}}},
+              "dep":{{"locked":{{"type":"git","url":"https://example.org/dep.git","rev":"{rev}","narHash":"sha256-AAAA"}}}}}},
+              "root":"root","version":7}}"#
+        )
+        .into_bytes(),
+    );
+    let o = run_with(
+        &f,
+        &[("context", GIT_URL), ("context:greeting", "local:greeting")],
+        &remote_caps(true),
+    );
+    assert!(o.result.is_ok(), "{}", message(&o));
+    assert_eq!(o.plan.as_ref().unwrap().nix.prefetch[0].node, "dep");
+    assert_eq!(override_args(&o)[1], "greeting");
+    let lock_reads = f
+        .log()
+        .reads
+        .iter()
+        .filter(|(_, p)| p == "sub/flake.lock")
+        .count();
+    assert_eq!(lock_reads, 1);
+}
