@@ -436,9 +436,13 @@ impl<E: Engine> Session<'_, E> {
             } else if let Some(report) = self.read_optional(&r, REPORT_FILE).await? {
                 report
             } else {
-                let graph = self.engine.read_file(&r, GRAPH_FILE).await?;
-                let facts = self.engine.read_file(&r, FACTS_FILE).await?;
-                let names = self.read_optional(&r, NAMES_FILE).await?;
+                // The evaluation's three files, side by side.
+                let (graph, facts, names) = futures_util::future::try_join3(
+                    self.engine.read_file(&r, GRAPH_FILE),
+                    self.engine.read_file(&r, FACTS_FILE),
+                    self.read_optional(&r, NAMES_FILE),
+                )
+                .await?;
                 let eval = Eval::parse(&graph, &facts).map_err(PlanError::from)?;
                 let names = String::from_utf8_lossy(names.as_deref().unwrap_or_default());
                 emit.nix_graph = Some(plan::nix_graph(&plan.nix, eval, &names));
