@@ -178,13 +178,9 @@ struct Layers<'a> {
 impl Layers<'_> {
     /// A small exec in the builder with its own environment and no network.
     fn small_exec(&self, args: Vec<String>, mounts: Vec<Mount>) -> Exec {
-        let mut env = self.plan.nix.builder_env.clone();
-        if self.emit.attempt > 0 {
-            env.push(format!("NIX_FRONTEND_ATTEMPT={}", self.emit.attempt));
-        }
         Exec {
             args,
-            env,
+            env: self.plan.nix.builder_env.clone(),
             cwd: "/".into(),
             user: String::new(),
             root: self.builder.clone(),
@@ -195,6 +191,17 @@ impl Layers<'_> {
             network: pb::NetMode::None,
             platform: self.np.clone(),
         }
+    }
+
+    /// A small exec that reads the store cache: a retry after the store
+    /// lost paths (`emit.attempt`) makes it a new vertex.
+    fn store_exec(&self, args: Vec<String>, mounts: Vec<Mount>) -> Exec {
+        let mut exec = self.small_exec(args, mounts);
+        if self.emit.attempt > 0 {
+            exec.env
+                .push(format!("NIX_FRONTEND_ATTEMPT={}", self.emit.attempt));
+        }
+        exec
     }
 
     fn args(
@@ -219,9 +226,7 @@ impl Layers<'_> {
         match essential_script(e) {
             Some((script, arg)) => {
                 let args = self.args(script, "nix-frontend-essential", arg);
-                let mut exec = self.small_exec(args, vec![scratch_out()]);
-                // Not a store read: no retry makes it a new vertex.
-                exec.env.retain(|v| !v.starts_with("NIX_FRONTEND_ATTEMPT="));
+                let exec = self.small_exec(args, vec![scratch_out()]);
                 g.exec(&exec, &name, None)[0].clone()
             }
             None => {
@@ -261,7 +266,7 @@ impl Layers<'_> {
                 selector: format!("/{OUTPUTS_DIR}/{name}"),
             });
         }
-        let exec = self.small_exec(args, mounts);
+        let exec = self.store_exec(args, mounts);
         let name = format!("[image] layer {}/{n}: {}", k + 1, describe_layer(paths));
         g.exec(&exec, &name, None)[0].clone()
     }
@@ -269,7 +274,7 @@ impl Layers<'_> {
     fn nix_db(&self, g: &mut Graph, paths: &[String]) -> Output {
         let args = self.args(nix_db_script(), LAYER_ARGV0, paths.iter().cloned());
         let mounts = vec![store_cache(self.plan, &self.seed, self.emit), scratch_out()];
-        g.exec(&self.small_exec(args, mounts), "[image] nix database", None)[0].clone()
+        g.exec(&self.store_exec(args, mounts), "[image] nix database", None)[0].clone()
     }
 }
 
