@@ -67,6 +67,13 @@ fn fake(spec: &str) -> Fake {
     }
 }
 
+/// The fake's report, as JSON, changed by `edit`.
+fn edit_report(f: &mut Fake, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut r: serde_json::Value = serde_json::from_slice(&f.report).unwrap();
+    edit(&mut r);
+    f.report = serde_json::to_vec(&r).unwrap();
+}
+
 fn run_with(fake: &Fake, options: &[(&str, &str)], caps: &Caps) -> Outcome {
     let vars = options
         .iter()
@@ -1016,11 +1023,11 @@ fn evaluated(spec: &str) -> Fake {
     let mut f = fake(spec);
     f.evaluated = Some([graph.to_vec(), facts.to_vec(), b"main.c\n".to_vec()]);
     // The final step knows nothing of the flake: the evaluation tells.
-    let mut report: serde_json::Value = serde_json::from_slice(&f.report).unwrap();
-    report["meta"] = serde_json::Value::Null;
-    report["flake"] = serde_json::Value::Null;
-    report["bin"]["entries"]["tool"] = serde_json::json!({"type": "regular"});
-    f.report = serde_json::to_vec(&report).unwrap();
+    edit_report(&mut f, |r| {
+        r["meta"] = serde_json::Value::Null;
+        r["flake"] = serde_json::Value::Null;
+        r["bin"]["entries"]["tool"] = serde_json::json!({"type": "regular"});
+    });
     f
 }
 
@@ -1123,9 +1130,9 @@ fn a_program_for_another_platform_is_refused() {
     let x86 = "7f454c4602010100000000000000000003003e00";
     let with_heads = |head: &str| {
         let mut f = fake(SPEC);
-        let mut r: serde_json::Value = serde_json::from_slice(&f.report).unwrap();
-        r["heads"] = serde_json::json!({"app": {"head": head, "interpreter": ""}});
-        f.report = serde_json::to_vec(&r).unwrap();
+        edit_report(&mut f, |r| {
+            r["heads"] = serde_json::json!({"app": {"head": head, "interpreter": ""}});
+        });
         f
     };
     let f = with_heads(x86);
@@ -1141,9 +1148,9 @@ fn a_program_for_another_platform_is_refused() {
     assert!(err.message.contains("hint:"), "{}", err.message);
     // A script: its interpreter is checked.
     let mut f = with_heads("2321");
-    let mut r: serde_json::Value = serde_json::from_slice(&f.report).unwrap();
-    r["heads"]["app"]["interpreter"] = serde_json::json!(x86);
-    f.report = serde_json::to_vec(&r).unwrap();
+    edit_report(&mut f, |r| {
+        r["heads"]["app"]["interpreter"] = serde_json::json!(x86)
+    });
     let err = build(&f, &[("platform", "linux/arm64")])
         .result
         .unwrap_err();
@@ -1172,9 +1179,9 @@ fn a_program_for_another_platform_is_refused() {
 #[test]
 fn what_the_report_could_not_read_is_a_warning() {
     let mut f = fake(SPEC);
-    let mut r: serde_json::Value = serde_json::from_slice(&f.report).unwrap();
-    r["errors"] = serde_json::json!({"meta": "error: boom in meta.license", "flake": ""});
-    f.report = serde_json::to_vec(&r).unwrap();
+    edit_report(&mut f, |r| {
+        r["errors"] = serde_json::json!({"meta": "error: boom in meta.license", "flake": ""});
+    });
     assert!(build(&f, &[]).result.is_ok());
     let warnings: Vec<String> = f.log().warnings.iter().map(|w| w.short.clone()).collect();
     assert_eq!(
