@@ -1,7 +1,7 @@
 //! `${NAME}` in spec strings: build-arg references, expanded from
 //! `--build-arg` values (`$${` is a literal `${`), and where each was used.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use toml::Spanned;
 
@@ -17,6 +17,9 @@ pub(super) struct Expander<'a> {
     pub args: Option<&'a BTreeMap<String, String>>,
     /// Every reference, with its first place.
     pub used: BTreeMap<String, Span>,
+    /// The values (and lists) where a name stood in for an unknown value:
+    /// their checks would judge the stand-in, not the value.
+    stood_in: HashSet<Span>,
 }
 
 impl<'a> Expander<'a> {
@@ -25,7 +28,14 @@ impl<'a> Expander<'a> {
             text,
             args,
             used: BTreeMap::new(),
+            stood_in: HashSet::new(),
         }
+    }
+
+    /// Whether the value at `span` took a build arg whose value is not
+    /// known here.
+    pub fn stood_in(&self, span: Span) -> bool {
+        self.stood_in.contains(&span)
     }
 
     pub fn text(&self) -> &'a str {
@@ -88,7 +98,10 @@ impl<'a> Expander<'a> {
                 }
                 // Describing, not building: the name stands in for the value,
                 // so the rest of the spec can still be checked.
-                None => out.push_str(name),
+                None => {
+                    self.stood_in.insert(span);
+                    out.push_str(name);
+                }
             }
             rest = &body[end + 1..];
         }
@@ -102,11 +115,16 @@ impl<'a> Expander<'a> {
         v: Spanned<Vec<Spanned<String>>>,
     ) -> Result<Located<Vec<String>>, SpecError> {
         let span: Span = v.span().into();
-        let items = v
-            .into_inner()
-            .into_iter()
-            .map(|s| self.string(s).map(|l| l.value))
-            .collect::<Result<_, _>>()?;
+        let mut stood_in = false;
+        let mut items = Vec::new();
+        for s in v.into_inner() {
+            let s = self.string(s)?;
+            stood_in |= self.stood_in(s.at());
+            items.push(s.value);
+        }
+        if stood_in {
+            self.stood_in.insert(span);
+        }
         Ok(Located::new(items, span))
     }
 }

@@ -118,6 +118,9 @@ impl Lower<'_> {
     fn flake(&mut self, v: Option<Str>) -> Result<Option<Located<String>>, SpecError> {
         let Some(v) = v else { return Ok(None) };
         let v = self.ex.string(v)?;
+        if self.ex.stood_in(v.at()) {
+            return Ok(Some(v));
+        }
         let span = v.at();
         let (path, attr) = v.value.split_once('#').unwrap_or((&v.value, "default"));
         if !(path == "." || path.starts_with("./")) {
@@ -149,19 +152,32 @@ impl Lower<'_> {
 
     fn builder(&mut self, v: Option<Str>) -> Result<Option<Located<String>>, SpecError> {
         let Some(v) = v else { return Ok(None) };
-        let unknown = self.unknown_args(&v);
         let v = self.ex.string(v)?;
-        if !unknown {
-            check_image_ref("builder", &v)?;
-        }
+        self.lenient(v.at(), check_image_ref("builder", &v), || ())?;
         Ok(Some(v))
     }
 
-    /// Whether `v` takes a build arg whose value is not known here (a
-    /// subrequest's lenient parse): its expansion is a stand-in, not a
-    /// value to check.
-    fn unknown_args(&self, v: &Str) -> bool {
-        self.ex.args.is_none() && v.get_ref().contains("${")
+    /// `checked`, unless the value at `at` took a build arg whose value is
+    /// not known here (a subrequest's lenient parse, or another target than
+    /// the one being built): then the check judged a stand-in, and
+    /// `stand_in` gives the value to go on with.
+    fn lenient<T>(
+        &self,
+        at: Span,
+        checked: Result<T, SpecError>,
+        stand_in: impl FnOnce() -> T,
+    ) -> Result<T, SpecError> {
+        match checked {
+            Err(_) if self.ex.stood_in(at) => Ok(stand_in()),
+            r => r,
+        }
+    }
+
+    /// A program and its arguments.
+    fn argv(&mut self, key: &str, v: Strs) -> Result<Located<Vec<String>>, SpecError> {
+        let v = self.ex.strings(v)?;
+        let stand_in = v.clone();
+        self.lenient(v.at(), check_argv(key, v), || stand_in)
     }
 
     fn src(&mut self, v: Option<Strs>) -> Result<Option<Located<Vec<String>>>, SpecError> {
@@ -179,7 +195,9 @@ impl Lower<'_> {
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             let item = self.ex.string(item)?;
-            out.push(context_path("src", &item)?);
+            let path =
+                self.lenient(item.at(), context_path("src", &item), || item.value.clone())?;
+            out.push(path);
         }
         Ok(Some(Located::new(out, span)))
     }
@@ -277,7 +295,10 @@ impl Lower<'_> {
                 .into_iter()
                 .map(|c| {
                     let c = self.ex.string(c)?;
-                    let path = context_path("nix.binary-caches", &c)?;
+                    let path =
+                        self.lenient(c.at(), context_path("nix.binary-caches", &c), || {
+                            c.value.clone()
+                        })?;
                     Ok(Located {
                         value: path,
                         span: c.span,
@@ -378,7 +399,7 @@ impl Lower<'_> {
                         .strip_prefix(p)
                         .is_some_and(|n| !n.trim().is_empty())
                 });
-                if !ok {
+                if !ok && !self.ex.stood_in(s.at()) {
                     return Err(invalid(
                         "sbom.supplier",
                         format!("{:?} is not an SPDX supplier", s.value),
@@ -398,7 +419,7 @@ impl Lower<'_> {
             Some(m) => {
                 let m = self.ex.string(m)?;
                 Some(Located {
-                    value: store_size(&m)?,
+                    value: self.lenient(m.at(), store_size(&m), || 0)?,
                     span: m.span,
                 })
             }
@@ -431,14 +452,11 @@ impl Lower<'_> {
     fn image(&mut self, raw: RawImage, inherit: &Image) -> Result<Image, SpecError> {
         let base = match raw.base {
             Some(b) => {
-                let unknown = self.unknown_args(&b);
                 let b = self.ex.string(b)?;
                 if b.value == "scratch" {
                     None
                 } else {
-                    if !unknown {
-                        check_image_ref("image.base", &b)?;
-                    }
+                    self.lenient(b.at(), check_image_ref("image.base", &b), || ())?;
                     Some(b)
                 }
             }
@@ -473,7 +491,7 @@ impl Lower<'_> {
             None => inherit.copy.clone(),
         };
         let entrypoint = match raw.entrypoint {
-            Some(e) => Some(check_argv("image.entrypoint", self.ex.strings(e)?)?),
+            Some(e) => Some(self.argv("image.entrypoint", e)?),
             None => inherit.entrypoint.clone(),
         };
         let cmd = match raw.cmd {
@@ -496,7 +514,7 @@ impl Lower<'_> {
         let workdir = match raw.workdir {
             Some(w) => {
                 let w = self.ex.string(w)?;
-                if !w.value.starts_with('/') {
+                if !w.value.starts_with('/') && !self.ex.stood_in(w.at()) {
                     return Err(invalid(
                         "image.workdir",
                         format!("{:?} is not an absolute path", w.value),
@@ -509,7 +527,18 @@ impl Lower<'_> {
             None => inherit.workdir.clone(),
         };
         let user = match raw.user {
-            Some(u) => Some(check_user(self.ex.string(u)?)?),
+            Some(u) => {
+                let u = self.ex.string(u)?;
+                let stand_in = Located::new(
+                    super::user::User {
+                        name: Some(u.value.clone()),
+                        uid: None,
+                        gid: None,
+                    },
+                    u.at(),
+                );
+                Some(self.lenient(u.at(), check_user(u), || stand_in)?)
+            }
             None => inherit.user.clone(),
         };
         let mut labels = inherit.labels.clone();
@@ -528,7 +557,11 @@ impl Lower<'_> {
         let expose = match raw.expose {
             Some(list) => list
                 .into_iter()
-                .map(|p| self.ex.string(p).and_then(check_port))
+                .map(|p| {
+                    let p = self.ex.string(p)?;
+                    let stand_in = p.clone();
+                    self.lenient(p.at(), check_port(p), || stand_in)
+                })
                 .collect::<Result<_, _>>()?,
             None => inherit.expose.clone(),
         };
@@ -543,7 +576,7 @@ impl Lower<'_> {
         let stop_signal = match raw.stop_signal {
             Some(s) => {
                 let s = self.ex.string(s)?;
-                check_signal(&s)?;
+                self.lenient(s.at(), check_signal(&s), || ())?;
                 Some(s)
             }
             None => inherit.stop_signal.clone(),
@@ -553,14 +586,14 @@ impl Lower<'_> {
                 .into_iter()
                 .map(|v| {
                     let v = self.ex.string(v)?;
-                    check_absolute("image.volumes", &v)?;
+                    self.lenient(v.at(), check_absolute("image.volumes", &v), || ())?;
                     Ok(v)
                 })
                 .collect::<Result<_, SpecError>>()?,
             None => inherit.volumes.clone(),
         };
         let shell = match raw.shell {
-            Some(s) => Some(check_argv("image.shell", self.ex.strings(s)?)?),
+            Some(s) => Some(self.argv("image.shell", s)?),
             None => inherit.shell.clone(),
         };
         let defaults = match raw.defaults {
@@ -632,7 +665,11 @@ impl Lower<'_> {
             match v {
                 Some(v) => {
                     let v = self.ex.string(v)?;
-                    duration(key, &v)
+                    let checked = duration(key, &v);
+                    if self.ex.stood_in(v.at()) {
+                        return Ok(checked.unwrap_or(0));
+                    }
+                    checked
                 }
                 None => Ok(0),
             }
@@ -674,9 +711,11 @@ impl Lower<'_> {
         let span: Span = c.span().into();
         let c = c.into_inner();
         let src = self.ex.string(c.src)?;
-        let src = context_path("image.copy.src", &src)?;
+        let src = self.lenient(src.at(), context_path("image.copy.src", &src), || {
+            src.value.clone()
+        })?;
         let dest = self.ex.string(c.dest)?;
-        if !dest.value.starts_with('/') {
+        if !dest.value.starts_with('/') && !self.ex.stood_in(dest.at()) {
             return Err(invalid(
                 "image.copy.dest",
                 format!("{:?} is not an absolute path", dest.value),
@@ -687,7 +726,7 @@ impl Lower<'_> {
         let chown = match c.chown {
             Some(o) => {
                 let o = self.ex.string(o)?;
-                check_owner(&o)?;
+                self.lenient(o.at(), check_owner(&o), || ())?;
                 Some(o.value)
             }
             None => None,

@@ -134,3 +134,46 @@ fn a_subrequest_takes_an_image_from_a_build_arg() {
         "{err}"
     );
 }
+
+#[test]
+fn a_value_from_an_unknown_build_arg_is_not_judged_by_its_stand_in() {
+    // Each value's stand-in (the arg's name) would fail its key's check.
+    let text = r#"flake = "${FLAKE}"
+[image]
+workdir = "${DIR}"
+expose = ["${PORT}"]
+stop-signal = "${SIG}"
+volumes = ["${VOL}"]
+healthcheck = { test = "true", interval = "${EVERY}" }
+copy = [{ src = "etc", dest = "${DEST}" }]
+[sbom]
+supplier = "${SUPPLIER}"
+[cache]
+max-size = "${SIZE}"
+[targets.prod.image]
+workdir = "${PROD_DIR}"
+"#;
+    let spec = parse_lenient("Dockerfile", text).unwrap();
+    assert_eq!(spec.top.image.workdir.unwrap().value, "DIR");
+    // A build of the top level needs only its own args' values.
+    let args: BTreeMap<String, String> = [
+        ("FLAKE", ".#app"),
+        ("DIR", "/app"),
+        ("PORT", "8080"),
+        ("SIG", "SIGTERM"),
+        ("VOL", "/data"),
+        ("EVERY", "30s"),
+        ("DEST", "/etc/app/"),
+        ("SUPPLIER", "Organization: Valkyrie"),
+        ("SIZE", "10G"),
+    ]
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .into();
+    let spec = parse_for_target("Dockerfile", text, &args, None).unwrap();
+    assert_eq!(spec.top.image.workdir.unwrap().value, "/app");
+    // A known value is still checked.
+    let mut bad = args.clone();
+    bad.insert("DIR".to_owned(), "app".to_owned());
+    let err = parse_for_target("Dockerfile", text, &bad, None).unwrap_err();
+    assert!(err.to_string().contains("is not an absolute path"), "{err}");
+}
