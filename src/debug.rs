@@ -77,6 +77,8 @@ fn caps(mergeop: bool) -> Caps {
             .map(str::to_owned)
             .into(),
         llb,
+        // The stand-in engine's worker: an amd64 machine, as the goldens'.
+        worker_platforms: vec!["linux/amd64".to_owned()],
     }
 }
 
@@ -124,7 +126,7 @@ pub fn run(req: &Request) -> Result<Output, String> {
         format!("filename={}", req.filename),
     ));
     vars.push(("BUILDKIT_SESSION_ID".into(), "debug-session".into()));
-    let opts = Options::from_vars(vars);
+    let mut opts = Options::from_vars(vars);
 
     let mut fake = Fake {
         client_files: req
@@ -173,10 +175,14 @@ pub fn run(req: &Request) -> Result<Output, String> {
             }),
         });
     }
+    let mut caps = caps(req.mergeop);
+    // It runs every platform asked for, as an engine with emulators does.
+    caps.worker_platforms.extend(opts.platforms());
+    opts.or_workers(&caps.worker_platforms);
     let outcome = tokio::runtime::Builder::new_current_thread()
         .build()
         .map_err(|e| format!("cannot start a runtime for the debug commands: {e}"))?
-        .block_on(pipeline::run(&fake, &opts, &caps(req.mergeop)));
+        .block_on(pipeline::run(&fake, &opts, &caps));
     outcome.result.map_err(|e| e.message)?;
     Ok(Output {
         plan: outcome.plan,

@@ -74,6 +74,13 @@ impl Options {
         o
     }
 
+    /// The worker's platforms from Ping, where BUILDKIT_WORKERS named none.
+    pub fn or_workers(&mut self, from_ping: &[String]) {
+        if self.worker_platforms.is_empty() {
+            self.worker_platforms = from_ping.to_vec();
+        }
+    }
+
     /// Every option as BuildKit gave it.
     pub fn all(&self) -> &BTreeMap<String, String> {
         &self.opts

@@ -118,9 +118,28 @@ impl Client {
                 .map(|c| c.id)
                 .collect()
         };
+        let worker_platforms = pong
+            .workers
+            .first()
+            .map(|w| {
+                w.platforms
+                    .iter()
+                    .filter(|p| !p.os.is_empty() && !p.architecture.is_empty())
+                    .map(|p| {
+                        [&p.os, &p.architecture, &p.variant]
+                            .into_iter()
+                            .filter(|s| !s.is_empty())
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
         Ok(Caps {
             gateway: enabled(pong.frontend_api_caps),
             llb: enabled(pong.llb_caps),
+            worker_platforms,
         })
     }
 

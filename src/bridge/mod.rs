@@ -17,11 +17,12 @@ const FORWARD_VAR: &str = "NIX_FRONTEND_FORWARD";
 /// Runs one frontend invocation. An error here means nothing could be
 /// returned to BuildKit at all.
 pub async fn run() -> Result<(), EngineError> {
-    let opts = Options::from_env();
+    let mut opts = Options::from_env();
     let client = Client::connect_stdio()
         .await
         .map_err(|e| EngineError::new(14, format!("cannot connect to BuildKit over stdio: {e}")))?;
     let caps = client.ping().await?;
+    opts.or_workers(&caps.worker_platforms);
     // The benchmark's floor: a gateway frontend that does nothing but hand
     // the build to the engine's own Dockerfile frontend (the options carry
     // `cmdline`, so that one does not follow the `# syntax=` line again).

@@ -19,6 +19,8 @@ use crate::plan::Platform;
 pub struct Caps {
     pub gateway: BTreeSet<String>,
     pub llb: BTreeSet<String>,
+    /// The first worker's platforms as Ping lists them, `os/arch[/variant]`.
+    pub worker_platforms: Vec<String>,
 }
 
 impl Caps {

@@ -92,16 +92,12 @@ impl<E: Engine> Session<'_, E> {
         Ok(())
     }
 
-    /// The platform the engine runs natively.
-    pub(super) fn build_platform(&self) -> Platform {
+    /// The platform the engine runs natively: the first of its worker's.
+    pub(super) fn build_platform(&self) -> Result<Platform, Failure> {
         self.opts
             .build_platform()
             .and_then(|p| Platform::parse(p).ok())
-            .unwrap_or_else(|| Platform {
-                os: "linux".into(),
-                architecture: "amd64".into(),
-                variant: String::new(),
-            })
+            .ok_or(Failure::NoBuildPlatform)
     }
 
     /// `--platform`, each once, checked against what the engine can run
@@ -116,7 +112,7 @@ impl<E: Engine> Session<'_, E> {
             }
         }
         if out.is_empty() {
-            out.push(self.build_platform());
+            out.push(self.build_platform()?);
         }
         let workers = &self.opts.worker_platforms;
         if !workers.is_empty() {
@@ -136,10 +132,13 @@ impl<E: Engine> Session<'_, E> {
 
     /// The build args for `platform`: the client's, and the platform ones a
     /// Dockerfile has (`TARGETARCH`, …), which cannot be overridden.
-    pub(super) fn args_for(&self, platform: &Platform) -> BTreeMap<String, String> {
+    pub(super) fn args_for(
+        &self,
+        platform: &Platform,
+    ) -> Result<BTreeMap<String, String>, Failure> {
         let mut args = self.opts.build_args();
-        args.extend(platform.build_args(&self.build_platform()));
-        args
+        args.extend(platform.build_args(&self.build_platform()?));
+        Ok(args)
     }
 
     /// One platform, from the spec to the image's ref.
@@ -149,7 +148,7 @@ impl<E: Engine> Session<'_, E> {
         dockerignore: &OnceCell<Vec<String>>,
         warn: bool,
     ) -> Result<Built, Failure> {
-        let args = self.args_for(platform);
+        let args = self.args_for(platform)?;
         let spec = spec::parse_for_target(
             &self.spec.name,
             &self.spec.text,
@@ -221,7 +220,7 @@ impl<E: Engine> Session<'_, E> {
     ) -> Result<Planned, Failure> {
         let opts = self.opts;
         let target = spec.target(opts.target().as_deref())?;
-        let build_platform = self.build_platform();
+        let build_platform = self.build_platform()?;
         let nix_platform = plan::nix_platform(target, platform, &build_platform);
         let named = opts.named_contexts(&platform.to_string());
         let builder = async {

@@ -34,6 +34,9 @@ pub enum Failure {
     Dockerignore(String),
     #[error("`--platform`: this engine cannot run {platform} (its worker runs {runs})")]
     PlatformNotRunnable { platform: String, runs: String },
+    /// Neither BUILDKIT_WORKERS nor Ping named a platform the worker runs.
+    #[error("BuildKit named no platform its worker runs, so what runs natively is unknown")]
+    NoBuildPlatform,
     /// A remote context (git, http) could not be fetched or read.
     #[error("build context {context}: {message}")]
     Remote { context: String, message: String },
@@ -119,6 +122,7 @@ impl Failure {
             Self::SpecRead { .. } => {
                 "pass the spec with -f, e.g. docker build -f nix-frontend.toml .".into()
             }
+            Self::NoBuildPlatform => "the engine's worker reports no platforms (docker buildx inspect lists them); use a builder whose worker does".into(),
             Self::PlatformNotRunnable { platform, .. } => format!(
                 "register an emulator for it (Debian: apt-get install qemu-user-static binfmt-support, which adds it to binfmt_misc with the F flag), then restart the Docker daemon so BuildKit sees it; or build {platform} on a machine of that architecture"
             ),

@@ -19,12 +19,11 @@ impl<E: Engine> Session<'_, E> {
             self.read_spec().await?;
             let (name, text) = (self.spec.name.as_str(), self.spec.text.as_str());
             // The build args of the first platform, the automatic ones too.
-            let platform = self
-                .target_platforms()?
-                .into_iter()
-                .next()
-                .unwrap_or_else(|| self.build_platform());
-            let args = self.args_for(&platform);
+            let platform = match self.target_platforms()?.into_iter().next() {
+                Some(p) => p,
+                None => self.build_platform()?,
+            };
+            let args = self.args_for(&platform)?;
             let target_name = self.opts.target();
             match request {
                 subrequest::OUTLINE => {

@@ -24,6 +24,8 @@ fn caps() -> Caps {
         .into_iter()
         .map(str::to_owned)
         .collect(),
+        // An amd64 engine that runs arm64 through an emulator.
+        worker_platforms: vec!["linux/amd64".to_owned(), "linux/arm64".to_owned()],
     }
 }
 
@@ -80,7 +82,8 @@ fn run_with(fake: &Fake, options: &[(&str, &str)], caps: &Caps) -> Outcome {
         .enumerate()
         .map(|(i, (k, v))| (format!("BUILDKIT_FRONTEND_OPT_{i}"), format!("{k}={v}")))
         .chain([("BUILDKIT_SESSION_ID".to_owned(), "s".to_owned())]);
-    let opts = Options::from_vars(vars);
+    let mut opts = Options::from_vars(vars);
+    opts.or_workers(&caps.worker_platforms);
     tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()
@@ -374,11 +377,38 @@ fn run_env(fake: &Fake, options: &[(&str, &str)], env: &[(String, String)]) -> O
         .enumerate()
         .map(|(i, (k, v))| (format!("BUILDKIT_FRONTEND_OPT_{i}"), format!("{k}={v}")))
         .chain(env.iter().cloned());
-    let opts = Options::from_vars(vars);
+    let mut opts = Options::from_vars(vars);
+    let caps = caps();
+    opts.or_workers(&caps.worker_platforms);
     tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap()
-        .block_on(super::run(fake, &opts, &caps()))
+        .block_on(super::run(fake, &opts, &caps))
+}
+
+#[test]
+fn the_build_platform_comes_from_the_worker_or_fails() {
+    let f = fake(SPEC);
+    // Ping's workers stand in for BUILDKIT_WORKERS.
+    let arm = Caps {
+        worker_platforms: vec!["linux/arm64".to_owned()],
+        ..caps()
+    };
+    let out = run_with(&f, &[], &arm);
+    out.result.unwrap();
+    assert_eq!(out.plan.unwrap().platform.architecture, "arm64");
+    // Neither names one: no guess of linux/amd64.
+    let none = Caps {
+        worker_platforms: Vec::new(),
+        ..caps()
+    };
+    let err = run_with(&f, &[], &none).result.unwrap_err();
+    assert!(
+        err.message
+            .contains("BuildKit named no platform its worker runs"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]

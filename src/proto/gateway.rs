@@ -15,6 +15,17 @@ pub struct PongResponse {
     pub frontend_api_caps: Vec<ApiCap>,
     #[prost(message, repeated, tag = "2")]
     pub llb_caps: Vec<ApiCap>,
+    #[prost(message, repeated, tag = "3")]
+    pub workers: Vec<WorkerRecord>,
+}
+
+/// A worker as Ping describes it; only its platforms are read.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct WorkerRecord {
+    #[prost(string, tag = "1")]
+    pub id: String,
+    #[prost(message, repeated, tag = "3")]
+    pub platforms: Vec<Platform>,
 }
 
 #[derive(Clone, PartialEq, ::prost::Message)]
