@@ -34,6 +34,37 @@ pub enum OptionError {
     CacheImports(String),
     #[error("input-metadata:{input} is not an object of base64 values: {message}")]
     InputMetadata { input: String, message: String },
+    #[error("--network={0}: the nix step and image.run take default, host or none")]
+    NetworkMode(String),
+    #[error("--add-host {0:?} is not HOST:IP")]
+    AddHost(String),
+}
+
+/// The network of the steps that run commands (`docker build --network`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkMode {
+    /// BuildKit's own: a network namespace with the engine's outbound route.
+    #[default]
+    Sandbox,
+    /// The engine's host network (BuildKit's `network.host` entitlement).
+    Host,
+    /// Only a loopback device.
+    None,
+}
+
+/// `--network` and `--add-host`, as the nix steps and `image.run` get them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Network {
+    pub mode: NetworkMode,
+    /// `(host, ip)` lines added to the steps' `/etc/hosts`, in order.
+    pub hosts: Vec<(String, String)>,
+}
+
+impl Network {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// An image name in the form people write it: `docker.io/library/alpine:latest`
@@ -79,6 +110,32 @@ impl Options {
         if self.worker_platforms.is_empty() {
             self.worker_platforms = from_ping.to_vec();
         }
+    }
+
+    /// `force-network-mode` and `add-hosts` (`--network`, `--add-host`).
+    pub fn network(&self) -> Result<Network, OptionError> {
+        let mode = match self.get("force-network-mode").unwrap_or_default() {
+            "" | "default" | "sandbox" => NetworkMode::Sandbox,
+            "host" => NetworkMode::Host,
+            "none" => NetworkMode::None,
+            other => return Err(OptionError::NetworkMode(other.to_owned())),
+        };
+        let mut hosts = Vec::new();
+        for entry in self.get("add-hosts").unwrap_or_default().split(',') {
+            let entry = entry.trim();
+            if entry.is_empty() {
+                continue;
+            }
+            // buildx sends `host=ip`; an IPv6 address has `:` in it.
+            let (host, ip) = entry
+                .split_once('=')
+                .ok_or_else(|| OptionError::AddHost(entry.to_owned()))?;
+            if host.is_empty() || ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(OptionError::AddHost(entry.to_owned()));
+            }
+            hosts.push((host.to_owned(), ip.to_owned()));
+        }
+        Ok(Network { mode, hosts })
     }
 
     /// Every option as BuildKit gave it.
@@ -403,6 +460,44 @@ mod tests {
         assert_eq!(o.context_local(), "context");
         assert_eq!(o.session_id, "s1");
         assert_eq!(o.source_date_epoch(), Ok(0));
+    }
+
+    #[test]
+    fn network_and_hosts() {
+        let net = |mode: &str, hosts: &str| {
+            opts(&[
+                (
+                    "BUILDKIT_FRONTEND_OPT_0",
+                    &format!("force-network-mode={mode}"),
+                ),
+                ("BUILDKIT_FRONTEND_OPT_1", &format!("add-hosts={hosts}")),
+            ])
+            .network()
+        };
+        assert!(opts(&[]).network().unwrap().is_default());
+        assert!(net("sandbox", "").unwrap().is_default());
+        let n = net("none", "a.internal=10.0.0.1, b=fd00::1").unwrap();
+        assert_eq!(n.mode, NetworkMode::None);
+        assert_eq!(
+            n.hosts,
+            [
+                ("a.internal".to_owned(), "10.0.0.1".to_owned()),
+                ("b".to_owned(), "fd00::1".to_owned())
+            ]
+        );
+        assert_eq!(net("host", "").unwrap().mode, NetworkMode::Host);
+        assert_eq!(
+            net("bridge", ""),
+            Err(OptionError::NetworkMode("bridge".into()))
+        );
+        assert_eq!(
+            net("", "a=not-an-ip"),
+            Err(OptionError::AddHost("a=not-an-ip".into()))
+        );
+        assert_eq!(
+            net("", "=1.2.3.4"),
+            Err(OptionError::AddHost("=1.2.3.4".into()))
+        );
     }
 
     #[test]

@@ -44,6 +44,9 @@
 #   locked_git_input       a git input locked in flake.lock (the app repo): BuildKit fetches it,
 #                          nix finds it in the store; a fresh builder importing the cache
 #                          (containerd store) does not fetch it again
+#   network_modes          --network=none: nix cannot fetch a tarball input from the server, which
+#                          sees no request; --network=host: it does; --add-host reaches the
+#                          nix step's /etc/hosts
 #   bad_inputs             an unreachable repo, a missing ref, a missing subdir, a missing
 #                          tarball, a named context matching nothing: one clear line each, a hint
 # shellcheck source=tests/e2e-lib.sh
@@ -429,6 +432,74 @@ LOCK
   docker rmi -f nixfe-ctx-gi >/dev/null 2>&1 || true
 }
 
+# network_modes: --network and --add-host reach the nix step. The flake's
+# input is a tarball on the tests' server (127.0.0.1), locked in flake.lock,
+# which nix fetches itself (BuildKit fetches only git inputs). The builder's
+# own network has no route to the host's loopback; --network=none has no
+# network at all: the build fails and the server sees no request. With
+# --network=host nix reaches the server and builds. --add-host reaches the
+# step's /etc/hosts, which the derivation copies (the test builder runs nix
+# without a sandbox, so the builder sees the step's files).
+network_modes() {
+  local d="$work/net" url="$NIXFE_REMOTE/files/app.tar.gz" hash since ns stamp out path cid
+  stamp=$(date +%s%N)
+  rm -rf "$d"; mkdir -p "$d"
+  hash=$(docker run --rm --network host local/nix:test sh -c \
+    "NIX_CONFIG='experimental-features = nix-command flakes' nix flake prefetch --json 'tarball+$url'" 2>"$work/prefetch.err" |
+    jq -r .hash) && [[ $hash == sha256-* ]] || { say "cannot prefetch the tarball: $(tail -n2 "$work/prefetch.err")"; return 1; }
+  cat >"$d/flake.nix" <<NIX
+{
+  inputs.dep = { url = "$url"; flake = false; };
+  outputs = { self, dep }: {
+    packages.x86_64-linux.default = derivation {
+      name = "uses-net";
+      system = "x86_64-linux";
+      builder = "/bin/sh";
+      PATH = "/usr/bin:/bin";
+      args = [ "-c" "mkdir -p \$out && cp \${dep}/greeting.txt \$out/greeting && cp /etc/hosts \$out/hosts" ];
+    };
+  };
+}
+NIX
+  cat >"$d/flake.lock" <<LOCK
+{
+  "nodes": {
+    "dep": {
+      "flake": false,
+      "locked": { "narHash": "$hash", "type": "tarball", "url": "$url" },
+      "original": { "type": "tarball", "url": "$url" }
+    },
+    "root": { "inputs": { "dep": "dep" } }
+  },
+  "root": "root",
+  "version": 7
+}
+LOCK
+  printf '# syntax=local/nix-frontend:dev\nflake = ".#default"\nbuilder = "local/nix:test"\n[image]\ncmd = ["x"]\n' >"$d/Dockerfile"
+  ns="--build-arg=BUILDKIT_CACHE_MOUNT_NS=net-$stamp"
+  since=$(log_lines)
+  if build "$d" "$ns" --network=none -t nixfe-ctx-net; then
+    say "--network=none built: nix fetched the tarball"; return 1
+  fi
+  grep -qiE "unable to download|couldn't connect|failed to connect|could not resolve" "$work/last.log" ||
+    { say "--network=none failed, but not at nix's download: $(grep -m2 -E 'error:|ERROR' "$work/last.log")"; return 1; }
+  ! tail -n +"$((since + 1))" "$NIXFE_REMOTE_LOG" | grep -q "/files/app.tar.gz" ||
+    { say "the server saw a request under --network=none"; return 1; }
+  since=$(log_lines)
+  build "$d" "$ns" --network=host --add-host nixfe-net.invalid:10.9.8.7 -t nixfe-ctx-net ||
+    { say "--network=host failed: $(grep -m2 -E 'error:|ERROR' "$work/last.log")"; return 1; }
+  tail -n +"$((since + 1))" "$NIXFE_REMOTE_LOG" | grep -q " GET /files/app.tar.gz 200 " ||
+    { say "nix did not fetch the tarball from the host's loopback"; return 1; }
+  path=$(files_of nixfe-ctx-net | grep -m1 -E '^nix/store/[a-z0-9]{32}-uses-net/hosts$') ||
+    { say "no uses-net/hosts in the image"; return 1; }
+  cid=$(docker create nixfe-ctx-net x) || return 1
+  out=$(docker cp "$cid:/$path" - | tar -xO)
+  docker rm "$cid" >/dev/null
+  grep -qE '^10\.9\.8\.7[[:space:]]+nixfe-net\.invalid$' <<<"$out" ||
+    { say "the nix step's /etc/hosts lacks the --add-host line: $out"; return 1; }
+  docker rmi -f nixfe-ctx-net >/dev/null 2>&1 || true
+}
+
 bad_inputs() {
   buildx || skip "BuildKit 0.8's Dockerfile frontend reads the spec from a remote context itself and fails first; no buildx for a local spec" || return
   # The spec from a local file (absolute -f), so the engine's Dockerfile
@@ -449,6 +520,6 @@ bad_inputs() {
 rc=0
 run_all contexts git_ref_subdir git_ref_root git_tag git_query tarball private_repo \
   named_context_input bake_target_input bake_target_builder named_context_builder named_context_oci \
-  locked_git_input bad_inputs || rc=$?
+  locked_git_input network_modes bad_inputs || rc=$?
 docker rmi -f "$tag" nixfe-ctx-bad >/dev/null 2>&1 || true
 exit $rc

@@ -64,6 +64,9 @@ pub fn dump(def: &pb::Definition) -> String {
                     for env in &m.env {
                         let _ = writeln!(s, "    env: {env:?}");
                     }
+                    for h in &m.extra_hosts {
+                        let _ = writeln!(s, "    host: {} {}", h.host, h.ip);
+                    }
                 }
                 let _ = writeln!(
                     s,

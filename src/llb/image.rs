@@ -120,7 +120,8 @@ fn base_state(g: &mut Graph, plan: &Plan, p: &pb::Platform, emit: &Emit) -> Opti
             root: state,
             root_output: true,
             mounts: Vec::new(),
-            network: pb::NetMode::Unset,
+            network: ops::net_mode(&plan.network),
+            hosts: plan.network.hosts.clone(),
             platform: p.clone(),
         };
         let name = format!("[image] run {}", step.command.value);
@@ -189,6 +190,7 @@ impl Layers<'_> {
             root_output: false,
             mounts,
             network: pb::NetMode::None,
+            hosts: Vec::new(),
             platform: self.np.clone(),
         }
     }

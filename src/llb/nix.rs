@@ -178,7 +178,8 @@ fn nix_exec(plan: &Plan, builder: &Output, args: Vec<String>, mounts: Vec<Mount>
         // /tmp and a home; the root's output is simply not used.
         root_output: true,
         mounts,
-        network: pb::NetMode::Unset,
+        network: ops::net_mode(&plan.network),
+        hosts: plan.network.hosts.clone(),
         platform: ops::platform(&plan.nix.platform),
     }
 }

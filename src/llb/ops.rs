@@ -208,6 +208,14 @@ impl Graph {
                     env: e.env.clone(),
                     cwd: e.cwd.clone(),
                     user: e.user.clone(),
+                    extra_hosts: e
+                        .hosts
+                        .iter()
+                        .map(|(host, ip)| pb::HostIp {
+                            host: host.clone(),
+                            ip: ip.clone(),
+                        })
+                        .collect(),
                 }),
                 mounts,
                 network: e.network as i32,
@@ -336,7 +344,18 @@ pub struct Exec {
     pub root_output: bool,
     pub mounts: Vec<Mount>,
     pub network: pb::NetMode,
+    /// `(host, ip)` lines for the exec's `/etc/hosts`.
+    pub hosts: Vec<(String, String)>,
     pub platform: pb::Platform,
+}
+
+/// The exec network `network` asks for.
+pub fn net_mode(network: &crate::plan::Network) -> pb::NetMode {
+    match network.mode {
+        crate::plan::NetworkMode::Sandbox => pb::NetMode::Unset,
+        crate::plan::NetworkMode::Host => pb::NetMode::Host,
+        crate::plan::NetworkMode::None => pb::NetMode::None,
+    }
 }
 
 pub enum Mount {

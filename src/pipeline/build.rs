@@ -274,6 +274,7 @@ impl<E: Engine> Session<'_, E> {
             overrides,
             nix_graph: opts.nix_graph(),
             prefetch,
+            network: opts.network()?,
         };
         let plan = plan::build(spec, &inputs)?;
         let emit = Emit {

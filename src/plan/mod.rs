@@ -39,6 +39,7 @@ pub use script::{GROUP_ARGV0, GROUPS_DIR, Mode, NIX_ARGV0, ROOTS_DIR, Script};
 pub use users::UserFiles;
 
 use crate::oci::ImageConfig;
+pub use crate::options::{Network, NetworkMode};
 use crate::span::{Located, Span};
 use crate::spec;
 
@@ -125,6 +126,8 @@ pub struct Inputs {
     pub nix_graph: bool,
     /// The flake's git inputs BuildKit fetches (see `lock`).
     pub prefetch: Vec<Prefetch>,
+    /// `--network` and `--add-host`, for the nix steps and `image.run`.
+    pub network: Network,
 }
 
 /// A flake input (`a` or `a/b`) replaced by a named context.
@@ -151,6 +154,8 @@ pub struct Plan {
     pub platform: Platform,
     pub system: String,
     pub epoch: i64,
+    #[serde(skip_serializing_if = "Network::is_default")]
+    pub network: Network,
     pub nix: NixStep,
     pub image: ImageSettings,
 }
@@ -398,6 +403,7 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
         platform: inputs.platform.clone(),
         system: system.to_owned(),
         epoch: inputs.epoch,
+        network: inputs.network.clone(),
         nix,
         image,
     })

@@ -25,6 +25,7 @@ fn inputs() -> Inputs {
         overrides: Vec::new(),
         nix_graph: true,
         prefetch: Vec::new(),
+        network: Network::default(),
     }
 }
 

@@ -156,6 +156,16 @@ pub struct Meta {
     pub cwd: String,
     #[prost(string, tag = "4")]
     pub user: String,
+    #[prost(message, repeated, tag = "6")]
+    pub extra_hosts: Vec<HostIp>,
+}
+
+#[derive(Clone, PartialEq, Eq, ::prost::Message)]
+pub struct HostIp {
+    #[prost(string, tag = "1")]
+    pub host: String,
+    #[prost(string, tag = "2")]
+    pub ip: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
