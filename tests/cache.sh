@@ -21,6 +21,9 @@
 #                         which records the LLB (containerd store only: it keeps attestations)
 #   ssh_forwarded         nix.ssh with --ssh default puts the client's agent socket in the nix step
 #   binary_cache_context  a file:// binary cache in the context substitutes instead of building
+#   signed_http_cache     a binary cache over http on 127.0.0.1, signed with a key made in the
+#                         test (--network=host): with its key trusted nix substitutes from it;
+#                         with another key trusted it refuses the cache and builds
 #   store_pruned          the store cache pruned under a cached nix step: the build notices
 #                         the missing paths and runs nix again instead of failing
 # shellcheck source=tests/e2e-lib.sh
@@ -290,6 +293,54 @@ binary_cache_context() {
   docker rmi -f nixfe-cache-bc >/dev/null
 }
 
+# signed_http_cache: a binary cache over http, as nearly every user's flake
+# has one: a `nix copy` folder signed with a key made here, served on
+# 127.0.0.1 by python's http.server for this test alone, reached with
+# --network=host (the builder's own network has no route to the host's
+# loopback). With the cache's key trusted, nix substitutes growlib from it;
+# with another key trusted, nix refuses the signature and builds growlib.
+signed_http_cache() (
+  local dir="$work/hc" cache="$work/hc-cache" keys="$work/hc-keys" port="" pid
+  fixture "$dir"; echo "hc-$stamp" >"$dir/src/version"
+  rm -rf "$cache" "$keys"; mkdir -p "$cache" "$keys"
+  docker run --rm --network none -v "$dir:/src:ro" -v "$cache:/cache" -v "$keys:/keys" local/nix:test sh -c '
+    set -e
+    for k in one two; do
+      nix key generate-secret --key-name "nixfe-test-$k" >/keys/$k.sec
+      nix key convert-secret-to-public </keys/$k.sec >/keys/$k.pub
+    done
+    nix build --out-link /tmp/l path:/src#growlib
+    nix copy --to "file:///cache?secret-key=/keys/one.sec" /tmp/l' >"$work/last.log" 2>&1 ||
+    { say "cannot fill the signed binary cache: $(tail -n3 "$work/last.log")"; return 1; }
+  ls "$cache"/*.narinfo >/dev/null 2>&1 || { say "nix copy wrote no narinfo"; return 1; }
+  python3 -u -m http.server --bind 127.0.0.1 --directory "$cache" 0 >"$work/hc-http.log" 2>&1 &
+  pid=$!
+  trap 'kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null' EXIT
+  for _ in $(seq 100); do
+    port=$(grep -m1 -oE 'port [0-9]+' "$work/hc-http.log" | grep -oE '[0-9]+') && break
+    sleep 0.1
+  done
+  [[ -n $port ]] || { say "the http server did not start: $(cat "$work/hc-http.log")"; return 1; }
+  # with_key KEY: the spec trusting the cache under KEY's public key.
+  with_key() {
+    spec "$dir/Dockerfile" ".#app" "[nix]
+options = { extra-substituters = \"http://127.0.0.1:$port\", extra-trusted-public-keys = \"$(<"$keys/$1.pub")\" }"
+  }
+  with_key one
+  build "$dir" "$(ns hc-one)" --network=host -t nixfe-cache-hc || { say "build with the cache's key failed: $(grep -m2 -E 'error:|ERROR' "$work/last.log")"; return 1; }
+  grep -qE "copying path '/nix/store/[a-z0-9]+-growlib' from 'http://127\.0\.0\.1:$port'" "$work/last.log" ||
+    { say "growlib was not substituted from the http cache"; return 1; }
+  ! grep -q "building '/nix/store/[a-z0-9]*-growlib.drv'" "$work/last.log" || { say "growlib was built"; return 1; }
+  grep -qE '"GET /nar/[^ ]+ HTTP/1\.[01]" 200' "$work/hc-http.log" || { say "the server sent no nar"; return 1; }
+  [[ $(docker run --rm nixfe-cache-hc) == "grow hc-$stamp"* ]] || { say "wrong image"; return 1; }
+  # Another key trusted: the cache's signature does not count.
+  with_key two
+  build "$dir" "$(ns hc-two)" --network=host -t nixfe-cache-hc || { say "build trusting another key failed: $(grep -m2 -E 'error:|ERROR' "$work/last.log")"; return 1; }
+  grep -q "building '/nix/store/[a-z0-9]*-growlib.drv'" "$work/last.log" || { say "growlib was not built under another key"; return 1; }
+  ! grep -q "copying path '/nix/store/[a-z0-9]*-growlib' from 'http" "$work/last.log" || { say "growlib was substituted under another key"; return 1; }
+  docker rmi -f nixfe-cache-hc >/dev/null
+)
+
 store_pruned() {
   local n=$(ns pruned)
   echo "pruned-$stamp" >"$work/cw/src/version"
@@ -323,4 +374,4 @@ store_pruned() {
 
 run_all cache builder_change builder_without_store concurrent_builds interrupted_build gc_budget gc_keeps_other_projects \
   foreign_write secrets_stay_out \
-  secrets_not_in_provenance ssh_forwarded binary_cache_context store_pruned
+  secrets_not_in_provenance ssh_forwarded binary_cache_context signed_http_cache store_pruned
