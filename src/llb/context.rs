@@ -57,6 +57,12 @@ fn tree(g: &mut Graph, remote: &Remote) -> Output {
             if git.ssh {
                 attrs.insert("git.mountsshsock".into(), "default".into());
             }
+            // BuildKit compares the whole commit id; a prefix is ours to check.
+            if let Some(c) = git.checksum.as_ref().filter(|c| matches!(c.len(), 40 | 64))
+                && git.engine_checksum
+            {
+                attrs.insert("git.checksum".into(), c.clone());
+            }
             g.source(
                 &git_identifier(git),
                 attrs,

@@ -22,6 +22,8 @@ const OCI_LAYOUT_CAP: &str = "source.ocilayout";
 const INPUTS_CAP: &str = "frontend.inputs";
 /// Copies that take include/exclude patterns (BuildKit v0.9).
 const COPY_PATTERNS: &str = "file.copy.includeexcludepatterns";
+/// The git source checks `git.checksum` (BuildKit v0.22+).
+const GIT_CHECKSUM: &str = "source.git.checksum";
 
 impl<E: Engine> Session<'_, E> {
     /// The build context, from the `context` option: a URL is fetched by
@@ -40,7 +42,10 @@ impl<E: Engine> Session<'_, E> {
         }
     }
 
-    fn remote_source(&self, remote: Remote) -> Result<ContextSource, Failure> {
+    fn remote_source(&self, mut remote: Remote) -> Result<ContextSource, Failure> {
+        if let Remote::Git(git) = &mut remote {
+            git.engine_checksum = self.caps.llb(GIT_CHECKSUM);
+        }
         let caps: &[&'static str] = match remote {
             Remote::Git(_) => &GIT_CAPS,
             Remote::Http { .. } => &HTTP_CAPS,
@@ -184,27 +189,38 @@ impl<E: Engine> Session<'_, E> {
             return Ok(None);
         };
         let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).trim().to_owned());
-        let Some(head) = text(self.tree_file(remote, ".git/HEAD").await?) else {
-            return Ok(None);
-        };
-        let rev = match head.strip_prefix("ref: ") {
-            None => Some(head),
-            Some(r) => match text(self.tree_file(remote, &format!(".git/{r}")).await?) {
-                Some(rev) => Some(rev),
-                None => text(self.tree_file(remote, ".git/packed-refs").await?).and_then(|p| {
-                    p.lines()
-                        .find_map(|l| l.strip_suffix(&format!(" {r}")).map(str::to_owned))
-                }),
+        let rev = match text(self.tree_file(remote, ".git/HEAD").await?) {
+            None => None,
+            Some(head) => match head.strip_prefix("ref: ") {
+                None => Some(head),
+                Some(r) => match text(self.tree_file(remote, &format!(".git/{r}")).await?) {
+                    Some(rev) => Some(rev),
+                    None => text(self.tree_file(remote, ".git/packed-refs").await?).and_then(|p| {
+                        p.lines()
+                            .find_map(|l| l.strip_suffix(&format!(" {r}")).map(str::to_owned))
+                    }),
+                },
             },
         };
-        let rev = rev.filter(|r| r.len() == 40 && r.bytes().all(|b| b.is_ascii_hexdigit()));
-        if let (Some(want), Some(got)) = (&git.checksum, &rev)
-            && !got.starts_with(want.as_str())
-        {
-            return Err(Failure::Remote {
-                context: remote.shown(),
-                message: format!("the ref is commit {got}, not {want} (checksum)"),
-            });
+        // A SHA-1 or a SHA-256 commit id.
+        let rev =
+            rev.filter(|r| matches!(r.len(), 40 | 64) && r.bytes().all(|b| b.is_ascii_hexdigit()));
+        if let Some(want) = &git.checksum {
+            // Fails closed: a checksum is checked, or the build stops.
+            let Some(got) = &rev else {
+                return Err(Failure::Remote {
+                    context: remote.shown(),
+                    message: format!(
+                        "the commit of the checkout cannot be read, so checksum {want} cannot be checked"
+                    ),
+                });
+            };
+            if !got.to_ascii_lowercase().starts_with(want.as_str()) {
+                return Err(Failure::Remote {
+                    context: remote.shown(),
+                    message: format!("the ref is commit {got}, not {want} (checksum)"),
+                });
+            }
         }
         Ok(rev)
     }

@@ -707,6 +707,46 @@ fn a_checksum_that_is_not_the_commit_fails() {
 }
 
 #[test]
+fn a_checksum_fails_closed() {
+    // The commit cannot be read: the checksum cannot be checked.
+    let mut f = git_fake(SPEC);
+    f.client_files.remove(".git/HEAD");
+    let url = "https://example.org/team/app.git?ref=main&subdir=sub&checksum=0123";
+    let m = message(&run_with(&f, &[("context", url)], &remote_caps(true)));
+    assert!(
+        m.contains("the commit of the checkout cannot be read, so checksum 0123 cannot be checked"),
+        "{m}"
+    );
+    // A SHA-256 repository's commit is a commit.
+    let rev256 = "ab".repeat(32);
+    let mut f = git_fake(SPEC);
+    f.client_files
+        .insert(".git/HEAD".into(), format!("{rev256}\n").into_bytes());
+    let url = format!("https://example.org/team/app.git?ref=main&subdir=sub&checksum={rev256}");
+    let o = run_with(&f, &[("context", &url)], &remote_caps(true));
+    assert!(o.result.is_ok(), "{}", message(&o));
+    assert!(
+        o.plan
+            .unwrap()
+            .nix
+            .installable
+            .contains(&format!("rev={rev256}"))
+    );
+    // BuildKit checks a whole commit id too, where it can.
+    let source = |caps: &Caps| {
+        let f = git_fake(SPEC);
+        let url = format!("https://example.org/team/app.git?ref=main&subdir=sub&checksum={REV}");
+        let o = run_with(&f, &[("context", &url)], caps);
+        assert!(o.result.is_ok(), "{}", message(&o));
+        dump(f.solved_of(Kind::Nix).last().unwrap())
+    };
+    assert!(!source(&remote_caps(true)).contains("git.checksum"));
+    let mut caps = remote_caps(true);
+    caps.llb.insert("source.git.checksum".into());
+    assert!(source(&caps).contains(&format!("git.checksum={REV}")));
+}
+
+#[test]
 fn without_copy_patterns_src_is_refused_and_plain_paths_are_removed() {
     let f = git_fake(&format!("{SPEC}src = [\"flake.nix\"]\n"));
     let m = message(&run_with(&f, &[("context", GIT_URL)], &remote_caps(false)));

@@ -81,6 +81,7 @@ pub fn prefetchable(lock: &[u8]) -> Vec<Prefetch> {
                     reference: rev,
                     subdir: String::new(),
                     checksum: None,
+                    engine_checksum: false,
                 },
                 nar_hash,
             })

@@ -22,8 +22,13 @@ pub struct GitRemote {
     pub reference: String,
     /// The context's directory in the repository; empty: its root.
     pub subdir: String,
-    /// A commit (prefix) the ref must resolve to (`?checksum=`).
+    /// A commit (prefix) the ref must resolve to (`?checksum=`): hex digits
+    /// of a SHA-1 or SHA-256 commit id.
     pub checksum: Option<String>,
+    /// BuildKit checks a full `checksum` itself at the fetch (its git
+    /// source's `git.checksum`, cap `source.git.checksum`); the commit is
+    /// checked after the fetch either way.
+    pub engine_checksum: bool,
     /// Fetched over ssh: BuildKit needs the client's agent (`--ssh default`).
     pub ssh: bool,
 }
@@ -34,6 +39,8 @@ pub enum RemoteError {
     Subdir(String),
     #[error("query key `{0}` is not one of ref, subdir, checksum, keep-git-dir, submodules")]
     Query(String),
+    #[error("checksum={0:?} is not a commit: hex digits of a commit id (SHA-1 or SHA-256)")]
+    Checksum(String),
     #[error("{0:?} names no image: an oci-layout context is STORE[:TAG]@sha256:DIGEST")]
     OciLayout(String),
 }
@@ -172,7 +179,13 @@ fn git(
         match k.as_ref() {
             "ref" => reference = v,
             "subdir" => subdir = v,
-            "checksum" | "commit" => checksum = Some(v),
+            "checksum" | "commit" => {
+                let hex = v.bytes().all(|b| b.is_ascii_hexdigit());
+                if v.is_empty() || !hex || v.len() > 64 {
+                    return Err(RemoteError::Checksum(v));
+                }
+                checksum = Some(v.to_ascii_lowercase());
+            }
             // The tree nix sees never has `.git` (the revision reaches the
             // flake as `self.rev`), and BuildKit fetches submodules anyway.
             "keep-git-dir" | "submodules" => {}
@@ -186,6 +199,7 @@ fn git(
         reference,
         subdir,
         checksum,
+        engine_checksum: false,
         ssh,
     })
 }
@@ -309,6 +323,19 @@ mod tests {
         assert_eq!(
             Remote::parse("https://example.org/r.git?tag=1"),
             Some(Err(RemoteError::Query("tag".into())))
+        );
+        // A checksum that checks nothing is refused, not ignored.
+        for bad in ["", "xyz", "main"] {
+            assert_eq!(
+                Remote::parse(&format!("https://example.org/r.git?checksum={bad}")),
+                Some(Err(RemoteError::Checksum(bad.into())))
+            );
+        }
+        assert_eq!(
+            git_of("https://example.org/r.git?checksum=ABC")
+                .checksum
+                .as_deref(),
+            Some("abc")
         );
         assert_eq!(
             Remote::parse("https://example.org/r.git#main:../x"),
