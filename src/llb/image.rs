@@ -18,8 +18,7 @@ use super::nix::{builder, nix_step, store_cache, store_seed};
 use super::ops::{self, Attrs, Exec, FileAction, Mount};
 use super::{Emit, STORE_PATH_MISSING};
 use crate::plan::{
-    CA_FILE, Essential, ImagePlan, ImageStep, NSSWITCH, OUT_DIR, OUTPUTS_DIR, Plan, UserFiles,
-    ZONEINFO_DIR, describe_layer,
+    CA_FILE, Essential, ImagePlan, ImageStep, NSSWITCH, OUT_DIR, OUTPUTS_DIR, Plan, UserFiles, ZONEINFO_DIR, describe_layer,
 };
 use crate::proto::llb as pb;
 
@@ -395,16 +394,32 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
             "[context] load files to copy",
         );
         for c in copies {
-            let copy = FileAction::Copy {
+            let mut actions = Vec::new();
+            // BuildKit v0.21+ gives the directories a copy creates the
+            // copy's mode (0640 makes a directory no one can enter), older
+            // ones 0755: the destination's directory is made first, 0755
+            // and the copy's owner, as every engine made it before.
+            let dir = match c.value.dest.strip_suffix('/') {
+                Some(d) => d,
+                None => c.value.dest.rsplit_once('/').map_or("", |(d, _)| d),
+            };
+            if c.value.mode.is_some() && !dir.is_empty() {
+                actions.push(FileAction::Parents {
+                    path: dir.to_owned(),
+                    owner: c.value.chown.clone(),
+                    timestamp: ts,
+                });
+            }
+            actions.push(FileAction::Copy {
                 from: context.clone(),
                 src: format!("/{}", c.value.src),
                 dest: c.value.dest.clone(),
                 timestamp: ts,
                 owner: c.value.chown.clone(),
                 mode: c.value.mode,
-            };
+            });
             let name = format!("[image] copy {}", c.value.src);
-            result = Some(g.file(result.as_ref(), &[copy], &name, emit.lines(c.span), p));
+            result = Some(g.file(result.as_ref(), &actions, &name, emit.lines(c.span), p));
         }
     }
     ImageGraph {

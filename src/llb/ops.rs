@@ -408,6 +408,13 @@ pub enum FileAction {
         path: String,
         attrs: Attrs,
     },
+    /// `path` and its missing parents, mode 0755, owned by `owner`
+    /// (`user[:group]`, names or ids, as for `Copy`), if it is not there.
+    Parents {
+        path: String,
+        owner: Option<String>,
+        timestamp: i64,
+    },
     Mkfile {
         path: String,
         data: Vec<u8>,
@@ -527,6 +534,20 @@ impl FileAction {
                     create_dest_path: true,
                     timestamp: -1,
                     ..Default::default()
+                }),
+            ),
+            Self::Parents {
+                path,
+                owner: chown_to,
+                timestamp,
+            } => (
+                -1,
+                Action::Mkdir(pb::FileActionMkDir {
+                    path: path.clone(),
+                    mode: 0o755,
+                    make_parents: true,
+                    owner: chown_to.as_deref().and_then(|o| owner(o, input)),
+                    timestamp: *timestamp,
                 }),
             ),
             Self::Rm { path } => (
