@@ -18,7 +18,11 @@ const USAGE: &str = "usage:
   nix-frontend llb FILE [--raw OUT] print the nix step's and the image's LLB; --raw
                                     writes the nix step's Definition (protobuf) to OUT
 options: --target NAME  --platform OS/ARCH  --epoch SECONDS  --mergeop  --no-cache
-         --build-arg NAME=VALUE";
+         --build-arg NAME=VALUE
+  nix-frontend sbom --report FILE [--eval DIR] --out FILE --platform OS/ARCH
+                    --supplier TEXT --epoch SECONDS
+                                    write the SPDX document of a nix step's report
+                                    (what a build with --sbom runs in BuildKit)";
 
 fn main() -> ExitCode {
     if std::env::args_os().len() == 1 {
@@ -56,8 +60,58 @@ fn frontend() -> ExitCode {
     }
 }
 
+/// `nix-frontend sbom …`: the document of a nix step's report, written to
+/// `--out` (BuildKit runs it in the frontend's image, which has no shell).
+fn sbom(mut parser: lexopt::Parser) -> anyhow::Result<ExitCode> {
+    use lexopt::prelude::*;
+    let (mut report, mut eval, mut out, mut platform, mut supplier, mut epoch) =
+        (None, None, None, None, None, None);
+    while let Some(arg) = parser.next()? {
+        match arg {
+            Long("report") => report = Some(parser.value()?.string()?),
+            Long("eval") => eval = Some(parser.value()?.string()?),
+            Long("out") => out = Some(parser.value()?.string()?),
+            Long("platform") => platform = Some(parser.value()?.string()?),
+            Long("supplier") => supplier = Some(parser.value()?.string()?),
+            Long("epoch") => epoch = Some(parser.value()?.parse::<i64>()?),
+            _ => return Err(arg.unexpected().into()),
+        }
+    }
+    let (Some(report), Some(out), Some(platform), Some(supplier), Some(epoch)) =
+        (report, out, platform, supplier, epoch)
+    else {
+        bail!("{USAGE}");
+    };
+    let read = |p: &str| std::fs::read(p).with_context(|| format!("cannot read {p}"));
+    let report = read(&report)?;
+    let eval = match &eval {
+        Some(dir) => Some((
+            read(&format!("{dir}/{}", nix_frontend::plan::GRAPH_FILE))?,
+            read(&format!("{dir}/{}", nix_frontend::plan::FACTS_FILE))?,
+        )),
+        None => None,
+    };
+    let platform = nix_frontend::plan::Platform::parse(&platform)
+        .map_err(|e| anyhow::anyhow!("--platform {platform}: {e}"))?;
+    let doc = nix_frontend::sbom::from_report(
+        &report,
+        eval.as_ref().map(|(g, f)| (g.as_slice(), f.as_slice())),
+        &platform,
+        &supplier,
+        epoch,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    std::fs::write(&out, doc).with_context(|| format!("cannot write {out}"))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn cli() -> anyhow::Result<ExitCode> {
     use lexopt::prelude::*;
+    if std::env::args().nth(1).as_deref() == Some("sbom") {
+        let mut parser = lexopt::Parser::from_env();
+        parser.next()?;
+        return sbom(parser);
+    }
     let mut parser = lexopt::Parser::from_env();
     let mut command: Option<String> = None;
     let mut file: Option<String> = None;

@@ -40,6 +40,73 @@ pub struct Sbom<'a> {
     pub epoch: i64,
 }
 
+/// What `nix-frontend sbom` is given when BuildKit runs it: the SBOM is made
+/// inside the build, from the nix step's files, because a closure of a few
+/// thousand paths makes a document larger than the 4 MiB message BuildKit's
+/// gateway takes from a frontend (see `tests/limits.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToolArgs {
+    /// The nix step's `report.json`.
+    pub report: String,
+    /// The directory of the first step's evaluation (`graph.json`,
+    /// `facts.json`), when the report came from the derivation graph's
+    /// final step, which leaves the package's facts to the evaluation.
+    pub eval: Option<String>,
+    pub out: String,
+    pub platform: String,
+    pub supplier: String,
+    pub epoch: i64,
+}
+
+impl ToolArgs {
+    /// The command line after `nix-frontend sbom`.
+    pub fn to_argv(&self) -> Vec<String> {
+        let mut argv = vec!["--report".to_owned(), self.report.clone()];
+        if let Some(e) = &self.eval {
+            argv.extend(["--eval".to_owned(), e.clone()]);
+        }
+        argv.extend([
+            "--out".to_owned(),
+            self.out.clone(),
+            "--platform".to_owned(),
+            self.platform.clone(),
+            "--supplier".to_owned(),
+            self.supplier.clone(),
+            "--epoch".to_owned(),
+            self.epoch.to_string(),
+        ]);
+        argv
+    }
+}
+
+/// The document of the nix step's report (`eval`: the evaluation's
+/// `graph.json` and `facts.json`, for a report of the final step).
+pub fn from_report(
+    report: &[u8],
+    eval: Option<(&[u8], &[u8])>,
+    platform: &Platform,
+    supplier: &str,
+    epoch: i64,
+) -> Result<Vec<u8>, String> {
+    let spliced;
+    let report = match eval {
+        Some((graph, facts)) => {
+            let eval = crate::plan::Eval::parse(graph, facts).map_err(|e| e.to_string())?;
+            spliced = eval.splice(report).map_err(|e| e.to_string())?;
+            &spliced
+        }
+        None => report,
+    };
+    let report = Report::parse(report).map_err(|e| e.to_string())?;
+    Ok(Sbom {
+        report: &report,
+        platform,
+        supplier,
+        epoch,
+    }
+    .to_bytes())
+}
+
 /// The supplier when the spec names none: the project the image is built
 /// from, by its git remote (`vcs:source`), else `cache.project`, else the
 /// flake's description; `NOASSERTION` when none of these is known.

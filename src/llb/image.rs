@@ -14,11 +14,12 @@
 use std::collections::BTreeSet;
 
 use super::graph::{Graph, Output};
-use super::nix::{builder, nix_step, store_cache, store_seed};
+use super::nix::{builder, nix_outputs, nix_step, store_cache, store_seed};
 use super::ops::{self, Attrs, Exec, FileAction, Mount};
 use super::{Emit, STORE_PATH_MISSING};
 use crate::plan::{
-    CA_FILE, Essential, ImagePlan, ImageStep, NSSWITCH, OUT_DIR, OUTPUTS_DIR, Plan, UserFiles, ZONEINFO_DIR, describe_layer,
+    CA_FILE, Essential, ImagePlan, ImageStep, NSSWITCH, OUT_DIR, OUTPUTS_DIR, Plan, REPORT_FILE,
+    UserFiles, ZONEINFO_DIR, describe_layer,
 };
 use crate::proto::llb as pb;
 
@@ -150,6 +151,77 @@ pub fn attestation_file(name: &str, data: Vec<u8>, plan: &Plan) -> pb::Definitio
     let out = g.file(None, &[file], &format!("[image] sbom {name}"), None, &p);
     g.finish(Some(&out), None)
 }
+
+/// Where the SBOM exec sees the nix step's files and writes the document.
+const SBOM_REPORT_DIR: &str = "/nix-frontend/report";
+const SBOM_EVAL_DIR: &str = "/nix-frontend/eval";
+const SBOM_OUT_DIR: &str = "/nix-frontend/out";
+
+/// A state holding the SBOM `name`, made inside the build by the frontend's
+/// own image (`frontend`, run on the build platform `build`) from the nix
+/// step's report: the document never travels through a gRPC message.
+pub fn attestation_sbom(
+    name: &str,
+    plan: &Plan,
+    emit: &Emit,
+    frontend: &str,
+    build: &crate::plan::Platform,
+    supplier: &str,
+) -> pb::Definition {
+    let mut g = Graph::new();
+    let bp = ops::platform(build);
+    let (report, eval) = nix_outputs(&mut g, plan, emit);
+    let tool = emit.image(
+        &mut g,
+        &format!("docker-image://{frontend}"),
+        &bp,
+        &format!("[image] sbom tool {frontend}"),
+    );
+    let mut mounts = vec![
+        Mount::Bind {
+            dest: SBOM_REPORT_DIR.into(),
+            from: report,
+            selector: String::new(),
+        },
+        Mount::Scratch {
+            dest: SBOM_OUT_DIR.into(),
+        },
+    ];
+    if let Some(eval) = &eval {
+        mounts.push(Mount::Bind {
+            dest: SBOM_EVAL_DIR.into(),
+            from: eval.clone(),
+            selector: String::new(),
+        });
+    }
+    let args = crate::sbom::ToolArgs {
+        report: format!("{SBOM_REPORT_DIR}/{REPORT_FILE}"),
+        eval: eval.map(|_| SBOM_EVAL_DIR.to_owned()),
+        out: format!("{SBOM_OUT_DIR}/{name}"),
+        platform: plan.platform.to_string(),
+        supplier: supplier.to_owned(),
+        epoch: plan.epoch,
+    };
+    let mut argv = vec![FRONTEND_BINARY.to_owned(), "sbom".to_owned()];
+    argv.extend(args.to_argv());
+    let exec = Exec {
+        args: argv,
+        env: Vec::new(),
+        cwd: "/".into(),
+        user: String::new(),
+        root: tool,
+        root_output: false,
+        mounts,
+        network: pb::NetMode::None,
+        hosts: Vec::new(),
+        platform: bp.clone(),
+    };
+    let out = g.exec(&exec, &format!("[image] sbom {name}"), None);
+    g.finish(Some(&out[0]), None)
+}
+
+/// The frontend's binary in its image.
+const FRONTEND_BINARY: &str = "/nix-frontend";
 
 /// The base after `image.run`, for the bridge to read its `/etc/passwd`.
 pub fn base_users(plan: &Plan, emit: &Emit) -> pb::Definition {

@@ -66,12 +66,20 @@ pub(super) fn store_cache(plan: &Plan, seed: &Output, emit: &Emit) -> Mount {
 /// first step's, or, with a graph to build (`emit.nix_graph`), the final
 /// step's after the group steps.
 pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
+    nix_outputs(g, plan, emit).0
+}
+
+/// Adds the nix step to `g`; returns its report output, and with a graph
+/// to build, the first step's output too: its evaluation (`GRAPH_FILE`,
+/// `FACTS_FILE`) holds the package's facts the final step's report leaves
+/// out.
+pub(super) fn nix_outputs(g: &mut Graph, plan: &Plan, emit: &Emit) -> (Output, Option<Output>) {
     let p = ops::platform(&plan.nix.platform);
     let builder = builder(g, plan, &p, emit);
     let seed = store_seed(g, &builder, &p);
     let first = first_step(g, plan, emit, &builder, &seed);
     let Some(graph) = &emit.nix_graph else {
-        return first;
+        return (first, None);
     };
     let mut groups: Vec<Output> = Vec::new();
     let n = graph.groups.len();
@@ -95,7 +103,7 @@ pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
     // step an ancestor of the image, so an exported cache carries it.
     mounts.push(Mount::Bind {
         dest: EVAL_DIR.into(),
-        from: first,
+        from: first.clone(),
         selector: format!("/{GRAPH_FILE}"),
     });
     let mut exec = nix_exec(plan, &builder, graph.final_script.argv(), mounts);
@@ -110,7 +118,7 @@ pub(super) fn nix_step(g: &mut Graph, plan: &Plan, emit: &Emit) -> Output {
     if emit.no_cache || emit.rerun_nix {
         g.ignore_cache(&out[1].digest);
     }
-    out[1].clone()
+    (out[1].clone(), Some(first))
 }
 
 /// In the environment of the steps that run again after the evaluation did.

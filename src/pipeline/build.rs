@@ -172,7 +172,7 @@ impl<E: Engine> Session<'_, E> {
         }
         let base_users = self.base_users(&planned).await?;
         let sbom_ref = if self.opts.sbom() && self.caps.gateway("reference.attestations") {
-            Some(self.sbom(&spec, &planned.plan, &report).await?)
+            Some(self.sbom(&spec, &planned, &report).await?)
         } else {
             None
         };
@@ -186,8 +186,17 @@ impl<E: Engine> Session<'_, E> {
         })
     }
 
-    /// The SPDX document of what nix built, in a state of its own.
-    async fn sbom(&self, spec: &Spec, plan: &Plan, report: &Report) -> Result<String, Failure> {
+    /// The SPDX document of what nix built, in a state of its own. BuildKit
+    /// makes it with the frontend's own image (the `source` it started us
+    /// from), so a large closure's document needs no gRPC message; without
+    /// one (the debug commands), it travels in the definition.
+    async fn sbom(
+        &self,
+        spec: &Spec,
+        planned: &Planned,
+        report: &Report,
+    ) -> Result<String, Failure> {
+        let plan = &planned.plan;
         let supplier = match &spec.sbom.supplier {
             Some(s) => s.value.clone(),
             None => sbom::default_supplier(
@@ -196,6 +205,17 @@ impl<E: Engine> Session<'_, E> {
                 report.flake.description.as_deref(),
             ),
         };
+        if let Some(frontend) = self.opts.get("source").filter(|s| !s.is_empty()) {
+            let def = llb::attestation_sbom(
+                SBOM_FILE,
+                plan,
+                &planned.emit,
+                frontend,
+                &self.build_platform()?,
+                &supplier,
+            );
+            return Ok(self.solve(def, true).await?);
+        }
         let doc = Sbom {
             report,
             platform: &plan.platform,
