@@ -152,31 +152,29 @@ pub fn attestation_file(name: &str, data: Vec<u8>, plan: &Plan) -> pb::Definitio
     g.finish(Some(&out), None)
 }
 
-/// Where the SBOM exec sees the nix step's files and writes the document.
-const SBOM_REPORT_DIR: &str = "/nix-frontend/report";
-const SBOM_EVAL_DIR: &str = "/nix-frontend/eval";
-const SBOM_OUT_DIR: &str = "/nix-frontend/out";
+/// Where the SBOM exec sees the nix step's files and writes the document
+/// (not under `/nix-frontend`: in the frontend's image that is the binary).
+const SBOM_REPORT_DIR: &str = "/sbom/report";
+const SBOM_EVAL_DIR: &str = "/sbom/eval";
+const SBOM_OUT_DIR: &str = "/sbom/out";
 
 /// A state holding the SBOM `name`, made inside the build by the frontend's
-/// own image (`frontend`, run on the build platform `build`) from the nix
-/// step's report: the document never travels through a gRPC message.
+/// own image (`tool`, a `docker-image://` source, run on the build platform
+/// `build`) from the nix step's report: the document never travels through
+/// a gRPC message.
 pub fn attestation_sbom(
     name: &str,
     plan: &Plan,
     emit: &Emit,
-    frontend: &str,
+    tool: &str,
     build: &crate::plan::Platform,
     supplier: &str,
 ) -> pb::Definition {
     let mut g = Graph::new();
     let bp = ops::platform(build);
     let (report, eval) = nix_outputs(&mut g, plan, emit);
-    let tool = emit.image(
-        &mut g,
-        &format!("docker-image://{frontend}"),
-        &bp,
-        &format!("[image] sbom tool {frontend}"),
-    );
+    let shown = tool.trim_start_matches("docker-image://");
+    let tool = emit.image(&mut g, tool, &bp, &format!("[image] sbom tool {shown}"));
     let mut mounts = vec![
         Mount::Bind {
             dest: SBOM_REPORT_DIR.into(),

@@ -206,14 +206,28 @@ impl<E: Engine> Session<'_, E> {
             ),
         };
         if let Some(frontend) = self.opts.get("source").filter(|s| !s.is_empty()) {
-            let def = llb::attestation_sbom(
-                SBOM_FILE,
-                plan,
-                &planned.emit,
-                frontend,
-                &self.build_platform()?,
-                &supplier,
-            );
+            // Pinned as the builder is: an image only in the engine's store
+            // is found by its digest.
+            let build = self.build_platform()?;
+            let meta = self
+                .engine
+                .resolve_image(ResolveImage {
+                    reference: frontend.to_owned(),
+                    platform: build.clone(),
+                    mode: self.opts.resolve_mode(),
+                    log_name: format!("[internal] load metadata for {frontend} ({build})"),
+                    oci: None,
+                })
+                .await?;
+            let tool = plan::image_source(&ImageFacts {
+                name: frontend.to_owned(),
+                resolved: meta.reference,
+                digest: meta.digest,
+                config: Vec::new(),
+                origin: Origin::Registry,
+            });
+            let def =
+                llb::attestation_sbom(SBOM_FILE, plan, &planned.emit, &tool, &build, &supplier);
             return Ok(self.solve(def, true).await?);
         }
         let doc = Sbom {
