@@ -6,8 +6,8 @@ use super::context::{ContextSource, files as context_files};
 use super::graph::{Graph, Output};
 use super::ops::{self, Attrs, Exec, FileAction, Mount};
 use crate::plan::{
-    CACHES_DIR, FETCHED_DIR, GRAPH_FILE, GROUPS_DIR, INPUTS_DIR, Mode, OUT_DIR, Plan, SECRETS_DIR,
-    SRC_DIR, SSH_SOCK,
+    CACHES_DIR, FETCHED_DIR, GRAPH_FILE, GROUPS_DIR, INPUTS_DIR, Mode, OUT_DIR, OUTPUTS_DIR, Plan,
+    SECRETS_DIR, SRC_DIR, SSH_SOCK,
 };
 use crate::proto::llb as pb;
 
@@ -86,6 +86,17 @@ pub(super) fn nix_outputs(g: &mut Graph, plan: &Plan, emit: &Emit) -> (Output, O
     for (k, step) in graph.groups.iter().enumerate() {
         let mut mounts = shared_mounts(g, plan, emit, &seed);
         mounts.extend(step.below.iter().map(|&b| group_mount(b, &groups[b])));
+        // After the evaluation, which made the .drv files it builds. Without
+        // this edge BuildKit may start a group before a re-run evaluation
+        // (and cancel that), and a later solve may load the store cache's
+        // seed apart from the evaluation's and mount another store (seen
+        // with a builder from a registry on the containerd store). After an
+        // evaluation the directory is empty: it adds nothing to the key.
+        mounts.push(Mount::Bind {
+            dest: EVALUATED_DIR.into(),
+            from: first.clone(),
+            selector: format!("/{OUTPUTS_DIR}"),
+        });
         let mut exec = nix_exec(plan, &builder, step.argv.clone(), mounts);
         if emit.reevaluate_groups {
             // BuildKit keeps a failed step's error for the whole build: the
@@ -126,6 +137,8 @@ const REEVALUATED: &str = "NIX_FRONTEND_REEVALUATED=1";
 
 /// Where a step sees the first step's derivation graph.
 const EVAL_DIR: &str = "/nix-frontend/graph.json";
+/// Where a group step mounts the first step's (empty) markers directory.
+const EVALUATED_DIR: &str = "/nix-frontend/evaluated";
 
 fn group_mount(index: usize, from: &Output) -> Mount {
     Mount::Bind {

@@ -461,6 +461,23 @@ impl<E: Engine> Session<'_, E> {
                     emit.reevaluate_groups = e.message.contains(plan::GROUP_ARGV0);
                     continue;
                 }
+                // The steps still do not see the evaluation's store: seen
+                // with a builder pulled from a registry on the containerd
+                // image store, where the store cache a later solve mounts is
+                // not the one the evaluation wrote. Build in one step.
+                Err(e) if emit.nix_graph.is_some() && is_missing_drv(&e) => {
+                    self.warning(
+                        "StoreCacheUnshared: the steps of the derivation graph do not see the evaluation's /nix store cache; building in one nix step",
+                        "the build is correct but gets no per-step cache; NIX_FRONTEND_GRAPH=0 goes straight to one step",
+                        None,
+                    )
+                    .await;
+                    emit.nix_graph = None;
+                    emit.reevaluate = false;
+                    emit.reevaluate_groups = false;
+                    plan.nix.script.mode = plan::Mode::Build;
+                    continue;
+                }
                 Err(e) => return Err(nix_failed(e)),
             };
             // The ref is the nix step's output directory itself.
