@@ -14,6 +14,9 @@
 #   clean             same binaries as 26.1 (classic store), to pull pushed images into:
 #                     its data root is wiped whenever it starts from stopped, so it
 #                     has never seen an image (needs no Nix or frontend image)
+#   sid               the newest Docker in Debian: sid's docker.io, docker-cli, containerd,
+#                     docker-buildx (seen: 28.5.2, buildx 0.29.1), unpacked like trixie's;
+#                     containerd image store
 #
 # Each kind has its own data root, exec root, pidfile, socket and log under
 # $NIXFE_STATE/engines/KIND (default state dir: /var/lib/nix-frontend-dev).
@@ -23,12 +26,17 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=scripts/lib-env.sh
 source "$here/lib-env.sh"
 
-KINDS=(20.10 26.1 26.1-containerd clean)
+KINDS=(20.10 26.1 26.1-containerd clean sid)
 TIMEOUT="${NIXFE_ENGINE_TIMEOUT:-90}"
-TRIXIE_PKGS=(docker.io docker-cli containerd docker-buildx)
-TRIXIE_DIST="$NIXFE_STATE/dist/trixie-docker"
+# Docker from a newer Debian suite, unpacked under $NIXFE_STATE/dist.
+DIST_PKGS=(docker.io docker-cli containerd docker-buildx)
+dist_dir() { printf '%s/dist/%s-docker\n' "$NIXFE_STATE" "$1"; }
+# The suite a kind's binaries come from (bookworm: the system's own).
+suite_of() {
+  case $1 in 20.10) echo bookworm ;; sid) echo sid ;; *) echo trixie ;; esac
+}
 
-usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 check_kind() {
   local k
@@ -42,11 +50,12 @@ edir() { printf '%s/engines/%s\n' "$NIXFE_STATE" "$1"; }
 # "bridge" network (--bridge=none fails them with "network bridge not found"),
 # and daemons sharing docker0 would hand out the same addresses.
 bridge_name() {
-  case $1 in 20.10) echo nixfe20 ;; 26.1) echo nixfe26 ;; 26.1-containerd) echo nixfe26c ;; clean) echo nixfecl ;; esac
+  case $1 in 20.10) echo nixfe20 ;; 26.1) echo nixfe26 ;; 26.1-containerd) echo nixfe26c ;; clean) echo nixfecl ;; sid) echo nixfesid ;; esac
 }
 bridge_cidr() {
   case $1 in
     20.10) echo 172.30.20.1/24 ;; 26.1) echo 172.30.26.1/24 ;; 26.1-containerd) echo 172.30.27.1/24 ;; clean) echo 172.30.28.1/24 ;;
+    sid) echo 172.30.29.1/24 ;;
   esac
 }
 ensure_bridge() {
@@ -59,11 +68,11 @@ ensure_bridge() {
   ip link set "$br" up
 }
 
-# The CLI matching the engine: 20.10's own, or trixie's 26.1.
+# The CLI matching the engine: 20.10's own, or that of the kind's suite.
 cli_path() {
   case $1 in
     20.10) echo /usr/bin/docker ;;
-    *)     echo "$TRIXIE_DIST/usr/bin/docker" ;;
+    *)     echo "$(dist_dir "$(suite_of "$1")")/usr/bin/docker" ;;
   esac
 }
 
@@ -75,22 +84,25 @@ install_bookworm() {
   apt_install docker.io iproute2
 }
 
-# Fetch trixie's Docker 26.1 packages with a private apt state (no change to
-# the system's sources) and unpack them with dpkg -x. Their runc needs glibc
-# 2.38, so runc comes from bookworm (found through PATH, see start_engine).
-install_trixie() {
+# Fetch a newer suite's Docker packages (trixie: 26.1; sid: the newest) with
+# a private apt state (no change to the system's sources) and unpack them
+# with dpkg -x. Their runc needs glibc 2.38, so runc comes from bookworm
+# (found through PATH, see start_engine). sid's Release file may be past its
+# Valid-Until date on a mirror: that check is off (the signature is not).
+install_dist() {
+  local suite=$1 dist; dist=$(dist_dir "$1")
   apt_install runc iproute2
   local mirror key
   mirror=$(debian_mirror)
-  key=$(printf '%s\n' "$mirror" "${TRIXIE_PKGS[@]}" | short_hash)
-  if [[ -f $TRIXIE_DIST/.installed ]] && [[ $(<"$TRIXIE_DIST/.installed") == "$key" ]]; then
+  key=$(printf '%s\n' "$mirror" "${DIST_PKGS[@]}" | short_hash)
+  if [[ -f $dist/.installed ]] && [[ $(<"$dist/.installed") == "$key" ]]; then
     return 0
   fi
-  log "fetching trixie ${TRIXIE_PKGS[*]} from $mirror"
-  local apt="$NIXFE_STATE/apt-trixie"
+  log "fetching $suite ${DIST_PKGS[*]} from $mirror"
+  local apt="$NIXFE_STATE/apt-$suite"
   mkdir -p "$apt"/{state/lists/partial,cache/archives/partial,parts,prefs,debs}
   : >"$apt/state/status"
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main" >"$apt/sources.list"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" >"$apt/sources.list"
   local opts=(
     -o "Dir::Etc::SourceList=$apt/sources.list"
     -o "Dir::Etc::SourceParts=$apt/parts"
@@ -102,11 +114,12 @@ install_trixie() {
     -o "APT::Architecture=$(dpkg --print-architecture)"
     -o "Debug::NoLocking=1"
     -o "APT::Sandbox::User=root"
+    -o "Acquire::Check-Valid-Until=false"
   )
   apt-get "${opts[@]}" -qq update >&2
   rm -f "$apt"/debs/*.deb
-  (cd "$apt/debs" && apt-get "${opts[@]}" -qq download "${TRIXIE_PKGS[@]}" >&2)
-  local tmp="$TRIXIE_DIST.tmp.$$" deb
+  (cd "$apt/debs" && apt-get "${opts[@]}" -qq download "${DIST_PKGS[@]}" >&2)
+  local tmp="$dist.tmp.$$" deb
   rm -rf "$tmp"; mkdir -p "$tmp"
   for deb in "$apt"/debs/*.deb; do
     log "unpack ${deb##*/}"
@@ -114,9 +127,10 @@ install_trixie() {
   done
   local v
   v=$("$tmp/usr/sbin/dockerd" --version) || die "unpacked dockerd does not run: $v"
-  [[ $v == *" 26.1."* ]] || log "warning: expected Docker 26.1, got: $v"
+  [[ $suite != trixie || $v == *" 26.1."* ]] || log "warning: expected Docker 26.1, got: $v"
+  log "$suite: $v"
   printf '%s' "$key" >"$tmp/.installed"
-  rm -rf "$TRIXIE_DIST"; mv "$tmp" "$TRIXIE_DIST"
+  rm -rf "$dist"; mv "$tmp" "$dist"
 }
 
 ensure_installed() {
@@ -126,7 +140,7 @@ ensure_installed() {
   flock "$ilock"
   case $1 in
     20.10) install_bookworm ;;
-    *)     install_trixie ;;
+    *)     install_dist "$(suite_of "$1")" ;;
   esac
   exec {ilock}>&-
 
@@ -134,11 +148,11 @@ ensure_installed() {
   mkdir -p "$d"/{data,exec,bin,config/cli-plugins}
   ln -sfn "$(cli_path "$1")" "$d/bin/docker"
   if [[ $1 != 20.10 ]]; then
-    ln -sfn "$TRIXIE_DIST/usr/libexec/docker/cli-plugins/docker-buildx" "$d/config/cli-plugins/docker-buildx"
+    ln -sfn "$(dist_dir "$(suite_of "$1")")/usr/libexec/docker/cli-plugins/docker-buildx" "$d/config/cli-plugins/docker-buildx"
   fi
   # An explicit config file, so a stray /etc/docker/daemon.json never applies.
   local cfg='{}'
-  [[ $1 == 26.1-containerd ]] && cfg='{"features":{"containerd-snapshotter":true}}'
+  [[ $1 == 26.1-containerd || $1 == sid ]] && cfg='{"features":{"containerd-snapshotter":true}}'
   [[ -f $d/daemon.json && $(<"$d/daemon.json") == "$cfg" ]] || printf '%s\n' "$cfg" >"$d/daemon.json"
 }
 
@@ -189,9 +203,10 @@ start_engine() {
   local path=/usr/sbin:/usr/bin:/sbin:/bin
   local dockerd=/usr/sbin/dockerd
   if [[ $kind != 20.10 ]]; then
-    # trixie's dockerd/containerd/shim first; runc falls through to bookworm's.
-    path="$TRIXIE_DIST/usr/sbin:$TRIXIE_DIST/usr/bin:$path"
-    dockerd="$TRIXIE_DIST/usr/sbin/dockerd"
+    # The suite's dockerd/containerd/shim first; runc falls through to bookworm's.
+    local dist; dist=$(dist_dir "$(suite_of "$kind")")
+    path="$dist/usr/sbin:$dist/usr/bin:$path"
+    dockerd="$dist/usr/sbin/dockerd"
   fi
 
   if ! daemon_pid "$kind" >/dev/null; then

@@ -7,14 +7,20 @@
 # needed; see scripts/engine.sh). The local registry (scripts/registry.sh) is
 # started before the suites; it and the `clean` engine the registry suite
 # pulls into are stopped at the end, unless they were running before.
-#   scripts/test.sh                 every kind: 20.10, 26.1, 26.1-containerd
+#   scripts/test.sh                 every kind: 20.10, 26.1, 26.1-containerd, sid
 #   NIXFE_KINDS="26.1" scripts/test.sh
+# On sid (the newest Docker in Debian) the suites in NIXFE_SID_SUITES run
+# (default: e2e sbom contexts); the cache, registry and platforms suites
+# have failures there still to fix (see the README), and are named as not
+# run, not counted.
 # The last line is "N passed, N failed, N skipped" over the workflow lint, the
 # identity test and the suites of every kind.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
-kinds=${NIXFE_KINDS:-"20.10 26.1 26.1-containerd"}
+kinds=${NIXFE_KINDS:-"20.10 26.1 26.1-containerd sid"}
+all_suites="e2e cache registry platforms sbom contexts"
+sid_suites=${NIXFE_SID_SUITES:-"e2e sbom contexts"}
 
 echo "== cargo fmt --check, clippy, cargo test"
 cargo fmt --check
@@ -75,7 +81,14 @@ for kind in $kinds; do
     eval "$(scripts/registry.sh env)"
     scripts/nix-image.sh push
   )
-  for suite in e2e cache registry platforms sbom contexts; do
+  suites=$all_suites
+  if [[ $kind == sid ]]; then
+    suites=$sid_suites
+    for s in $all_suites; do
+      [[ " $suites " == *" $s "* ]] || echo "$s($kind): not run (NIXFE_SID_SUITES)"
+    done
+  fi
+  for suite in $suites; do
     out=$(tests/$suite.sh "$kind" 2>&1) || true
     printf '%s\n' "$out"
     tally "$suite($kind)" "$out"

@@ -240,7 +240,7 @@ secrets_stay_out() {
 # The LLB BuildKit ran is recorded in the provenance (mode=max): export the
 # image with it as an OCI layout and search every blob, decompressed.
 secrets_not_in_provenance() {
-  [[ $kind == 26.1-containerd ]] || skip "only the containerd store keeps attestations" || return
+  containerd_store || skip "only the containerd store keeps attestations" || return
   local tokens=TOKEN$stamp
   printf 'machine example.org login u password %s\n' "NETRC$stamp" >"$work/netrc"
   printf 'access-tokens = example.org=%s\n' "$tokens" >"$work/tokens"

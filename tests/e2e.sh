@@ -2,7 +2,7 @@
 # End-to-end tests against a real engine: plain `docker build` with
 # `# syntax=local/nix-frontend:dev`, a real Nix in the builder image.
 #
-# Usage: tests/e2e.sh KIND   (KIND: 20.10, 26.1 or 26.1-containerd)
+# Usage: tests/e2e.sh KIND   (KIND: 20.10, 26.1, 26.1-containerd or sid)
 # Expects the engine started and the images loaded (scripts/test.sh does it).
 # Prints one line per test and a closing "e2e(KIND): N passed, N failed, N skipped".
 #
@@ -280,6 +280,16 @@ builder = "local/nix:test"'
   grep -qF 'hint: write OS/ARCH[/VARIANT]: linux/amd64, linux/arm64, linux/arm/v7' "$work/last.log" || { say "platform hint"; return 1; }
 }
 
+# lint_lines: buildx's lint output with every warning also as one line,
+# "RULE: MESSAGE (line N)". buildx 0.13 prints our result.txt, which has that
+# form; newer ones render the warnings themselves ("WARNING: RULE", the
+# message, "FILE:N" and the snippet).
+lint_lines() {
+  awk '{ print }
+    /^WARNING: [A-Za-z]+$/ { rule = $2; getline msg; print msg; getline at; print at
+      n = split(at, p, ":"); printf "%s: %s (line %s)\n", rule, msg, p[n] }'
+}
+
 subrequests() {
   [[ $kind != 20.10 ]] || skip "Docker 20.10 has no buildx here" || return
   local out
@@ -290,7 +300,7 @@ subrequests() {
   printf '# syntax=local/nix-frontend:dev\nflake = ".#${APP}"\nbuilder = "local/nix:test"\nsrc = ["cmd"]\n[image]\nuser = "admin:0"\n' >"$work/lint.toml"
   out=$(docker buildx build --print outline --build-arg APP=agent -f "$work/lint.toml" "$work/valkyrie" 2>&1) || { say "outline failed: $out"; return 1; }
   grep -qE '^APP +agent' <<<"$out" || { say "outline: $out"; return 1; }
-  out=$(docker buildx build --print lint -f "$work/lint.toml" "$work/valkyrie" 2>&1) || true
+  out=$(docker buildx build --print lint -f "$work/lint.toml" "$work/valkyrie" 2>&1 | lint_lines) || true
   grep -q 'UndefinedBuildArg: build arg `APP` is not defined; the build will fail (line 2)' <<<"$out" || { say "lint: $out"; return 1; }
   grep -q 'SrcMissesFlake: `src` does not include flake.nix, so nix will not find the flake (line 4)' <<<"$out" || { say "lint: $out"; return 1; }
   grep -q 'UserIsRoot: user "admin:0" has uid 0: the container runs as root (line 6)' <<<"$out" || { say "lint: $out"; return 1; }
@@ -298,7 +308,7 @@ subrequests() {
   grep -q 'Check complete, no warnings found.' <<<"$out" || { say "clean lint: $out"; return 1; }
   # The entrypoint check builds (the cached nix step) and looks in bin/.
   sed 's#entrypoint = \["bin/valkyrie"\]#entrypoint = ["bin/valkyre"]#' "$work/valkyrie/Dockerfile" >"$work/typo.toml"
-  out=$(docker buildx build --print lint -f "$work/typo.toml" "$work/valkyrie" 2>&1) || true
+  out=$(docker buildx build --print lint -f "$work/typo.toml" "$work/valkyrie" 2>&1 | lint_lines) || true
   grep -q 'EntrypointNotFound: bin/valkyre is not in the package.s bin/ (valkyrie) (line 11)' <<<"$out" || { say "entrypoint lint: $out"; return 1; }
 }
 

@@ -3,7 +3,7 @@
 # pull it into an engine that has never seen it, count what a push uploads,
 # and carry the build cache through a cache export.
 #
-# Usage: tests/registry.sh KIND   (KIND: 20.10, 26.1 or 26.1-containerd)
+# Usage: tests/registry.sh KIND   (KIND: 20.10, 26.1, 26.1-containerd or sid)
 # Expects the engine started and the images loaded (scripts/test.sh does it).
 # The registry (scripts/registry.sh) and the `clean` engine (scripts/engine.sh)
 # are started here when not running, and then stopped again at the end.
@@ -171,7 +171,7 @@ nix_built() {
 
 cache_roundtrip() {
   local mode=$1 to from repo=nixfe-e2e/layered-cache d1 d2 ok=0
-  [[ $kind == 26.1-containerd ]] || skip "the classic store's docker driver cannot export a cache" || return
+  containerd_store || skip "the classic store's docker driver cannot export a cache" || return
   cache_flags "$mode" "layered-$mode"
   rm -rf "$work/rt-$mode"; cp -r "$top/tests/fixtures/layered" "$work/rt-$mode"
   echo "cache $mode $stamp" >"$work/rt-$mode/src/app-message"
@@ -206,7 +206,7 @@ cache_roundtrip_registry() { cache_roundtrip registry; }
 fresh_clone() {
   local mode=$1 to from origin c1 c2 id1 id2
   origin="$work/fc-origin-$mode" c1="$work/fc-$mode-1" c2="$work/fc-$mode-2"
-  [[ $kind == 26.1-containerd ]] || skip "the classic store's docker driver cannot export a cache" || return
+  containerd_store || skip "the classic store's docker driver cannot export a cache" || return
   cache_flags "$mode" "fresh-clone-$mode"
   rm -rf "$origin" "$c1" "$c2"; cp -r "$top/tests/fixtures/layered" "$origin"
   echo "fresh clone $mode $stamp" >"$origin/src/app-message"
@@ -231,7 +231,7 @@ fresh_clone_local() { fresh_clone local; }
 fresh_clone_registry() { fresh_clone registry; }
 
 cache_app_change() {
-  [[ $kind == 26.1-containerd ]] || skip "the classic store's docker driver cannot export a cache" || return
+  containerd_store || skip "the classic store's docker driver cannot export a cache" || return
   local repo=nixfe-e2e/layered-ci ctx="$work/ci" cache="$work/cache-ci" first second before after new k
   rm -rf "$ctx" "$cache"; cp -r "$top/tests/fixtures/layered" "$ctx"
   echo "ci $stamp" >"$ctx/src/app-message"
@@ -267,7 +267,7 @@ cache_app_change() {
 ci_builds_what_changed() {
   local mode=$1 ctx to from n=0 out want
   ctx="$work/cw-$mode"
-  [[ $kind == 26.1-containerd ]] || skip "the classic store's docker driver cannot export a cache" || return
+  containerd_store || skip "the classic store's docker driver cannot export a cache" || return
   rm -rf "$ctx"; cp -r "$top/tests/fixtures/layered" "$ctx"
   echo "ci $mode $stamp" >"$ctx/src/app-message"
   # job BUILT: one CI job; nix must build exactly BUILT (names, sorted).
@@ -308,7 +308,7 @@ ci_builds_what_changed_local() { ci_builds_what_changed local; }
 ci_builds_what_changed_registry() { ci_builds_what_changed registry; }
 
 cache_missing_layer() {
-  [[ $kind == 26.1-containerd ]] || skip "the classic store's docker driver cannot export a cache" || return
+  containerd_store || skip "the classic store's docker driver cannot export a cache" || return
   local ctx="$work/ml" cache="$work/cache-ml" out
   rm -rf "$ctx" "$cache"; cp -r "$top/tests/fixtures/layered" "$ctx"
   echo "missing layer $stamp" >"$ctx/src/app-message"
