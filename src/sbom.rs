@@ -148,6 +148,10 @@ pub fn name_version(store_name: &str) -> (&str, Option<&str>) {
     (store_name, None)
 }
 
+/// What a package's checksum is: nix's hash of the path, not of a file
+/// anyone downloads.
+const NAR_CHECKSUM: &str = "checksum: the SHA-256 of the store path's NAR serialization (nix's narHash), not of an archive";
+
 /// A NAR hash (`sha256-<base64>` or `sha256:<hex>`) in hex.
 fn sha256_hex(nar_hash: &str) -> Option<String> {
     if let Some(b64) = nar_hash.strip_prefix("sha256-") {
@@ -159,18 +163,20 @@ fn sha256_hex(nar_hash: &str) -> Option<String> {
 }
 
 /// An SPDX element id from free text: `SPDXRef-` and `[A-Za-z0-9.-]`.
+/// An SPDX element id for `text`, one-to-one: SPDX ids hold letters,
+/// digits, `.` and `-` only, so `-` is written `--` and any other byte
+/// `-XX` (hex). `a_b` and `a-b` (two flake inputs may be named so) get
+/// `a-5Fb` and `a--b`.
 fn spdx_id(kind: &str, text: &str) -> String {
-    let clean: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    format!("SPDXRef-{kind}-{clean}")
+    let mut id = format!("SPDXRef-{kind}-");
+    for b in text.bytes() {
+        match b {
+            b'-' => id.push_str("--"),
+            b if b.is_ascii_alphanumeric() || b == b'.' => id.push(char::from(b)),
+            b => id.push_str(&format!("-{b:02X}")),
+        }
+    }
+    id
 }
 
 /// Percent-encodes what a PURL component may not hold.
@@ -292,6 +298,7 @@ impl Sbom<'_> {
         });
         if let Some(c) = checksum {
             pkg["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": c}]);
+            pkg["comment"] = json!(NAR_CHECKSUM);
         }
         if is_root {
             pkg["primaryPackagePurpose"] = json!("APPLICATION");
@@ -340,6 +347,10 @@ impl Sbom<'_> {
         });
         if let Some(c) = i.nar_hash.as_deref().and_then(sha256_hex) {
             pkg["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": c}]);
+            pkg["comment"] = json!(format!(
+                "flake input ({}): {}; {NAR_CHECKSUM}",
+                i.kind, i.location
+            ));
         }
         if let Some(p) = purl {
             pkg["externalRefs"] = json!([{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": p}]);
@@ -476,10 +487,27 @@ mod tests {
         assert_eq!(
             rels,
             [
-                "SPDXRef-DOCUMENT DESCRIBES SPDXRef-Package-bbb-app",
-                "SPDXRef-Package-bbb-app DEPENDS_ON SPDXRef-Package-aaa-busybox-1.36.1",
-                "SPDXRef-Package-bbb-app HAS_PREREQUISITE SPDXRef-FlakeInput-lib",
+                "SPDXRef-DOCUMENT DESCRIBES SPDXRef-Package-bbb--app",
+                "SPDXRef-Package-bbb--app DEPENDS_ON SPDXRef-Package-aaa--busybox--1.36.1",
+                "SPDXRef-Package-bbb--app HAS_PREREQUISITE SPDXRef-FlakeInput-lib",
             ]
+        );
+        // One id per name: `-` and `_` do not meet.
+        assert_eq!(spdx_id("FlakeInput", "a-b"), "SPDXRef-FlakeInput-a--b");
+        assert_eq!(spdx_id("FlakeInput", "a_b"), "SPDXRef-FlakeInput-a-5Fb");
+        assert_ne!(spdx_id("FlakeInput", "a-5Fb"), spdx_id("FlakeInput", "a_b"));
+        // The checksum says what it is a checksum of.
+        let app = doc["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "app")
+            .unwrap();
+        assert!(
+            app["comment"]
+                .as_str()
+                .unwrap()
+                .contains("NAR serialization")
         );
         assert_eq!(doc["creationInfo"]["created"], "1970-01-01T00:00:00Z");
         // The same report gives the same bytes, and another a new namespace.

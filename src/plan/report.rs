@@ -226,24 +226,54 @@ impl Report {
 }
 
 /// `meta.license` as nixpkgs writes it (an attrset with `spdxId`, a list
-/// of them, or a bare SPDX id) in SPDX's words; several are all of them.
+/// of them, or a bare SPDX id or expression) as an SPDX expression,
+/// checked against the SPDX license list (`spdx`; deprecated ids such as
+/// `GPL-2.0` are still ids of the list).
+///
+/// The rule for a list: nixpkgs does not say whether `[ a b ]` is a choice,
+/// so it is read as all of them, `a AND b` (claiming a choice the package
+/// may not offer would be wrong; claiming both is what a reviewer checks
+/// anyway). A license without an SPDX id (`unfree`, most custom ones), or
+/// an id the list does not know, makes the whole license unknown: no
+/// expression, which the SBOM writes as `NOASSERTION`.
 fn spdx_license(v: &serde_json::Value) -> Option<String> {
     let one = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Object(o) => o.get("spdxId").and_then(|s| s.as_str()).map(str::to_owned),
+        serde_json::Value::String(s) => Some(s.trim().to_owned()),
+        serde_json::Value::Object(o) => o
+            .get("spdxId")
+            .and_then(|s| s.as_str())
+            .map(|s| s.trim().to_owned()),
         _ => None,
     };
-    let ids: Vec<String> = match v {
+    let terms: Vec<String> = match v {
         serde_json::Value::Array(list) => list.iter().map(one).collect::<Option<_>>()?,
         other => vec![one(other)?],
     };
-    let ok = |id: &String| {
-        !id.is_empty()
-            && id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-+".contains(c))
+    let mode = spdx::ParseMode {
+        allow_deprecated: true,
+        ..spdx::ParseMode::STRICT
     };
-    (!ids.is_empty() && ids.iter().all(ok)).then(|| ids.join(" AND "))
+    let valid = |e: &str| !e.is_empty() && spdx::Expression::parse_mode(e, mode).is_ok();
+    if terms.is_empty() || !terms.iter().all(|t| valid(t)) {
+        return None;
+    }
+    let expression = if terms.len() == 1 {
+        terms[0].clone()
+    } else {
+        // Each term kept whole: `(MIT OR Apache-2.0) AND BSD-3-Clause`.
+        terms
+            .iter()
+            .map(|t| {
+                if t.contains(' ') {
+                    format!("({t})")
+                } else {
+                    t.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    valid(&expression).then_some(expression)
 }
 
 fn flake(raw: RawFlake) -> Flake {
@@ -343,6 +373,29 @@ mod tests {
         // A license nix describes without an SPDX id is not claimed.
         let unknown = serde_json::json!({"shortName": "unfree"});
         assert_eq!(spdx_license(&unknown), None);
+    }
+
+    #[test]
+    fn licenses_are_checked_against_the_spdx_list() {
+        let l = |v: serde_json::Value| spdx_license(&v);
+        use serde_json::json;
+        assert_eq!(l(json!({"spdxId": "MIT"})).as_deref(), Some("MIT"));
+        // A deprecated id is still one of the list.
+        assert_eq!(l(json!({"spdxId": "GPL-2.0"})).as_deref(), Some("GPL-2.0"));
+        // An expression stays whole inside a list.
+        assert_eq!(
+            l(json!(["MIT OR Apache-2.0", {"spdxId": "BSD-3-Clause"}])).as_deref(),
+            Some("(MIT OR Apache-2.0) AND BSD-3-Clause")
+        );
+        assert_eq!(
+            l(json!("Apache-2.0 WITH LLVM-exception")).as_deref(),
+            Some("Apache-2.0 WITH LLVM-exception")
+        );
+        // Not in the list, not an expression, or one unknown term: unknown.
+        assert_eq!(l(json!({"spdxId": "Not-A-License"})), None);
+        assert_eq!(l(json!("MIT AND")), None);
+        assert_eq!(l(json!([{"spdxId": "MIT"}, {"shortName": "unfree"}])), None);
+        assert_eq!(l(json!([])), None);
     }
 
     const KEYED: &str = r#"{
