@@ -560,8 +560,21 @@ impl<E: Engine> Session<'_, E> {
                 let built = self.nix_step(&mut again).await?;
                 let image = plan::image(&again.plan, &built, base_users)?;
                 let graph = llb::image(&again.plan, &image, &again.emit);
-                let r = self.solve(graph.definition, true).await?;
-                Ok((r, again.plan, image))
+                match self.solve(graph.definition, true).await {
+                    Ok(r) => Ok((r, again.plan, image)),
+                    // The nix step just built them: the layer ops were given
+                    // another store than the one it built into.
+                    Err(e)
+                        if e.exit_code() == Some(STORE_PATH_MISSING)
+                            && is_layer_op(&e, &graph.layer_ops) =>
+                    {
+                        Err(Failure::StoreUnshared {
+                            flake: again.plan.nix.flake.value.clone(),
+                            span: again.plan.nix.flake.span,
+                        })
+                    }
+                    Err(e) => Err(e.into()),
+                }
             }
             Err(e) => Err(e.into()),
         }

@@ -83,6 +83,15 @@ pub enum Failure {
         flake: String,
         span: Option<spec::Span>,
     },
+    /// The layer ops found the paths the nix step had just built missing:
+    /// the engine mounted them another `/nix` store cache.
+    #[error(
+        "`flake` {flake}: the image's layer ops do not see the /nix store cache the nix step built into, even after building again"
+    )]
+    StoreUnshared {
+        flake: String,
+        span: Option<spec::Span>,
+    },
 }
 
 impl From<EngineError> for Failure {
@@ -106,6 +115,7 @@ impl Failure {
                 hint: other.hint(),
                 span: match other {
                     Self::NixBuild { span, .. }
+                    | Self::StoreUnshared { span, .. }
                     | Self::Resolve { span, .. }
                     | Self::BaseUsers { span, .. } => *span,
                     _ => None,
@@ -131,6 +141,9 @@ impl Failure {
             }
             Self::NixBuild { error, .. } if error.message.to_lowercase().contains("ssh") => {
                 "nix.ssh needs docker build --ssh default (with an ssh-agent running)".into()
+            }
+            Self::StoreUnshared { .. } => {
+                "a known problem of Docker 26.1's containerd image store with a builder from a registry, for an emulated platform or several platforms in one build (README: Known problems); sid's Docker 28.5 builds it, and so does one platform at a time on the build platform".into()
             }
             Self::NixBuild { .. } => {
                 "the nix log above says why; `nix flake show` lists the flake's attributes".into()

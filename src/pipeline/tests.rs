@@ -191,6 +191,25 @@ fn the_store_pruned_under_a_cached_nix_step_reruns_nix() {
 }
 
 #[test]
+fn layer_ops_that_still_miss_the_paths_fail_with_a_hint() {
+    let mut f = fake(SPEC);
+    for nth in [0, 1] {
+        f.failing.push(Failing {
+            kind: Kind::Image,
+            nth,
+            error: Box::new(|def| exit_75(op_named(def, "[image] layer 1/"), "nix-frontend-layer")),
+        });
+    }
+    let m = message(&build(&f, &[]));
+    assert!(
+        m.contains("the image's layer ops do not see the /nix store cache the nix step built into"),
+        "{m}"
+    );
+    assert!(m.contains("\nhint: a known problem of Docker 26.1"), "{m}");
+    assert_eq!(f.solved_of(Kind::Image).len(), 2, "one retry");
+}
+
+#[test]
 fn a_run_command_that_exits_75_is_not_a_pruned_store() {
     let spec = format!("{SPEC}[image]\nbase = \"debian:test\"\nrun = [\"exit 75\"]\n");
     let mut f = fake(&spec);
