@@ -1227,6 +1227,39 @@ fn the_specs_own_dockerignore_wins() {
 }
 
 #[test]
+fn run_on_cross_builds_natively_and_checks_the_programs() {
+    let spec = format!("{SPEC}flake = \".#app-${{TARGETARCH}}\"\n[nix]\nrun-on = \"cross\"\n");
+    let with_head = |head: &str| {
+        let mut f = fake(&spec);
+        edit_report(&mut f, |r| {
+            r["heads"] = serde_json::json!({"app": {"head": head, "interpreter": ""}});
+        });
+        f
+    };
+    let arm = "7f454c460201010000000000000000000300b700";
+    let f = with_head(arm);
+    let out = build(&f, &[("platform", "linux/arm64")]);
+    assert!(out.result.is_ok(), "{}", message(&out));
+    let plan = out.plan.unwrap();
+    assert_eq!(
+        plan.nix.platform.to_string(),
+        "linux/amd64",
+        "nix runs natively"
+    );
+    assert_eq!(plan.nix.installable, "path:/src#app-arm64");
+    let config: serde_json::Value =
+        serde_json::from_slice(&out.result.unwrap().metadata["containerimage.config"]).unwrap();
+    assert_eq!(config["architecture"], "arm64");
+    // A cross package that built amd64 programs is refused.
+    let f = with_head("7f454c4602010100000000000000000003003e00");
+    let m = message(&build(&f, &[("platform", "linux/arm64")]));
+    assert!(
+        m.contains("is built for x86-64, not for linux/arm64"),
+        "{m}"
+    );
+}
+
+#[test]
 fn a_program_for_another_platform_is_refused() {
     let x86 = "7f454c4602010100000000000000000003003e00";
     let with_heads = |head: &str| {

@@ -144,7 +144,7 @@ pub struct Override {
 pub fn nix_platform(target: &spec::Target, platform: &Platform, build: &Platform) -> Platform {
     match target.nix.run_on {
         spec::RunOn::Target => platform.clone(),
-        spec::RunOn::Build => build.clone(),
+        spec::RunOn::Build | spec::RunOn::Cross => build.clone(),
     }
 }
 
@@ -352,10 +352,15 @@ fn config_of(facts: &ImageFacts) -> Result<ImageConfig, PlanError> {
 /// Plans the nix step and the image settings that do not depend on it.
 pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
     let target = spec.target(inputs.target.as_deref())?;
-    let system = inputs
-        .platform
+    // The system nix builds for: the target's, or with `run-on = "cross"`
+    // the build platform's own (the installable cross-compiles).
+    let for_system = match target.nix.run_on {
+        spec::RunOn::Cross => &inputs.build_platform,
+        spec::RunOn::Target | spec::RunOn::Build => &inputs.platform,
+    };
+    let system = for_system
         .nix_system()
-        .ok_or_else(|| UnsupportedPlatform(inputs.platform.to_string()))?;
+        .ok_or_else(|| UnsupportedPlatform(for_system.to_string()))?;
     let builder_config = config_of(&inputs.builder)?;
     let nix = nix::plan(spec, target, inputs, system, &builder_config)?;
 

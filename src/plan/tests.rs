@@ -107,6 +107,33 @@ fn zero_config_keeps_the_flake_in_the_context() {
 }
 
 #[test]
+fn run_on_cross_builds_the_build_systems_package_for_the_target_image() {
+    let text = "flake = \".#app-${TARGETARCH}\"\n[nix]\nrun-on = \"cross\"\n";
+    let args = BTreeMap::from([("TARGETARCH".to_owned(), "arm64".to_owned())]);
+    let spec = spec::parse("Dockerfile", text, &args).unwrap();
+    let mut i = inputs();
+    i.platform = Platform::parse("linux/arm64").unwrap();
+    let plan = build(&spec, &i).unwrap();
+    // Nix runs natively for its own system: nothing is emulated.
+    assert_eq!(plan.system, "x86_64-linux");
+    assert_eq!(plan.nix.platform.to_string(), "linux/amd64");
+    assert_eq!(plan.nix.installable, "path:/src#app-arm64");
+    let argv = plan.nix.script.argv();
+    assert!(argv.contains(&"x86_64-linux".to_owned()), "--system");
+    assert!(!argv.contains(&"aarch64-linux".to_owned()), "{argv:?}");
+    let config = plan
+        .nix
+        .env
+        .iter()
+        .find(|e| e.starts_with("NIX_CONFIG="))
+        .unwrap();
+    assert!(!config.contains("extra-platforms"), "{config}");
+    assert!(plan.nix.cache.id.ends_with("/x86_64-linux"));
+    // The image is the target's.
+    assert_eq!(plan.platform.to_string(), "linux/arm64");
+}
+
+#[test]
 fn run_on_build_runs_nix_natively_for_the_target_system() {
     let spec = spec::parse(
         "Dockerfile",

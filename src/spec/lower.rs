@@ -313,11 +313,12 @@ impl Lower<'_> {
                 match r.value.as_str() {
                     "target" => RunOn::Target,
                     "build" => RunOn::Build,
+                    "cross" => RunOn::Cross,
                     other => {
                         return Err(invalid(
                             "nix.run-on",
                             format!("{other:?} is not where nix can run"),
-                            "write \"target\" (the target platform's builder, emulated) or \"build\" (the build platform's nix, emulated builders only)",
+                            "write \"target\" (the target platform's builder, emulated), \"build\" (the build platform's nix, emulated builders only) or \"cross\" (the build platform's nix and system, for a cross-compiling installable)",
                             r.at(),
                         ));
                     }

@@ -100,6 +100,11 @@ pub enum RunOn {
     /// `extra-platforms`: evaluation runs natively, only the derivations'
     /// builders (programs of the target platform) run under emulation.
     Build,
+    /// In the build platform's builder image, for the build platform's own
+    /// system: the installable is a package that cross-compiles for the
+    /// target (`flake = ".#app-${TARGETARCH}"`), so nothing is emulated.
+    /// The image is the target's, and its programs are checked to be.
+    Cross,
 }
 
 /// `[cache]`: the shared `/nix` store.
