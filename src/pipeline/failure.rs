@@ -143,7 +143,7 @@ impl Failure {
                 "nix.ssh needs docker build --ssh default (with an ssh-agent running)".into()
             }
             Self::StoreUnshared { .. } => {
-                "a known problem of Docker 26.1's containerd image store with a builder from a registry, for an emulated platform or several platforms in one build (README: Known problems); sid's Docker 28.5 builds it, and so does one platform at a time on the build platform".into()
+                "BuildKit keys a cache mount by its seed's record, and gave this step another one; seen on Docker 26.1's containerd store (a builder from a registry, an emulated platform or several) and on Docker 28.5 after a builder change (README: Known problems); a build with another BUILDKIT_CACHE_MOUNT_NS starts a store of its own".into()
             }
             Self::NixBuild { .. } => {
                 "the nix log above says why; `nix flake show` lists the flake's attributes".into()

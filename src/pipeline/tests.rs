@@ -205,7 +205,10 @@ fn layer_ops_that_still_miss_the_paths_fail_with_a_hint() {
         m.contains("the image's layer ops do not see the /nix store cache the nix step built into"),
         "{m}"
     );
-    assert!(m.contains("\nhint: a known problem of Docker 26.1"), "{m}");
+    assert!(
+        m.contains("\nhint: BuildKit keys a cache mount by its seed"),
+        "{m}"
+    );
     assert_eq!(f.solved_of(Kind::Image).len(), 2, "one retry");
 }
 
