@@ -106,6 +106,15 @@ fn zero_config_keeps_the_flake_in_the_context() {
     assert_eq!(plan.nix.installable, "path:/src#default");
 }
 
+/// The nix step's `NIX_CONFIG=…` entry.
+fn nix_config(plan: &Plan) -> &str {
+    plan.nix
+        .env
+        .iter()
+        .find(|e| e.starts_with("NIX_CONFIG="))
+        .expect("a NIX_CONFIG")
+}
+
 #[test]
 fn run_on_cross_builds_the_build_systems_package_for_the_target_image() {
     let text = "flake = \".#app-${TARGETARCH}\"\n[nix]\nrun-on = \"cross\"\n";
@@ -121,12 +130,7 @@ fn run_on_cross_builds_the_build_systems_package_for_the_target_image() {
     let argv = plan.nix.script.argv();
     assert!(argv.contains(&"x86_64-linux".to_owned()), "--system");
     assert!(!argv.contains(&"aarch64-linux".to_owned()), "{argv:?}");
-    let config = plan
-        .nix
-        .env
-        .iter()
-        .find(|e| e.starts_with("NIX_CONFIG="))
-        .unwrap();
+    let config = nix_config(&plan);
     assert!(!config.contains("extra-platforms"), "{config}");
     assert!(plan.nix.cache.id.ends_with("/x86_64-linux"));
     // The image is the target's.
@@ -150,12 +154,7 @@ fn run_on_build_runs_nix_natively_for_the_target_system() {
         plan.nix.script.argv().contains(&"aarch64-linux".to_owned()),
         "--system"
     );
-    let config = plan
-        .nix
-        .env
-        .iter()
-        .find(|e| e.starts_with("NIX_CONFIG="))
-        .unwrap();
+    let config = nix_config(&plan);
     assert!(
         config.contains("\nextra-platforms = aarch64-linux"),
         "{config}"
@@ -171,12 +170,7 @@ fn run_on_build_runs_nix_natively_for_the_target_system() {
     let plan = build(&spec, &i).unwrap();
     assert_eq!(plan.nix.platform.to_string(), "linux/arm64");
     assert!(plan.nix.cache.id.ends_with("/aarch64-linux"));
-    let config = plan
-        .nix
-        .env
-        .iter()
-        .find(|e| e.starts_with("NIX_CONFIG="))
-        .unwrap();
+    let config = nix_config(&plan);
     assert!(!config.contains("extra-platforms"), "{config}");
 }
 
