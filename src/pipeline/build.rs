@@ -206,26 +206,14 @@ impl<E: Engine> Session<'_, E> {
             ),
         };
         if let Some(frontend) = self.opts.get("source").filter(|s| !s.is_empty()) {
-            // Pinned as the builder is: an image only in the engine's store
-            // is found by its digest.
+            // Resolved and pinned as the builder is: an image only in the
+            // engine's store is found by its digest.
             let build = self.build_platform()?;
-            let meta = self
-                .engine
-                .resolve_image(ResolveImage {
-                    reference: frontend.to_owned(),
-                    platform: build.clone(),
-                    mode: self.opts.resolve_mode(),
-                    log_name: format!("[internal] load metadata for {frontend} ({build})"),
-                    oci: None,
-                })
+            let image = Located::default_value(frontend.to_owned());
+            let (facts, _) = self
+                .resolve("sbom", &image, &build, &BTreeMap::new())
                 .await?;
-            let tool = plan::image_source(&ImageFacts {
-                name: frontend.to_owned(),
-                resolved: meta.reference,
-                digest: meta.digest,
-                config: Vec::new(),
-                origin: Origin::Registry,
-            });
+            let tool = plan::image_source(&facts);
             let def =
                 llb::attestation_sbom(SBOM_FILE, plan, &planned.emit, &tool, &build, &supplier);
             return Ok(self.solve(def, true).await?);
