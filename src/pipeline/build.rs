@@ -535,7 +535,7 @@ impl<E: Engine> Session<'_, E> {
         } = llb::image(&planned.plan, &image, &planned.emit);
         match self.solve(definition, true).await {
             Ok(r) => Ok((r, planned.plan, image)),
-            Err(e) if e.exit_code() == Some(STORE_PATH_MISSING) && is_layer_op(&e, &layer_ops) => {
+            Err(e) if is_store_miss(&e, &layer_ops) => {
                 self.warning(
                     "StoreCachePruned: the /nix store cache lost paths of a cached nix step; running nix again",
                     "the build cache was pruned while the nix step's result was still cached",
@@ -552,15 +552,10 @@ impl<E: Engine> Session<'_, E> {
                     Ok(r) => Ok((r, again.plan, image)),
                     // The nix step just built them: the layer ops were given
                     // another store than the one it built into.
-                    Err(e)
-                        if e.exit_code() == Some(STORE_PATH_MISSING)
-                            && is_layer_op(&e, &graph.layer_ops) =>
-                    {
-                        Err(Failure::StoreUnshared {
-                            flake: again.plan.nix.flake.value.clone(),
-                            span: again.plan.nix.flake.span,
-                        })
-                    }
+                    Err(e) if is_store_miss(&e, &graph.layer_ops) => Err(Failure::StoreUnshared {
+                        flake: again.plan.nix.flake.value.clone(),
+                        span: again.plan.nix.flake.span,
+                    }),
                     Err(e) => Err(e.into()),
                 }
             }
@@ -668,11 +663,14 @@ fn is_missing_drv(e: &EngineError) -> bool {
         && (e.message.contains(plan::GROUP_ARGV0) || e.message.contains(plan::NIX_ARGV0))
 }
 
-/// Whether a failed solve failed in one of our layer ops: by the vertex
-/// BuildKit names, else by the argv its message quotes.
-fn is_layer_op(e: &EngineError, layer_ops: &BTreeSet<String>) -> bool {
-    // The argv too: for a failed layer op, sid's BuildKit (Docker 28.5)
-    // names a vertex that is not one of the definition's digests (seen:
-    // the retry never ran there before this).
-    e.vertex.as_ref().is_some_and(|v| layer_ops.contains(v)) || e.message.contains(LAYER_ARGV0)
+/// Whether a failed solve is one of our layer ops finding a store path
+/// missing from the store cache: our exit code, and the op by the vertex
+/// BuildKit names or by the argv its message quotes. (For a failed layer
+/// op, sid's BuildKit, Docker 28.5, names a vertex that is not one of the
+/// definition's digests: seen, the retry never ran there on the vertex
+/// alone.)
+fn is_store_miss(e: &EngineError, layer_ops: &BTreeSet<String>) -> bool {
+    e.exit_code() == Some(STORE_PATH_MISSING)
+        && (e.vertex.as_ref().is_some_and(|v| layer_ops.contains(v))
+            || e.message.contains(LAYER_ARGV0))
 }
