@@ -18,6 +18,7 @@ pub mod oci;
 pub mod options;
 pub mod pipeline;
 pub mod plan;
+pub mod platform;
 pub mod proto;
 pub mod sbom;
 pub mod span;

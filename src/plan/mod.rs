@@ -14,7 +14,6 @@ mod groups;
 mod layers;
 mod lock;
 mod nix;
-mod platform;
 mod remote;
 mod report;
 mod script;
@@ -25,6 +24,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+pub use crate::platform::{Platform, UnsupportedPlatform};
 pub use context::{ContextFilter, dockerignore_patterns};
 pub use essentials::{CA_FILE, Essential, NSSWITCH, ZONEINFO_DIR};
 pub use groups::{
@@ -32,7 +32,6 @@ pub use groups::{
 };
 pub use layers::{describe_layer, plan_layers};
 pub use lock::{Prefetch, prefetchable};
-pub use platform::{Platform, UnsupportedPlatform};
 pub use remote::{GitRemote, Named, Remote, RemoteError, git_identifier, redact};
 pub use report::{Flake, LockedInput, Report, ReportError, StorePath, is_store_path};
 pub use script::{GROUP_ARGV0, GROUPS_DIR, Mode, NIX_ARGV0, ROOTS_DIR, Script};
@@ -142,7 +141,7 @@ pub struct Override {
 /// `target`: the target platform itself, or with `nix.run-on = "build"` the
 /// build platform. The builder image is resolved for this platform.
 pub fn nix_platform(target: &spec::Target, platform: &Platform, build: &Platform) -> Platform {
-    match target.nix.run_on {
+    match target.nix.run_on.for_platform(platform) {
         spec::RunOn::Target => platform.clone(),
         spec::RunOn::Build | spec::RunOn::Cross => build.clone(),
     }
@@ -354,7 +353,7 @@ pub fn build(spec: &spec::Spec, inputs: &Inputs) -> Result<Plan, PlanError> {
     let target = spec.target(inputs.target.as_deref())?;
     // The system nix builds for: the target's, or with `run-on = "cross"`
     // the build platform's own (the installable cross-compiles).
-    let for_system = match target.nix.run_on {
+    let for_system = match target.nix.run_on.for_platform(&inputs.platform) {
         spec::RunOn::Cross => &inputs.build_platform,
         spec::RunOn::Target | spec::RunOn::Build => &inputs.platform,
     };

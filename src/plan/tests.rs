@@ -138,6 +138,51 @@ fn run_on_cross_builds_the_build_systems_package_for_the_target_image() {
 }
 
 #[test]
+fn run_on_by_platform_cross_compiles_some_and_emulates_the_others() {
+    let text = "flake = \".#app-${TARGETARCH}\"\n[nix]\nrun-on = { \"linux/aarch64\" = \"cross\", \"linux/s390x\" = \"build\" }\n";
+    let plan_for = |platform: &str| {
+        let platform = Platform::parse(platform).unwrap();
+        let args = BTreeMap::from([("TARGETARCH".to_owned(), platform.architecture.clone())]);
+        let spec = spec::parse("Dockerfile", text, &args).unwrap();
+        let mut i = inputs();
+        i.platform = platform;
+        build(&spec, &i).unwrap()
+    };
+    // Named as cross: the build platform's own system and nix.
+    let arm64 = plan_for("linux/arm64");
+    assert_eq!(arm64.system, "x86_64-linux");
+    assert_eq!(arm64.nix.platform.to_string(), "linux/amd64");
+    assert_eq!(arm64.nix.installable, "path:/src#app-arm64");
+    // Named as build: native nix for the target's system.
+    let s390x = plan_for("linux/s390x");
+    assert_eq!(s390x.system, "s390x-linux");
+    assert_eq!(s390x.nix.platform.to_string(), "linux/amd64");
+    // Not named: "target", today's default: the target's builder, emulated.
+    let riscv = plan_for("linux/riscv64");
+    assert_eq!(riscv.system, "riscv64-linux");
+    assert_eq!(riscv.nix.platform.to_string(), "linux/riscv64");
+    assert_eq!(riscv.nix.installable, "path:/src#app-riscv64");
+    assert!(riscv.nix.cache.id.ends_with("/riscv64-linux"));
+}
+
+#[test]
+fn run_on_table_default_applies_to_the_platforms_it_does_not_name() {
+    let text = "[nix]\nrun-on = { default = \"build\", \"linux/arm64\" = \"target\" }\n";
+    let spec = spec::parse("Dockerfile", text, &BTreeMap::new()).unwrap();
+    let mut i = inputs();
+    i.platform = Platform::parse("linux/riscv64").unwrap();
+    assert_eq!(
+        build(&spec, &i).unwrap().nix.platform.to_string(),
+        "linux/amd64"
+    );
+    i.platform = Platform::parse("linux/arm64").unwrap();
+    assert_eq!(
+        build(&spec, &i).unwrap().nix.platform.to_string(),
+        "linux/arm64"
+    );
+}
+
+#[test]
 fn run_on_build_runs_nix_natively_for_the_target_system() {
     let spec = spec::parse(
         "Dockerfile",

@@ -16,8 +16,9 @@ use super::values::{
 };
 use super::{
     Cache, Copy, DEFAULT_BUILDER, DEFAULT_FLAKE, DEFAULT_LAYERS, Defaults, Healthcheck, Image,
-    MAX_LAYERS, Nix, RunOn, SbomSettings, Spec, Target,
+    MAX_LAYERS, Nix, RunOn, RunOnRule, SbomSettings, Spec, Target,
 };
+use crate::platform::Platform;
 use crate::span::{Located, Span};
 
 /// Words in the names of nix.conf settings that hold credentials themselves
@@ -308,23 +309,8 @@ impl Lower<'_> {
             None => inherit.binary_caches.clone(),
         };
         let run_on = match raw.run_on {
-            Some(r) => {
-                let r = self.ex.string(r)?;
-                match r.value.as_str() {
-                    "target" => RunOn::Target,
-                    "build" => RunOn::Build,
-                    "cross" => RunOn::Cross,
-                    other => {
-                        return Err(invalid(
-                            "nix.run-on",
-                            format!("{other:?} is not where nix can run"),
-                            "write \"target\" (the target platform's builder, emulated), \"build\" (the build platform's nix, emulated builders only) or \"cross\" (the build platform's nix and system, for a cross-compiling installable)",
-                            r.at(),
-                        ));
-                    }
-                }
-            }
-            None => inherit.run_on,
+            Some(r) => self.run_on(r)?,
+            None => inherit.run_on.clone(),
         };
         let mut override_inputs = inherit.override_inputs.clone();
         for (input, name) in raw.override_inputs.unwrap_or_default() {
@@ -362,6 +348,67 @@ impl Lower<'_> {
             run_on,
             override_inputs,
         })
+    }
+
+    /// `[nix] run-on`: `"target"`, `"build"` or `"cross"` for every
+    /// platform, or a table of them by platform with an optional `default`.
+    fn run_on(&mut self, v: Spanned<toml::Value>) -> Result<RunOnRule, SpecError> {
+        const KEY: &str = "nix.run-on";
+        let span: Span = v.span().into();
+        let range = v.span();
+        match v.into_inner() {
+            toml::Value::String(one) => {
+                let one = self.ex.string(Spanned::new(range, one))?;
+                let place = self.lenient(one.at(), run_on_place(&one.value, one.at()), || {
+                    RunOn::default()
+                })?;
+                Ok(RunOnRule::all(place))
+            }
+            toml::Value::Table(table) => {
+                let mut rule = RunOnRule::default();
+                let mut written: Vec<(Platform, String)> = Vec::new();
+                for (key, value) in table {
+                    let toml::Value::String(value) = value else {
+                        return Err(invalid(
+                            KEY,
+                            format!("the value for {key:?} is not a string"),
+                            RUN_ON_HINT,
+                            span,
+                        ));
+                    };
+                    let place = run_on_place(&value, span)?;
+                    if key == "default" {
+                        rule.default = place;
+                        continue;
+                    }
+                    let platform = Platform::parse(&key).map_err(|e| {
+                        invalid(
+                            KEY,
+                            format!("{key:?} is not a platform we build"),
+                            e.hint(),
+                            span,
+                        )
+                    })?;
+                    if let Some(first) = written.iter().find(|(p, _)| *p == platform) {
+                        return Err(invalid(
+                            KEY,
+                            format!("{:?} and {key:?} are both {platform}", first.1),
+                            "give each platform once",
+                            span,
+                        ));
+                    }
+                    written.push((platform.clone(), key));
+                    rule.platforms.push((platform, place));
+                }
+                Ok(rule)
+            }
+            _ => Err(invalid(
+                KEY,
+                "must be a string or a table",
+                "write run-on = \"cross\", or by platform: run-on = { \"linux/arm64\" = \"cross\", default = \"target\" }",
+                span,
+            )),
+        }
     }
 
     /// `--secret` ids: letters, digits, `-`, `_`, `.`.
@@ -777,6 +824,23 @@ fn layer_budget(l: &Spanned<i64>) -> Result<Located<usize>, SpecError> {
             format!(
                 "write a number from 1 (the whole closure in one layer) to {MAX_LAYERS}; the default is {DEFAULT_LAYERS}"
             ),
+            span,
+        )),
+    }
+}
+
+const RUN_ON_HINT: &str = "write \"target\" (the target platform's builder, emulated), \"build\" (the build platform's nix, emulated builders only) or \"cross\" (the build platform's nix and system, for a cross-compiling installable)";
+
+/// One `run-on` place.
+fn run_on_place(value: &str, span: Span) -> Result<RunOn, SpecError> {
+    match value {
+        "target" => Ok(RunOn::Target),
+        "build" => Ok(RunOn::Build),
+        "cross" => Ok(RunOn::Cross),
+        other => Err(invalid(
+            "nix.run-on",
+            format!("{other:?} is not where nix can run"),
+            RUN_ON_HINT,
             span,
         )),
     }

@@ -13,6 +13,8 @@ mod values;
 
 use std::collections::BTreeMap;
 
+use crate::platform::Platform;
+
 pub use crate::span::{LineCol, Located, Span};
 pub use error::SpecError;
 pub use user::User;
@@ -79,7 +81,7 @@ pub struct Nix {
     /// used as substituters.
     pub binary_caches: Vec<Located<String>>,
     /// Where nix runs for another platform than the build platform.
-    pub run_on: RunOn,
+    pub run_on: RunOnRule,
     /// Flake inputs (`a` or `a/b`) overridden by a named build context
     /// (`--build-context NAME=…`) when the build has one of that name:
     /// input → context name. A context named like a top-level input needs
@@ -105,6 +107,51 @@ pub enum RunOn {
     /// target (`flake = ".#app-${TARGETARCH}"`), so nothing is emulated.
     /// The image is the target's, and its programs are checked to be.
     Cross,
+}
+
+/// `[nix] run-on` for each target platform: one [`RunOn`] for all
+/// (`run-on = "cross"`), or a table by platform
+/// (`run-on = { "linux/arm64" = "cross" }`) whose other platforms get its
+/// `default` key, else `"target"`: one build can cross-compile some
+/// platforms and emulate the others.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunOnRule {
+    pub default: RunOn,
+    /// Platforms with their own place.
+    pub platforms: Vec<(Platform, RunOn)>,
+}
+
+impl RunOnRule {
+    pub fn all(run_on: RunOn) -> Self {
+        Self {
+            default: run_on,
+            platforms: Vec::new(),
+        }
+    }
+
+    /// Where nix runs for the target platform `platform`.
+    pub fn for_platform(&self, platform: &Platform) -> RunOn {
+        self.platforms
+            .iter()
+            .find(|(p, _)| p == platform)
+            .map_or(self.default, |(_, r)| *r)
+    }
+}
+
+/// As written: a string when it is one place for all, else a table.
+impl serde::Serialize for RunOnRule {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        if self.platforms.is_empty() {
+            return self.default.serialize(s);
+        }
+        let mut map = s.serialize_map(Some(self.platforms.len() + 1))?;
+        map.serialize_entry("default", &self.default)?;
+        for (p, r) in &self.platforms {
+            map.serialize_entry(&p.to_string(), r)?;
+        }
+        map.end()
+    }
 }
 
 /// `[cache]`: the shared `/nix` store.

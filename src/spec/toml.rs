@@ -95,7 +95,8 @@ pub(super) struct RawNix {
     pub conf_secrets: Option<Vec<Str>>,
     pub ssh: Option<bool>,
     pub binary_caches: Option<Vec<Str>>,
-    pub run_on: Option<Str>,
+    /// A place for all platforms, or a table by platform.
+    pub run_on: Option<Spanned<toml::Value>>,
     pub override_inputs: Option<BTreeMap<String, Str>>,
 }
 
