@@ -2,11 +2,14 @@
 # Build the test images without a registry, into the engine named by the
 # current DOCKER_HOST:
 #
-#   eval "$(scripts/engine.sh env KIND)" && scripts/nix-image.sh [nix|nix-arm64|base|all|push]
+#   eval "$(scripts/engine.sh env KIND)" && scripts/nix-image.sh [nix|nix-arm64|nix-cross|base|all|push]
 #
 #   nix        local/nix:test, the Nix builder image (the default), linux/amd64
 #   nix-arm64  local/nix:test-arm64, the same recipe for linux/arm64: its rootfs
 #              is made under qemu (scripts/binfmt.sh), and it runs under qemu
+#   nix-cross  local/nix:test-cross, the builder plus Debian's aarch64 cross C
+#              compiler and static C library (gcc-aarch64-linux-gnu,
+#              libc6-dev-arm64-cross), linux/amd64: for `run-on = "cross"`
 #   base       local/debian:test, a plain Debian base with a shell and passwd tools
 #              (stands in for ubuntu:24.04 in the examples: nothing can be pulled)
 #   all        nix and base
@@ -81,6 +84,14 @@ use_base_recipe() {
   PACKAGES=busybox-static
   NIX_CONF=''
   INIT_STORE='true'
+}
+# The builder for cross-compiling to arm64 natively: the same recipe with the
+# cross compiler (its own tag and rootfs name, so the default builder, and the
+# store caches keyed by it, stay as they are).
+use_cross_recipe() {
+  IMAGE="$IMAGE-cross"
+  NAME=nix-cross
+  PACKAGES="$PACKAGES,gcc-aarch64-linux-gnu,libc6-dev-arm64-cross"
 }
 # The builder for another architecture: the same recipe, built and run under
 # qemu. Its rootfs is cached in a folder of its own (older copies of this
@@ -269,8 +280,9 @@ check_index() {
 case ${1:-nix} in
   nix) one_image ;;
   nix-arm64) use_arch arm64; one_image ;;
+  nix-cross) use_cross_recipe; one_image ;;
   base) use_base_recipe; one_image ;;
   all) (one_image) && use_base_recipe && one_image ;;
   push) shift; push_index "$@" ;;
-  *) die "usage: nix-image.sh [nix|nix-arm64|base|all|push [REGISTRY]]" ;;
+  *) die "usage: nix-image.sh [nix|nix-arm64|nix-cross|base|all|push [REGISTRY]]" ;;
 esac

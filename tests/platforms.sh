@@ -22,6 +22,12 @@
 #   two_platforms_repro    two builds from an empty build cache give the same manifests
 #   classic_store_refuses  on the stores that cannot hold an index, two platforms fail with the
 #                          engine's own message, before anything is built
+#   cross_two_platforms    run-on = { "linux/arm64" = "cross" } with the cross builder
+#                          (scripts/nix-image.sh nix-cross): one index, the arm64 program
+#                          compiled by an x86_64 nix step (it says so) and run under qemu,
+#                          amd64 built as before (containerd store only)
+#   cross_wrong_arch_refused  run-on = "cross" with an installable that is not cross-built:
+#                          the amd64 program in an arm64 image is refused by the check
 # shellcheck source=tests/e2e-lib.sh
 source "$(dirname "$0")/e2e-lib.sh"
 
@@ -172,4 +178,58 @@ classic_store_refuses() {
   ! grep -q '\[nix\] build ' "$work/last.log" || { say "nix ran before the refusal"; return 1; }
 }
 
-run_all platforms arm64_alone wrong_arch_refused two_platforms two_platforms_app_change two_platforms_repro classic_store_refuses
+# The cross builder (the test builder plus Debian's aarch64 cross gcc),
+# imported on first use: its rootfs is made once and cached like the others'.
+cross_builder() {
+  "$top/scripts/nix-image.sh" nix-cross >"$work/nix-cross.log" 2>&1 ||
+    { say "scripts/nix-image.sh nix-cross failed: $(tail -n 3 "$work/nix-cross.log")"; return 1; }
+}
+
+cross_two_platforms() {
+  multi_ok || skip "the $kind image store holds one platform per image" || return
+  cross_builder || return 1
+  printf '# syntax=local/nix-frontend:dev\nflake = ".#app-${TARGETARCH}"\nbuilder = "local/nix:test-cross"\n[nix]\nrun-on = { "linux/arm64" = "cross" }\n' \
+    >"$work/ma/cross.toml"
+  buildx_push --platform linux/amd64,linux/arm64 -f "$work/ma/cross.toml" -t "$NIXFE_REGISTRY/nixfe-e2e/cross:1" "$work/ma" ||
+    { say "build and push failed: $(grep -m3 -E 'ERROR|error:' "$work/last.log")"; return 1; }
+  # Both platforms' nix steps are x86_64-linux ones: the arm64 package is
+  # the x86_64 system's cross-compiled one.
+  grep -q '\[nix\] build \.#app-arm64 (x86_64-linux)' "$work/last.log" || { say "no x86_64 nix step for app-arm64"; return 1; }
+  ! grep -q '(aarch64-linux)' "$work/last.log" || { say "an aarch64-linux nix step ran"; return 1; }
+  local m p d arch out
+  m=$(manifests nixfe-e2e/cross 1) || { say "no index in the registry"; return 1; }
+  [[ $(cut -d' ' -f1 <<<"$m" | sort | tr '\n' ' ') == "linux/amd64 linux/arm64 " ]] || { say "index: $m"; return 1; }
+  while read -r p d; do
+    arch=$(config_arch nixfe-e2e/cross "$d") || { say "cannot read the config of $p"; return 1; }
+    [[ $arch == "${p#linux/}" ]] || { say "$p's config says $arch"; return 1; }
+  done <<<"$m"
+  docker rmi -f "$NIXFE_REGISTRY/nixfe-e2e/cross:1" >/dev/null 2>&1 || true
+  # The arm64 program was compiled on x86_64 (its build's `uname -m`) and
+  # runs as aarch64 (under qemu).
+  out=$(docker run --rm --platform linux/arm64 "$NIXFE_REGISTRY/nixfe-e2e/cross:1" 2>/dev/null) ||
+    { say "docker run --platform linux/arm64 failed"; return 1; }
+  grep -qx 'system: aarch64-linux (cross-compiled)' <<<"$out" && grep -qx 'built on: x86_64' <<<"$out" &&
+    grep -qx 'runs on: aarch64' <<<"$out" && grep -qx "multiarch $stamp" <<<"$out" ||
+    { say "linux/arm64 prints: $out"; return 1; }
+  out=$(docker run --rm --platform linux/amd64 "$NIXFE_REGISTRY/nixfe-e2e/cross:1" 2>/dev/null) ||
+    { say "docker run --platform linux/amd64 failed"; return 1; }
+  grep -qx 'system: x86_64-linux' <<<"$out" && grep -qx "multiarch $stamp" <<<"$out" ||
+    { say "linux/amd64 prints: $out"; return 1; }
+  docker rmi -f "$NIXFE_REGISTRY/nixfe-e2e/cross:1" >/dev/null 2>&1 || true
+}
+
+# run-on = "cross" with `.#app`, the x86_64 package itself: its interpreter
+# (busybox) is an amd64 program, refused for the arm64 image.
+cross_wrong_arch_refused() {
+  printf '# syntax=local/nix-frontend:dev\nbuilder = "local/nix:test"\nflake = ".#app"\n[nix]\nrun-on = "cross"\n' >"$work/ma/cross-wrong.toml"
+  if build "$work/ma" -f "$work/ma/cross-wrong.toml" --platform linux/arm64 -t nixfe-e2e-cross-wrong; then
+    say "an arm64 image with an amd64 interpreter was built"; docker rmi -f nixfe-e2e-cross-wrong >/dev/null 2>&1; return 1
+  fi
+  grep -q '\[nix\] build \.#app (x86_64-linux)' "$work/last.log" || { say "no x86_64 nix step"; return 1; }
+  grep -q 'line 3: `flake`: the interpreter of bin/app is built for x86-64, not for linux/arm64 (AArch64)' "$work/last.log" ||
+    { say "not the check's message: $(grep -m2 -E 'ERROR|error' "$work/last.log")"; return 1; }
+  grep -q 'hint: build the package for linux/arm64' "$work/last.log" || { say "no hint"; return 1; }
+}
+
+run_all platforms arm64_alone wrong_arch_refused two_platforms two_platforms_app_change two_platforms_repro classic_store_refuses \
+  cross_two_platforms cross_wrong_arch_refused
