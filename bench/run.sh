@@ -26,16 +26,20 @@
 # imported (`--cache-from`) and a push: (a) the same inputs, (b) an app-only
 # change. It reports their times, whether nix ran, and the compressed bytes the
 # registry stored anew for (b) (new blobs under its storage folder).
-# Last, nix-frontend alone for linux/amd64 (native) and linux/arm64 (emulated:
-# binfmt_misc + qemu-user-static, the arm64 builder local/nix:test-arm64):
-# cold (empty build cache and store) and after an app change.
+# Last, nix-frontend alone for linux/amd64 (native), linux/arm64 emulated
+# (binfmt_misc + qemu-user-static, the arm64 builder local/nix:test-arm64) and
+# linux/arm64 cross-compiled (run-on = "cross", the workload's app-arm64 built
+# by the amd64 builder with Debian's aarch64 gcc, local/nix:test-cross): cold
+# (empty build cache and store) and after an app change.
 # Sizes are uncompressed layer tar bytes, measured from `docker save`
 # (gzip blobs are decompressed); MB = 10^6 bytes.
 #
 # It prunes the engine's build cache, so run it where nobody else builds
 # meanwhile; a WARNING under the table names other clients seen during the run.
 # The markdown table goes to stdout, progress and notes to stderr.
-# BENCH_KEEP=1 keeps the temp dir with every build log.
+# BENCH_KEEP=1 keeps the temp dir with every build log. BENCH_SECTIONS picks
+# what runs, default "runs ci platforms" (the five approaches, the ci scenario,
+# the per-platform rows).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -182,7 +186,10 @@ log "closure: $closure_paths paths, $(mb "$closure_bytes") MB; app path $app_byt
 # pays over a plain Dockerfile.
 # scripts/build-frontend.sh (above) made local/nix-frontend:floor.
 { echo '# syntax=local/nix-frontend:floor'; cat "$here/dockerfile-cache.Dockerfile"; } >"$work/floor.Dockerfile"
+sections=" ${BENCH_SECTIONS:-runs ci platforms} "
+want() { [[ $sections == *" $1 "* ]]; }
 approaches=("dockerfile" "dockerfile+cache" "floor" "nix-frontend" "nix-frontend-1step")
+want runs || approaches=()
 files=("dockerfile.Dockerfile" "dockerfile-cache.Dockerfile" "$work/floor.Dockerfile" "nix-frontend.Dockerfile" "nix-frontend.Dockerfile")
 # Build args per approach: nix-frontend-1step is the single-step design
 # (one nix step, the store in the cache mount only), kept for comparison.
@@ -244,7 +251,9 @@ done
 # ------------------------------------------------------------------ ci
 ci_rows=()
 own_ids=()
-if [[ $kind == 26.1-containerd ]]; then
+if ! want ci; then
+  log "ci scenario skipped: not in BENCH_SECTIONS"
+elif [[ $kind == 26.1-containerd ]]; then
   # A registry of this run's own (empty storage, its own port): images are
   # reproducible, so blobs an earlier run pushed would hide what this one uploads.
   reg_env=(NIXFE_STATE="$work/registry-state" NIXFE_REGISTRY_PORT="${BENCH_REGISTRY_PORT:-5099}")
@@ -334,17 +343,29 @@ fi
 
 # ------------------------------------------------------------------ platforms
 plat_rows=()
-platforms=(amd64 arm64)
-if ! docker buildx version >/dev/null 2>&1; then
+declare -A plat_secs
+# amd64 native, arm64 emulated (the arm64 builder), arm64 cross-compiled by
+# the amd64 cross builder (run-on = "cross").
+platforms=(amd64 arm64 arm64-cross)
+if ! want platforms; then
+  platforms=()
+elif ! docker buildx version >/dev/null 2>&1; then
   log "platforms skipped: no buildx for the $kind engine"; platforms=()
 else
   "$top/scripts/nix-image.sh" nix-arm64 >&2
+  "$top/scripts/nix-image.sh" nix-cross >&2
 fi
-for p in "${platforms[@]}"; do
-  approach="nix-frontend ($p)" slug="platform-$p" tag="nixfe-bench-platform:$p"
-  builder=local/nix:test
-  [[ $p == arm64 ]] && builder=local/nix:test-arm64
-  printf '# syntax=local/nix-frontend:dev\nflake = ".#default"\nbuilder = "%s"\n' "$builder" >"$work/platform-$p.toml"
+for variant in "${platforms[@]}"; do
+  p=${variant%-cross}
+  approach="nix-frontend ($variant)" slug="platform-$variant" tag="nixfe-bench-platform:$variant"
+  case $variant in
+    amd64) builder=local/nix:test how=native flake=.#default nix='' ;;
+    arm64) builder=local/nix:test-arm64 how="emulated (qemu-aarch64)" flake=.#default nix='' ;;
+    arm64-cross)
+      builder=local/nix:test-cross how="cross-compiled (native nix, aarch64 gcc)"
+      flake='.#app-${TARGETARCH}' nix=$'[nix]\nrun-on = "cross"\n' ;;
+  esac
+  printf '# syntax=local/nix-frontend:dev\nflake = "%s"\nbuilder = "%s"\n%s' "$flake" "$builder" "$nix" >"$work/platform-$variant.toml"
   reset_ctx
   docker builder prune -af >/dev/null
   pt=()
@@ -352,7 +373,7 @@ for p in "${platforms[@]}"; do
     [[ $name == app-change ]] && edit_app
     logf="$work/logs/$slug-$name.log"
     t0=$(date +%s.%N)
-    if docker buildx build --progress=plain --platform "linux/$p" -f "$work/platform-$p.toml" -t "$tag" --load "$ctx" >"$logf" 2>&1; then
+    if docker buildx build --progress=plain --platform "linux/$p" -f "$work/platform-$variant.toml" -t "$tag" --load "$ctx" >"$logf" 2>&1; then
       secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
       want=$(cat "$ctx/src/app-message")
       out=$(docker run --rm --label nixfe-bench=1 --platform "linux/$p" "$tag" 2>/dev/null | head -n1) || true
@@ -366,7 +387,8 @@ for p in "${platforms[@]}"; do
   done
   own_ids+=("$(image_id "$tag" 2>/dev/null || true)")
   docker rmi -f "$tag" >/dev/null 2>&1 || true
-  plat_rows+=("| linux/$p | $([[ $p == arm64 ]] && echo "emulated (qemu-aarch64)" || echo native) | ${pt[0]} | ${pt[1]} |")
+  plat_rows+=("| linux/$p | $how | ${pt[0]} | ${pt[1]} |")
+  plat_secs[$variant,0]=${pt[0]} plat_secs[$variant,1]=${pt[1]}
 done
 
 # ------------------------------------------------------------------ report
@@ -378,10 +400,12 @@ foreign=$(docker events --since "$t_start" --until "$(date +%s)" --filter type=c
   awk '($1 == "container" && $2 == "create" && $5 != "1") ||
        ($1 == "image" && $2 != "save" && $3 !~ /nixfe-bench/)' |
   grep -vF -f <(printf '%s\n' "${own_ids[@]:-none}" | sed '/^$/d') | sort | uniq -c | sort -rn || true)
-echo "| approach | cold s | app change s | flake.nix edit s | lib bump s | no-op s | image MB | new MB after app change | new MB after lib bump | same ID on clean rebuild |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-for a in "${rows[@]}"; do echo "${row[$a]}"; done
-echo
+if ((${#rows[@]})); then
+  echo "| approach | cold s | app change s | flake.nix edit s | lib bump s | no-op s | image MB | new MB after app change | new MB after lib bump | same ID on clean rebuild |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  for a in "${rows[@]}"; do echo "${row[$a]}"; done
+  echo
+fi
 echo "Engine $kind (Docker $engine_version, storage driver $store), $(date -u +%Y-%m-%d), workload bench/$workload:" \
   "runtime closure $closure_paths paths, $(mb "$closure_bytes") MB (nix path-info -S); app path $app_bytes bytes." \
   "Sizes: uncompressed layer tars, MB = 10^6 bytes."
@@ -422,33 +446,51 @@ if [[ -n $foreign ]]; then
 fi
 
 # Targets for nix-frontend.
-limit=$((app_bytes + 65536))
 verdict() { if (($1)); then echo met; else echo MISSED; fi; }
-fe_app=${app_new[nix-frontend]} fe_img=${img_b[nix-frontend]}
-echo
-echo "Targets (nix-frontend):"
-if ((fe_app < 0)); then
-  echo "- new bytes after app change ≤ app path + 64 KiB: not measured (a build failed)"
-else
-  echo "- new bytes after app change ≤ app path + 64 KiB: $fe_app ≤ $limit: $(verdict "$((fe_app <= limit))")"
-fi
-img_limit=$(awk -v c="$closure_bytes" 'BEGIN { printf "%d", c * 1.01 }')
-if ((fe_img == 0)); then
-  echo "- image ≤ closure + 1 %: not measured (the cold build failed)"
-else
-  echo "- image ≤ closure + 1 %: $fe_img ≤ $img_limit bytes: $(verdict "$((fe_img <= img_limit))")"
-fi
-slower=()
-for k in 0 1 2 3 4; do
-  f=${tsec[nix-frontend,$k]} c=${tsec[dockerfile+cache,$k]}
-  if [[ $f == FAIL* || $f == *wrong* ]]; then
-    slower+=("${names[$k]} ($f)")
-  elif [[ $c != FAIL* ]] && awk -v a="${f%% *}" -v b="${c%% *}" 'BEGIN { exit !(a > b) }'; then
-    slower+=("${names[$k]} ($f s > $c s)")
+if ((${#rows[@]})); then
+  limit=$((app_bytes + 65536))
+  fe_app=${app_new[nix-frontend]} fe_img=${img_b[nix-frontend]}
+  echo
+  echo "Targets (nix-frontend):"
+  if ((fe_app < 0)); then
+    echo "- new bytes after app change ≤ app path + 64 KiB: not measured (a build failed)"
+  else
+    echo "- new bytes after app change ≤ app path + 64 KiB: $fe_app ≤ $limit: $(verdict "$((fe_app <= limit))")"
   fi
-done
-if ((${#slower[@]})); then
-  echo "- every scenario ≤ dockerfile+cache: MISSED: $(printf '%s; ' "${slower[@]}" | sed 's/; $//')"
-else
-  echo "- every scenario ≤ dockerfile+cache: met"
+  img_limit=$(awk -v c="$closure_bytes" 'BEGIN { printf "%d", c * 1.01 }')
+  if ((fe_img == 0)); then
+    echo "- image ≤ closure + 1 %: not measured (the cold build failed)"
+  else
+    echo "- image ≤ closure + 1 %: $fe_img ≤ $img_limit bytes: $(verdict "$((fe_img <= img_limit))")"
+  fi
+  slower=()
+  for k in 0 1 2 3 4; do
+    f=${tsec[nix-frontend,$k]} c=${tsec[dockerfile+cache,$k]}
+    if [[ $f == FAIL* || $f == *wrong* ]]; then
+      slower+=("${names[$k]} ($f)")
+    elif [[ $c != FAIL* ]] && awk -v a="${f%% *}" -v b="${c%% *}" 'BEGIN { exit !(a > b) }'; then
+      slower+=("${names[$k]} ($f s > $c s)")
+    fi
+  done
+  if ((${#slower[@]})); then
+    echo "- every scenario ≤ dockerfile+cache: MISSED: $(printf '%s; ' "${slower[@]}" | sed 's/; $//')"
+  else
+    echo "- every scenario ≤ dockerfile+cache: met"
+  fi
+fi
+
+# Target for cross-compilation: arm64 by run-on = "cross" within 1.5x of
+# amd64 native, cold and app change.
+if [[ -n ${plat_secs[amd64,0]:-} && -n ${plat_secs[arm64-cross,0]:-} ]]; then
+  echo
+  echo "Target (run-on = \"cross\"):"
+  for k in 0 1; do
+    a=${plat_secs[amd64,$k]} x=${plat_secs[arm64-cross,$k]} name=$([[ $k == 0 ]] && echo cold || echo "app change")
+    if [[ $a == FAIL* || $a == *wrong* || $x == FAIL* || $x == *wrong* ]]; then
+      echo "- arm64 cross ≤ 1.5 × amd64 native, $name: not measured (a build failed or printed the wrong output)"
+    else
+      ratio=$(awk -v a="$a" -v x="$x" 'BEGIN { printf "%.2f", x / a }')
+      echo "- arm64 cross ≤ 1.5 × amd64 native, $name: $x s / $a s = ${ratio}×: $(verdict "$(awk -v r="$ratio" 'BEGIN { print (r <= 1.5) }')")"
+    fi
+  done
 fi

@@ -78,8 +78,54 @@
             chmod +x $out/bin/app
           '' { inherit toolchain busybox liba libb mods; msg = ./src/app-message; }
           // { meta.mainProgram = "app"; };
+
+          # For `run-on = "cross"` (bench/run.sh's "arm64 cross" row): the
+          # app as a static aarch64 program that prints the same lines,
+          # compiled on this system by the cross builder's gcc
+          # (local/nix:test-cross); the toolchain is still built (natively)
+          # first. Its closure has no busybox: the program needs no shell.
+          app-cross = mk "app" ''
+            set -e
+            test -x $toolchain/bin/gen
+            mkdir -p $out/bin $out/share
+            cp $msg $out/share/message
+            for m in $mods; do echo $m; done > $out/share/modules
+            cat > app.c <<'EOF'
+            #include <stdio.h>
+            static int cat(const char *path) {
+              char buf[4096];
+              size_t n;
+              FILE *f = fopen(path, "r");
+              if (!f) return 1;
+              while ((n = fread(buf, 1, sizeof buf, f)) > 0) fwrite(buf, 1, n, stdout);
+              return fclose(f) != 0;
+            }
+            int main(void) {
+              int bad = cat(MESSAGE) | cat(LIBA "/share/version") | cat(LIBB "/share/version");
+            #ifdef MODULES
+              int lines = 0, c;
+              FILE *f = fopen(MODULES, "r");
+              if (!f) return 1;
+              while ((c = getc(f)) != EOF) lines += c == '\n';
+              fclose(f);
+              printf("%d modules\n", lines);
+            #endif
+              return bad;
+            }
+            EOF
+            aarch64-linux-gnu-gcc -static -O2 -o $out/bin/app app.c \
+              -DMESSAGE="\"$out/share/message\"" -DLIBA="\"$liba\"" -DLIBB="\"$libb\"" -DMODULES="\"$out/share/modules\""
+          '' { inherit toolchain liba libb mods; msg = ./src/app-message; }
+          // { meta.mainProgram = "app"; };
+
+          # `flake = ".#app-${TARGETARCH}"`: each platform's app as this
+          # system builds it; arm64 on x86_64 by the cross compiler.
+          perArch =
+            if system == "x86_64-linux"
+            then { app-amd64 = app; app-arm64 = app-cross; }
+            else { app-arm64 = app; };
         in
-        { inherit busybox liba libb toolchain app; default = app; };
+        { inherit busybox liba libb toolchain app; default = app; } // perArch;
     in
     {
       packages = forAllSystems packagesFor;
