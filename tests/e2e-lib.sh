@@ -112,13 +112,14 @@ unshared_store() {
 # run_all SUITE TEST…: runs the tests, prints "SUITE(KIND): N passed, N failed,
 # N skipped" and returns non-zero if any failed.
 # NIXFE_TESTS="a b" runs only those tests of the suite (the others are not
-# counted at all: neither passed nor skipped).
+# counted at all: neither passed nor skipped, but named on a "not run" line).
 run_all() {
-  local suite=$1 t; shift
+  local suite=$1 t not_run=(); shift
   for t in "$@"; do
-    if [[ -n ${NIXFE_TESTS:-} && " $NIXFE_TESTS " != *" $t "* ]]; then continue; fi
+    if [[ -n ${NIXFE_TESTS:-} && " $NIXFE_TESTS " != *" $t "* ]]; then not_run+=("$t"); continue; fi
     run_test "$t"
   done
+  ((${#not_run[@]} == 0)) || echo "$suite($kind): not run (NIXFE_TESTS): ${not_run[*]}"
   echo "$suite($kind): $passed passed, $failed failed, $skipped skipped"
   ((failed == 0))
 }
