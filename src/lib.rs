@@ -7,12 +7,14 @@
 //! (plan → `Definition`). [`pipeline`] runs those stages in order over an
 //! [`engine::Engine`]; `bridge` (the only I/O) is that engine for a real
 //! BuildKit, [`engine::fake`] one from fixed facts. `proto` holds our own
-//! subset of BuildKit's messages, `oci` the image formats, `sbom` the SPDX document of what nix built.
+//! subset of BuildKit's messages, `oci` the image formats, `image_ref` the
+//! names of images, `sbom` the SPDX document of what nix built.
 
 pub mod bridge;
 pub mod debug;
 pub mod diagnostic;
 pub mod engine;
+pub mod image_ref;
 pub mod llb;
 pub mod oci;
 pub mod options;

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::image_ref::familiar;
+
 /// The last second LLB can carry: file times are int64 nanoseconds, which end
 /// at 2262-04-11T23:47:16Z.
 pub const MAX_EPOCH: i64 = i64::MAX / 1_000_000_000;
@@ -65,22 +67,6 @@ impl Network {
     pub fn is_default(&self) -> bool {
         *self == Self::default()
     }
-}
-
-/// An image name in the form people write it: `docker.io/library/alpine:latest`
-/// is `alpine`, as BuildKit keys named contexts (`docker.io/` and `library/`
-/// dropped, a `:latest` tag too). Names that are no image names stay.
-pub fn familiar(name: &str) -> String {
-    let mut n = name
-        .strip_prefix("docker.io/")
-        .or_else(|| name.strip_prefix("index.docker.io/"))
-        .unwrap_or(name);
-    if let Some(rest) = n.strip_prefix("library/")
-        && !rest.contains('/')
-    {
-        n = rest;
-    }
-    n.strip_suffix(":latest").unwrap_or(n).to_owned()
 }
 
 impl Options {

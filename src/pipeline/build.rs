@@ -9,8 +9,8 @@ use tokio::sync::OnceCell;
 use super::context::NamedImage;
 use super::{Failure, Session};
 use crate::engine::{Attestation, Engine, EngineError, Refs, ResolveImage, Returned};
+use crate::image_ref::familiar;
 use crate::llb::{self, ClientImage, Emit, ImageGraph, LAYER_ARGV0, STORE_PATH_MISSING};
-use crate::options::familiar;
 use crate::plan::{
     self, BaseUsers, Eval, FACTS_FILE, GRAPH_FILE, ImageFacts, ImagePlan, Inputs, NAMES_FILE,
     Origin, Plan, PlanError, Platform, REPORT_FILE, Report,

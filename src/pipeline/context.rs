@@ -8,8 +8,9 @@ use std::rc::Rc;
 
 use super::{Failure, Session, SpecFile};
 use crate::engine::{Engine, EngineError};
+use crate::image_ref::{ImageRef, familiar};
 use crate::llb::{ContextSource, Definition, Input, OciStore, is_plain_path};
-use crate::options::{Options, familiar};
+use crate::options::Options;
 use crate::plan::{self, Named, Override, Prefetch, Remote, RemoteError, redact};
 use crate::spec::{Located, Target};
 
@@ -275,7 +276,7 @@ impl<E: Engine> Session<'_, E> {
                 Ok(Some(NamedImage::OciLayout {
                     // BuildKit's own Dockerfile frontend names it so too:
                     // the image's name, pinned to the layout's digest.
-                    reference: format!("{}@{digest}", normalized(&image.value)),
+                    reference: pinned(&image.value, &digest),
                     store: OciStore {
                         session: self.opts.session_id.clone(),
                         store,
@@ -491,17 +492,13 @@ pub(super) enum NamedImage {
     Input(String),
 }
 
-/// An image name in full, as BuildKit normalizes one: `alpine` is
-/// `docker.io/library/alpine`, `local/nix:test` is `docker.io/local/nix:test`.
-fn normalized(name: &str) -> String {
-    let first = name.split('/').next().unwrap_or_default();
-    let has_registry = name.contains('/') && (first.contains(['.', ':']) || first == "localhost");
-    if has_registry {
-        name.to_owned()
-    } else if name.contains('/') {
-        format!("docker.io/{name}")
-    } else {
-        format!("docker.io/library/{name}")
+/// `name` in full, as BuildKit normalizes one, pinned to `digest`:
+/// `alpine:3` is `docker.io/library/alpine:3@DIGEST`.
+fn pinned(name: &str, digest: &str) -> String {
+    match ImageRef::parse(name) {
+        Ok(r) => r.with_digest(digest).to_string(),
+        // The spec checked the name; what it let through stays as written.
+        Err(_) => format!("{name}@{digest}"),
     }
 }
 
@@ -535,11 +532,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn normalizes_names_as_buildkit() {
-        assert_eq!(normalized("alpine:3"), "docker.io/library/alpine:3");
-        assert_eq!(normalized("local/nix:test"), "docker.io/local/nix:test");
-        assert_eq!(normalized("localhost:5000/a/b"), "localhost:5000/a/b");
-        assert_eq!(normalized("example.org/nix:2"), "example.org/nix:2");
+    fn pins_names_as_buildkit() {
+        assert_eq!(
+            pinned("alpine:3", "sha256:0"),
+            "docker.io/library/alpine:3@sha256:0"
+        );
+        assert_eq!(
+            pinned("localhost:5000/a/b", "sha256:0"),
+            "localhost:5000/a/b@sha256:0"
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 use super::error::{SpecError, invalid};
 use super::user::User;
+use crate::image_ref::ImageRef;
 use crate::span::{Located, Span};
 
 /// Characters a value handed to a shell must not contain (a flake is passed
@@ -28,25 +29,15 @@ pub(super) fn context_path(key: &str, p: &Located<String>) -> Result<String, Spe
 }
 
 pub(super) fn check_image_ref(key: &str, v: &Located<String>) -> Result<(), SpecError> {
-    let name = v.value.split('@').next().unwrap_or_default();
-    let last = name.rsplit('/').next().unwrap_or_default();
-    let bad = v.value.is_empty()
-        || v.value.contains(char::is_whitespace)
-        || v.value.contains("://")
-        || name.contains("//")
-        || name.starts_with(['-', '/', '.', ':'])
-        || name.ends_with([':', '/'])
-        || last.starts_with(':')
-        || name.chars().any(|c| c.is_ascii_uppercase());
-    if bad {
-        return Err(invalid(
+    match ImageRef::parse(&v.value) {
+        Ok(_) => Ok(()),
+        Err(why) => Err(invalid(
             key,
-            format!("{:?} is not an image reference", v.value),
+            format!("{:?} is not an image reference: {why}", v.value),
             "write an image name like \"nixos/nix:2.24.0\" or \"name@sha256:…\"",
             v.at(),
-        ));
+        )),
     }
-    Ok(())
 }
 
 pub(super) fn check_argv(
