@@ -1,17 +1,20 @@
 //! Remote and named contexts: what the build context is (a client local, a
 //! git repository, an http archive), the files read from a fetched one
 //! (spec, `.dockerignore`, the commit), and the `--build-context`s that
-//! replace flake inputs or the builder and base images.
+//! replace flake inputs or the builder and base images. What each context
+//! replaces and which commit a checkout's `.git` names is decided in
+//! `plan`; here the files are read and the contexts fetched.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use super::{Failure, Session, SpecFile};
 use crate::engine::{Engine, EngineError};
-use crate::image_ref::{ImageRef, familiar};
 use crate::llb::{ContextSource, Definition, Input, OciStore, is_plain_path};
 use crate::options::Options;
-use crate::plan::{self, Named, Override, Prefetch, Remote, RemoteError, redact};
+use crate::plan::{
+    self, GitHead, ImageReplacement, InputSource, Override, Prefetch, Remote, packed_ref, redact,
+};
 use crate::spec::{Located, Target};
 
 /// The caps a fetched context needs, by kind.
@@ -189,41 +192,30 @@ impl<E: Engine> Session<'_, E> {
         let Remote::Git(git) = remote else {
             return Ok(None);
         };
-        let text = |b: Option<Vec<u8>>| b.map(|b| String::from_utf8_lossy(&b).trim().to_owned());
-        let rev = match text(self.tree_file(remote, ".git/HEAD").await?) {
+        let commit = match self.tree_text(remote, ".git/HEAD").await? {
             None => None,
-            Some(head) => match head.strip_prefix("ref: ") {
-                None => Some(head),
-                Some(r) => match text(self.tree_file(remote, &format!(".git/{r}")).await?) {
-                    Some(rev) => Some(rev),
-                    None => text(self.tree_file(remote, ".git/packed-refs").await?).and_then(|p| {
-                        p.lines()
-                            .find_map(|l| l.strip_suffix(&format!(" {r}")).map(str::to_owned))
-                    }),
+            Some(head) => match GitHead::parse(&head) {
+                GitHead::Commit(c) => Some(c),
+                GitHead::Ref(r) => match self.tree_text(remote, &format!(".git/{r}")).await? {
+                    Some(c) => Some(c),
+                    None => self
+                        .tree_text(remote, ".git/packed-refs")
+                        .await?
+                        .and_then(|p| packed_ref(&p, &r)),
                 },
             },
         };
-        // A SHA-1 or a SHA-256 commit id.
-        let rev =
-            rev.filter(|r| matches!(r.len(), 40 | 64) && r.bytes().all(|b| b.is_ascii_hexdigit()));
-        if let Some(want) = &git.checksum {
-            // Fails closed: a checksum is checked, or the build stops.
-            let Some(got) = &rev else {
-                return Err(Failure::Remote {
-                    context: remote.shown(),
-                    message: format!(
-                        "the commit of the checkout cannot be read, so checksum {want} cannot be checked"
-                    ),
-                });
-            };
-            if !got.to_ascii_lowercase().starts_with(want.as_str()) {
-                return Err(Failure::Remote {
-                    context: remote.shown(),
-                    message: format!("the ref is commit {got}, not {want} (checksum)"),
-                });
-            }
-        }
-        Ok(rev)
+        git.checked_commit(commit.as_deref())
+            .map_err(|e| Failure::Remote {
+                context: remote.shown(),
+                message: e.to_string(),
+            })
+    }
+
+    /// A text file of `remote`'s tree, as [`Self::tree_file`] reads it.
+    async fn tree_text(&self, remote: &Remote, path: &str) -> Result<Option<String>, Failure> {
+        let bytes = self.tree_file(remote, path).await?;
+        Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
     /// Refuses what a fetched context cannot do on engines whose copies take
@@ -260,42 +252,26 @@ impl<E: Engine> Session<'_, E> {
         named: &BTreeMap<String, String>,
         image: &Located<String>,
     ) -> Result<Option<NamedImage>, Failure> {
-        let name = familiar(&image.value);
-        let Some(value) = named.get(&name) else {
-            return Ok(None);
-        };
-        match Named::parse(value) {
-            Ok(Named::Image(r)) => Ok(Some(NamedImage::Registry(r))),
-            Ok(Named::OciLayout { store, digest }) => {
+        Ok(match plan::image_replacement(named, &image.value)? {
+            None => None,
+            Some(ImageReplacement::Registry(r)) => Some(NamedImage::Registry(r)),
+            Some(ImageReplacement::OciLayout { reference, store }) => {
                 if !self.caps.llb(OCI_LAYOUT_CAP) {
                     return Err(Failure::MissingCap {
                         cap: OCI_LAYOUT_CAP,
                         what: "images from an oci-layout context",
                     });
                 }
-                Ok(Some(NamedImage::OciLayout {
-                    // BuildKit's own Dockerfile frontend names it so too:
-                    // the image's name, pinned to the layout's digest.
-                    reference: pinned(&image.value, &digest),
+                Some(NamedImage::OciLayout {
+                    reference,
                     store: OciStore {
                         session: self.opts.session_id.clone(),
                         store,
                     },
-                }))
+                })
             }
-            Ok(Named::Input(input)) => Ok(Some(NamedImage::Input(input))),
-            // Meant as an image, so what is wrong with it is the message.
-            Err(e @ RemoteError::OciLayout(_)) => Err(Failure::Named {
-                name,
-                message: e.to_string(),
-                hint: "buildx names the layout: --build-context NAME=oci-layout://PATH[:TAG] or NAME=oci-layout://PATH@sha256:DIGEST".into(),
-            }),
-            _ => Err(Failure::Named {
-                name,
-                message: format!("replaces an image, so it must be an image, not {value:?}"),
-                hint: "give an image: --build-context NAME=docker-image://REF or NAME=oci-layout://PATH[:TAG]".into(),
-            }),
-        }
+            Some(ImageReplacement::Input(input)) => Some(NamedImage::Input(input)),
+        })
     }
 
     /// The named contexts that replace flake inputs: by `nix.override-inputs`,
@@ -307,40 +283,16 @@ impl<E: Engine> Session<'_, E> {
         named: &BTreeMap<String, String>,
         images: &[&Located<String>],
     ) -> Result<(Vec<Override>, Vec<ContextSource>), Failure> {
-        let by_spec: BTreeMap<&str, &str> = target
-            .nix
-            .override_inputs
-            .iter()
-            .map(|(input, name)| (name.value.as_str(), input.as_str()))
-            .collect();
-        let taken: Vec<String> = images.iter().map(|i| familiar(&i.value)).collect();
-        let mut lock_inputs: Option<Vec<String>> = None;
+        let by_spec = &target.nix.override_inputs;
+        let images: Vec<&str> = images.iter().map(|i| i.value.as_str()).collect();
+        let lock_inputs = if plan::needs_lock_inputs(named, by_spec, &images) {
+            self.lock_inputs(target).await?
+        } else {
+            Vec::new()
+        };
         let mut out = (Vec::new(), Vec::new());
-        for (name, value) in named {
-            if taken.contains(name) {
-                continue;
-            }
-            let input = match by_spec.get(name.as_str()) {
-                Some(i) => (*i).to_owned(),
-                None => {
-                    if lock_inputs.is_none() {
-                        lock_inputs = Some(self.lock_inputs(target).await?);
-                    }
-                    let inputs = lock_inputs.as_deref().unwrap_or_default();
-                    if !inputs.contains(name) {
-                        return Err(Failure::Named {
-                            name: name.clone(),
-                            message: format!(
-                                "is no input of the flake (its flake.lock has {}), no nix.override-inputs entry, and not the builder or base image",
-                                listed(inputs.iter())
-                            ),
-                            hint: "name the context after a flake input, map it with [nix.override-inputs] INPUT = \"NAME\", or drop the --build-context".into(),
-                        });
-                    }
-                    name.clone()
-                }
-            };
-            let (source, revision) = self.named_source(name, value).await?;
+        for (name, input) in plan::input_overrides(named, by_spec, &images, &lock_inputs)? {
+            let (source, revision) = self.named_source(&name, &named[&name]).await?;
             out.0.push(Override { input, revision });
             out.1.push(source);
         }
@@ -352,37 +304,25 @@ impl<E: Engine> Session<'_, E> {
         name: &str,
         value: &str,
     ) -> Result<(ContextSource, Option<String>), Failure> {
-        let refused = |message: String| {
-            Failure::Named {
-            name: name.to_owned(),
-            message,
-            hint: "a flake input comes from a directory (--build-context NAME=DIR) or a git or archive URL".into(),
-        }
-        };
-        match Named::parse(value).map_err(|e| refused(e.to_string()))? {
-            Named::Local(local) => Ok((
+        match plan::input_source(name, value)? {
+            InputSource::Local(local) => Ok((
                 ContextSource::Local {
                     session: self.opts.session_for(&local),
                     name: local,
                 },
                 None,
             )),
-            Named::Remote(remote) => {
+            InputSource::Remote(remote) => {
                 let revision = self.revision(&remote).await?;
                 Ok((self.remote_source(remote)?, revision))
             }
-            Named::Input(input) => {
+            InputSource::Input(input) => {
                 let definition = self.input(name, &input).await?;
-                let input = Input::new(definition)
-                    .ok_or_else(|| refused(format!("input {input:?} is empty")))?;
-                Ok((ContextSource::Input(input), None))
+                let held = Input::new(definition).ok_or_else(|| {
+                    plan::not_an_input_source(name, format!("input {input:?} is empty"))
+                })?;
+                Ok((ContextSource::Input(held), None))
             }
-            Named::Image(_) | Named::OciLayout { .. } => {
-                Err(refused("an image cannot replace a flake input".to_owned()))
-            }
-            Named::Unsupported(kind) => Err(refused(format!(
-                "{kind} contexts are not supported by this frontend"
-            ))),
         }
     }
 
@@ -394,7 +334,7 @@ impl<E: Engine> Session<'_, E> {
             name: name.to_owned(),
             message: format!(
                 "names input {input:?}, which the client did not send (it sent {})",
-                listed(inputs.keys())
+                plan::listed(inputs.keys())
             ),
             hint: "with bake, name a target that this build depends on: contexts = { NAME = \"target:TARGET\" }".into(),
         })
@@ -414,7 +354,7 @@ impl<E: Engine> Session<'_, E> {
     /// The top-level inputs in the flake's `flake.lock` (none without one).
     async fn lock_inputs(&self, target: &Target) -> Result<Vec<String>, Failure> {
         let bytes = self.flake_lock(target).await?;
-        Ok(bytes.map(|b| root_inputs(&b)).unwrap_or_default())
+        Ok(bytes.map(|b| plan::lock_inputs(&b)).unwrap_or_default())
     }
 
     /// The flake's `flake.lock`, when it has one; read once per invocation.
@@ -470,18 +410,6 @@ pub(super) fn local(opts: &Options) -> ContextSource {
     }
 }
 
-/// The root node's inputs of a `flake.lock`.
-fn root_inputs(lock: &[u8]) -> Vec<String> {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(lock) else {
-        return Vec::new();
-    };
-    let root = v["root"].as_str().unwrap_or("root");
-    v["nodes"][root]["inputs"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
 /// What replaces the builder or base image.
 pub(super) enum NamedImage {
     /// `docker-image://REF`
@@ -490,26 +418,6 @@ pub(super) enum NamedImage {
     OciLayout { reference: String, store: OciStore },
     /// A client's input (bake's `target:`).
     Input(String),
-}
-
-/// `name` in full, as BuildKit normalizes one, pinned to `digest`:
-/// `alpine:3` is `docker.io/library/alpine:3@DIGEST`.
-fn pinned(name: &str, digest: &str) -> String {
-    match ImageRef::parse(name) {
-        Ok(r) => r.with_digest(digest).to_string(),
-        // The spec checked the name; what it let through stays as written.
-        Err(_) => format!("{name}@{digest}"),
-    }
-}
-
-/// Names for a message: "a, b", or "none".
-fn listed<'a>(names: impl Iterator<Item = &'a String>) -> String {
-    let names: Vec<&str> = names.map(String::as_str).collect();
-    if names.is_empty() {
-        "none".to_owned()
-    } else {
-        names.join(", ")
-    }
 }
 
 fn in_dir(dir: &str, path: &str) -> String {
@@ -524,29 +432,5 @@ fn remote_failure(remote: &Remote, e: EngineError) -> Failure {
     Failure::Remote {
         context: remote.shown(),
         message: e.message,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pins_names_as_buildkit() {
-        assert_eq!(
-            pinned("alpine:3", "sha256:0"),
-            "docker.io/library/alpine:3@sha256:0"
-        );
-        assert_eq!(
-            pinned("localhost:5000/a/b", "sha256:0"),
-            "localhost:5000/a/b@sha256:0"
-        );
-    }
-
-    #[test]
-    fn reads_root_inputs() {
-        let lock = br#"{"nodes":{"dep":{"locked":{}},"root":{"inputs":{"dep":"dep","greeting":"greeting_2"}}},"root":"root","version":7}"#;
-        assert_eq!(root_inputs(lock), ["dep", "greeting"]);
-        assert!(root_inputs(b"not json").is_empty());
     }
 }

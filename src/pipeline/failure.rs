@@ -7,7 +7,7 @@ use base64::Engine as _;
 use crate::diagnostic::Diagnostic;
 use crate::engine::{Detail, EngineError, ReturnError};
 use crate::options::OptionError;
-use crate::plan::PlanError;
+use crate::plan::{NamedError, PlanError};
 use crate::spec;
 
 /// gRPC code Unknown: BuildKit prints the message once (other codes are
@@ -103,6 +103,16 @@ impl From<EngineError> for Failure {
 impl From<spec::SpecError> for Failure {
     fn from(e: spec::SpecError) -> Self {
         Self::Plan(e.into())
+    }
+}
+
+impl From<NamedError> for Failure {
+    fn from(e: NamedError) -> Self {
+        Self::Named {
+            name: e.name,
+            message: e.message,
+            hint: e.hint,
+        }
     }
 }
 

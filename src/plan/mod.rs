@@ -13,6 +13,7 @@ mod essentials;
 mod groups;
 mod layers;
 mod lock;
+mod named;
 mod nix;
 mod remote;
 mod report;
@@ -32,7 +33,13 @@ pub use groups::{
 };
 pub use layers::{describe_layer, plan_layers};
 pub use lock::{Prefetch, prefetchable};
-pub use remote::{GitRemote, Named, Remote, RemoteError, git_identifier, redact};
+pub use named::{
+    ImageReplacement, InputSource, NamedError, image_replacement, input_overrides, input_source,
+    listed, lock_inputs, needs_lock_inputs, not_an_input_source,
+};
+pub use remote::{
+    GitHead, GitRemote, Named, Remote, RemoteError, git_identifier, packed_ref, redact,
+};
 pub use report::{Flake, LockedInput, Report, ReportError, StorePath, is_store_path};
 pub use script::{GROUP_ARGV0, GROUPS_DIR, Mode, NIX_ARGV0, ROOTS_DIR, Script};
 pub use users::UserFiles;

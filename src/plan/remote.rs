@@ -43,6 +43,65 @@ pub enum RemoteError {
     Checksum(String),
     #[error("{0:?} names no image: an oci-layout context is STORE[:TAG]@sha256:DIGEST")]
     OciLayout(String),
+    #[error("the commit of the checkout cannot be read, so checksum {0} cannot be checked")]
+    ChecksumUnread(String),
+    #[error("the ref is commit {got}, not {want} (checksum)")]
+    ChecksumMismatch { got: String, want: String },
+}
+
+/// What a checkout's `.git/HEAD` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GitHead {
+    /// Detached at a commit, as BuildKit checks a ref out.
+    Commit(String),
+    /// On a ref (`refs/heads/main`), whose commit is in `.git/REF` or, once
+    /// git packed it, in `.git/packed-refs`.
+    Ref(String),
+}
+
+impl GitHead {
+    pub fn parse(head: &str) -> Self {
+        let head = head.trim();
+        match head.strip_prefix("ref: ") {
+            Some(r) => Self::Ref(r.to_owned()),
+            None => Self::Commit(head.to_owned()),
+        }
+    }
+}
+
+/// The commit `.git/packed-refs` gives the ref `name`.
+pub fn packed_ref(packed_refs: &str, name: &str) -> Option<String> {
+    packed_refs.lines().find_map(|l| {
+        l.trim()
+            .strip_suffix(name)
+            .and_then(|c| c.strip_suffix(' '))
+            .map(str::to_owned)
+    })
+}
+
+impl GitRemote {
+    /// The commit read from the checkout (`None`: none could be), if it is
+    /// a SHA-1 or SHA-256 commit id. With a `checksum`, it must be one and
+    /// start with it: a checksum is checked, or the build stops.
+    pub fn checked_commit(&self, read: Option<&str>) -> Result<Option<String>, RemoteError> {
+        let commit = read
+            .map(str::trim)
+            .filter(|c| matches!(c.len(), 40 | 64) && c.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_owned);
+        let Some(want) = &self.checksum else {
+            return Ok(commit);
+        };
+        match &commit {
+            None => Err(RemoteError::ChecksumUnread(want.clone())),
+            Some(got) if !got.to_ascii_lowercase().starts_with(want.as_str()) => {
+                Err(RemoteError::ChecksumMismatch {
+                    got: got.clone(),
+                    want: want.clone(),
+                })
+            }
+            Some(_) => Ok(commit),
+        }
+    }
 }
 
 impl Remote {
@@ -372,6 +431,42 @@ mod tests {
         assert_eq!(
             Named::parse("oci-layout://store"),
             Err(RemoteError::OciLayout("oci-layout://store".into()))
+        );
+    }
+
+    #[test]
+    fn commits_of_a_checkout() {
+        let c = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(GitHead::parse(&format!("{c}\n")), GitHead::Commit(c.into()));
+        assert_eq!(
+            GitHead::parse("ref: refs/heads/main\n"),
+            GitHead::Ref("refs/heads/main".into())
+        );
+        let packed = format!("# pack-refs with: peeled fully-peeled sorted\n{c} refs/heads/main\n");
+        assert_eq!(packed_ref(&packed, "refs/heads/main").as_deref(), Some(c));
+        assert_eq!(packed_ref(&packed, "refs/heads/other"), None);
+        assert_eq!(packed_ref(&packed, "heads/main"), None);
+
+        let mut g = git_of("https://example.org/r.git");
+        assert_eq!(g.checked_commit(Some(c)), Ok(Some(c.to_owned())));
+        assert_eq!(g.checked_commit(Some("main")), Ok(None), "not a commit id");
+        assert_eq!(g.checked_commit(None), Ok(None));
+        g.checksum = Some("0123".into());
+        assert_eq!(
+            g.checked_commit(Some(&c.to_uppercase())),
+            Ok(Some(c.to_uppercase()))
+        );
+        assert_eq!(
+            g.checked_commit(None),
+            Err(RemoteError::ChecksumUnread("0123".into()))
+        );
+        g.checksum = Some("fff".into());
+        assert_eq!(
+            g.checked_commit(Some(c)),
+            Err(RemoteError::ChecksumMismatch {
+                got: c.into(),
+                want: "fff".into()
+            })
         );
     }
 
