@@ -1,5 +1,7 @@
 //! Spec errors: what is wrong, which key, where, and a hint.
 
+use serde_path_to_error::{Path, Segment};
+
 use crate::span::Span;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -44,11 +46,12 @@ impl SpecError {
 
     /// Turns a toml error into ours: toml speaks serde ("invalid type: …,
     /// expected …"); we say which key, what was expected and what was found,
-    /// in TOML's words, with a hint that fits.
-    pub(super) fn from_toml(err: &toml::de::Error, text: &str) -> Self {
+    /// in TOML's words, with a hint that fits. `path` is where the
+    /// deserializer was; `None` for text that is not TOML.
+    pub(super) fn from_toml(err: &toml::de::Error, path: Option<&Path>) -> Self {
         let raw = err.message().trim_end().trim_end_matches('.');
         let span: Option<Span> = err.span().map(Into::into);
-        let key = span.and_then(|s| key_at(text, s));
+        let key = path.map(key_path).filter(|k| !k.is_empty());
         let named = |what: String| match &key {
             Some(k) if !what.contains(&format!("`{k}`")) => format!("`{k}`: {what}"),
             _ => what,
@@ -66,18 +69,31 @@ impl SpecError {
                 "the README lists every key with its type and an example".to_owned(),
             )
         } else if let Some(rest) = raw.strip_prefix("unknown field ") {
+            // The path ends at the unknown key: the table is what holds it.
+            let table = key
+                .as_deref()
+                .and_then(|k| k.rsplit_once('.'))
+                .map(|(t, _)| t);
             let (field, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
             let hint = if expected.is_empty() {
                 "this table takes no keys".to_owned()
             } else {
                 format!("expected {expected}")
             };
-            (format!("unknown key {field}"), hint)
+            let message = match table {
+                Some(t) => format!("`{t}`: unknown key {field}"),
+                None => format!("unknown key {field}"),
+            };
+            (message, hint)
         } else if let Some(field) = raw.strip_prefix("missing field ") {
-            (
-                named(format!("missing key {field}")),
-                format!("add {field}; each [[image.copy]] needs `src` and `dest`"),
-            )
+            let hint = match key.as_deref() {
+                Some("image.copy") => {
+                    format!("add {field}; each [[image.copy]] needs `src` and `dest`")
+                }
+                Some(k) => format!("add {field} to `{k}`"),
+                None => format!("add {field}"),
+            };
+            (named(format!("missing key {field}")), hint)
         } else if raw.starts_with("duplicate key") {
             (
                 raw.to_owned(),
@@ -87,6 +103,12 @@ impl SpecError {
             (
                 raw.to_owned(),
                 "strings need quotes, e.g. flake = \".#app\"".to_owned(),
+            )
+        } else if raw == "invalid basic string, expected `\"`" {
+            (
+                "unclosed string".to_owned(),
+                "end it with `\"` on the same line, or write a multi-line string as \"\"\"…\"\"\""
+                    .to_owned(),
             )
         } else {
             let (what, expected) = raw.split_once(", expected ").unwrap_or((raw, ""));
@@ -104,6 +126,38 @@ impl SpecError {
             span,
         }
     }
+}
+
+/// The dotted key the deserializer was at, e.g. `image.cmd`: array
+/// positions and toml's own wrapper keys (a `Spanned` value is a table of
+/// `$__serde_spanned_private_*` inside) left out, a key that is not bare
+/// quoted as TOML quotes it, and a target's tables read like the top
+/// level's (`targets.agent.image.cmd` is `image.cmd`).
+fn key_path(path: &Path) -> String {
+    let keys: Vec<&str> = path
+        .iter()
+        .filter_map(|segment| match segment {
+            Segment::Map { key } if !key.starts_with("$__") => Some(key.as_str()),
+            _ => None,
+        })
+        .collect();
+    let keys = match keys.as_slice() {
+        ["targets", _, rest @ ..] if !rest.is_empty() => rest,
+        all => all,
+    };
+    keys.iter()
+        .map(|k| {
+            let bare = !k.is_empty()
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if bare {
+                (*k).to_owned()
+            } else {
+                format!("{k:?}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// serde's names for types, in TOML's words.
@@ -131,62 +185,4 @@ pub(super) fn invalid(
         hint: hint.into(),
         span,
     }
-}
-
-/// The dotted key a span belongs to: the nearest `key =` at or above it
-/// (a multi-line array's items sit below their key), prefixed by the table
-/// header above that, e.g. `image.cmd`; a target's tables read like the top
-/// level's (`[targets.agent.image]` → `image.…`).
-pub(super) fn key_at(text: &str, span: Span) -> Option<String> {
-    let start = span.start.min(text.len());
-    let line_end = text[start..].find('\n').map_or(text.len(), |i| start + i);
-    let mut key: Option<String> = None;
-    for line in text[..line_end].lines().rev() {
-        let t = line.trim_start();
-        if t.starts_with('[') {
-            let header = t
-                .trim_start_matches('[')
-                .split(']')
-                .next()
-                .unwrap_or_default();
-            let parts: Vec<&str> = header
-                .split('.')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .collect();
-            let table = match parts.as_slice() {
-                ["targets", _, rest @ ..] => rest.to_vec(),
-                other => other.to_vec(),
-            };
-            return key.map(|k| {
-                if table.is_empty() {
-                    k
-                } else {
-                    format!("{}.{k}", table.join("."))
-                }
-            });
-        }
-        if key.is_none()
-            && !t.starts_with('#')
-            && let Some((k, _)) = t.split_once('=')
-        {
-            // A bare key, or a whole quoted one: `"--listen=0.0.0.0",` is a
-            // string with `=` inside, not a key.
-            let k = k.trim();
-            let k = match k.strip_prefix('"') {
-                Some(q) => q.strip_suffix('"').unwrap_or("\u{0}"),
-                None => k,
-            };
-            let ok = k
-                .chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-                && k.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
-            if ok {
-                key = Some(k.to_owned());
-            }
-        }
-    }
-    key
 }

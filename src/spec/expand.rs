@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use toml::Spanned;
 
-use super::error::{SpecError, invalid, key_at};
+use super::error::{SpecError, invalid};
 use crate::span::{Located, Span};
 
 /// Expands build args in the strings of one spec, remembering every
@@ -42,13 +42,9 @@ impl<'a> Expander<'a> {
         self.text
     }
 
-    /// The spec key a value belongs to, for messages about build args.
-    fn key(&self, span: Span) -> String {
-        key_at(self.text, span).unwrap_or_else(|| "build arg".to_owned())
-    }
-
-    /// Expands `${NAME}` from build args; `$${` is a literal `${`.
-    pub fn string(&mut self, v: Spanned<String>) -> Result<Located<String>, SpecError> {
+    /// Expands `${NAME}` from build args; `$${` is a literal `${`. `key`
+    /// names the value in errors.
+    pub fn string(&mut self, key: &str, v: Spanned<String>) -> Result<Located<String>, SpecError> {
         let span: Span = v.span().into();
         let raw = v.into_inner();
         let mut out = String::with_capacity(raw.len());
@@ -68,7 +64,7 @@ impl<'a> Expander<'a> {
             };
             let Some(end) = body.find('}') else {
                 return Err(invalid(
-                    &self.key(span),
+                    key,
                     format!("unclosed `${{` in {raw:?}"),
                     "write ${NAME}, or $${ for a literal ${",
                     span,
@@ -77,7 +73,7 @@ impl<'a> Expander<'a> {
             let name = &body[..end];
             if !is_arg_name(name) {
                 return Err(invalid(
-                    &self.key(span),
+                    key,
                     format!("`${{{name}}}` is not a build arg reference"),
                     "build arg names are letters, digits and `_`, e.g. ${VERSION}",
                     span,
@@ -88,7 +84,7 @@ impl<'a> Expander<'a> {
                 Some(Some(value)) => out.push_str(value),
                 Some(None) => {
                     return Err(invalid(
-                        &self.key(span),
+                        key,
                         format!("build arg `{name}` is not defined"),
                         format!(
                             "pass --build-arg {name}=VALUE, or write $${{{name}}} for the literal text"
@@ -112,13 +108,14 @@ impl<'a> Expander<'a> {
     /// Expands every item of a list; the list keeps its own span.
     pub fn strings(
         &mut self,
+        key: &str,
         v: Spanned<Vec<Spanned<String>>>,
     ) -> Result<Located<Vec<String>>, SpecError> {
         let span: Span = v.span().into();
         let mut stood_in = false;
         let mut items = Vec::new();
         for s in v.into_inner() {
-            let s = self.string(s)?;
+            let s = self.string(key, s)?;
             stood_in |= self.stood_in(s.at());
             items.push(s.value);
         }
@@ -148,7 +145,7 @@ mod tests {
             .collect();
         let text = format!("x = \"{s}\"");
         let mut e = Expander::new(&text, Some(&args));
-        e.string(Spanned::new(4..text.len(), s.to_owned()))
+        e.string("x", Spanned::new(4..text.len(), s.to_owned()))
             .map(|l| l.value)
     }
 

@@ -38,7 +38,9 @@ pub(super) fn parse(
 ) -> Result<Spec, SpecError> {
     let args = strict.map(|(a, _)| a);
     let only_target = strict.and_then(|(_, t)| t);
-    let raw: RawSpec = ::toml::from_str(text).map_err(|e| SpecError::from_toml(&e, text))?;
+    let de = ::toml::Deserializer::parse(text).map_err(|e| SpecError::from_toml(&e, None))?;
+    let raw: RawSpec = serde_path_to_error::deserialize(de)
+        .map_err(|e| SpecError::from_toml(e.inner(), Some(e.path())))?;
     let mut lower = Lower {
         ex: Expander::new(text, args),
     };
@@ -82,7 +84,7 @@ pub(super) fn parse(
         let mut target = Target {
             description: t
                 .description
-                .map(|d| lower.ex.string(d))
+                .map(|d| lower.ex.string("description", d))
                 .transpose()?
                 .map(|d| d.value),
             flake: lower.flake(t.flake)?.unwrap_or_else(|| top.flake.clone()),
@@ -118,7 +120,7 @@ struct Lower<'a> {
 impl Lower<'_> {
     fn flake(&mut self, v: Option<Str>) -> Result<Option<Located<String>>, SpecError> {
         let Some(v) = v else { return Ok(None) };
-        let v = self.ex.string(v)?;
+        let v = self.ex.string("flake", v)?;
         if self.ex.stood_in(v.at()) {
             return Ok(Some(v));
         }
@@ -153,7 +155,7 @@ impl Lower<'_> {
 
     fn builder(&mut self, v: Option<Str>) -> Result<Option<Located<String>>, SpecError> {
         let Some(v) = v else { return Ok(None) };
-        let v = self.ex.string(v)?;
+        let v = self.ex.string("builder", v)?;
         self.lenient(v.at(), check_image_ref("builder", &v), || ())?;
         Ok(Some(v))
     }
@@ -176,7 +178,7 @@ impl Lower<'_> {
 
     /// A program and its arguments.
     fn argv(&mut self, key: &str, v: Strs) -> Result<Located<Vec<String>>, SpecError> {
-        let v = self.ex.strings(v)?;
+        let v = self.ex.strings(key, v)?;
         let stand_in = v.clone();
         self.lenient(v.at(), check_argv(key, v), || stand_in)
     }
@@ -195,7 +197,7 @@ impl Lower<'_> {
         }
         let mut out = Vec::with_capacity(items.len());
         for item in items {
-            let item = self.ex.string(item)?;
+            let item = self.ex.string("src", item)?;
             let path =
                 self.lenient(item.at(), context_path("src", &item), || item.value.clone())?;
             out.push(path);
@@ -212,7 +214,7 @@ impl Lower<'_> {
         let span: Span = v.span().into();
         let mut text = |s: String| {
             self.ex
-                .string(Spanned::new(span.start..span.end, s))
+                .string("nix.options", Spanned::new(span.start..span.end, s))
                 .map(|l| l.value)
         };
         let value = match v.into_inner() {
@@ -295,7 +297,7 @@ impl Lower<'_> {
             Some(list) => list
                 .into_iter()
                 .map(|c| {
-                    let c = self.ex.string(c)?;
+                    let c = self.ex.string("nix.binary-caches", c)?;
                     let path =
                         self.lenient(c.at(), context_path("nix.binary-caches", &c), || {
                             c.value.clone()
@@ -314,7 +316,7 @@ impl Lower<'_> {
         };
         let mut override_inputs = inherit.override_inputs.clone();
         for (input, name) in raw.override_inputs.unwrap_or_default() {
-            let name = self.ex.string(name)?;
+            let name = self.ex.string("nix.override-inputs", name)?;
             let input_ok = input.split('/').all(|part| {
                 !part.is_empty()
                     && part
@@ -358,7 +360,7 @@ impl Lower<'_> {
         let range = v.span();
         match v.into_inner() {
             toml::Value::String(one) => {
-                let one = self.ex.string(Spanned::new(range, one))?;
+                let one = self.ex.string(KEY, Spanned::new(range, one))?;
                 let place = self.lenient(one.at(), run_on_place(&one.value, one.at()), || {
                     RunOn::default()
                 })?;
@@ -423,7 +425,7 @@ impl Lower<'_> {
         };
         list.into_iter()
             .map(|id| {
-                let id = self.ex.string(id)?;
+                let id = self.ex.string(key, id)?;
                 if is_plain_name(&id.value) {
                     Ok(id)
                 } else {
@@ -441,7 +443,7 @@ impl Lower<'_> {
     fn sbom(&mut self, raw: RawSbom) -> Result<SbomSettings, SpecError> {
         let supplier = match raw.supplier {
             Some(s) => {
-                let s = self.ex.string(s)?;
+                let s = self.ex.string("sbom.supplier", s)?;
                 let ok = ["Organization: ", "Person: "].iter().any(|p| {
                     s.value
                         .strip_prefix(p)
@@ -465,7 +467,7 @@ impl Lower<'_> {
     fn cache(&mut self, raw: RawCache) -> Result<Cache, SpecError> {
         let max_size = match raw.max_size {
             Some(m) => {
-                let m = self.ex.string(m)?;
+                let m = self.ex.string("cache.max-size", m)?;
                 Some(Located {
                     value: self.lenient(m.at(), store_size(&m), || 0)?,
                     span: m.span,
@@ -475,7 +477,7 @@ impl Lower<'_> {
         };
         let project = match raw.project {
             Some(p) => {
-                let p = self.ex.string(p)?;
+                let p = self.ex.string("cache.project", p)?;
                 if !is_plain_name(&p.value) {
                     return Err(invalid(
                         "cache.project",
@@ -500,7 +502,7 @@ impl Lower<'_> {
     fn image(&mut self, raw: RawImage, inherit: &Image) -> Result<Image, SpecError> {
         let base = match raw.base {
             Some(b) => {
-                let b = self.ex.string(b)?;
+                let b = self.ex.string("image.base", b)?;
                 if b.value == "scratch" {
                     None
                 } else {
@@ -543,12 +545,12 @@ impl Lower<'_> {
             None => inherit.entrypoint.clone(),
         };
         let cmd = match raw.cmd {
-            Some(c) => Some(self.ex.strings(c)?),
+            Some(c) => Some(self.ex.strings("image.cmd", c)?),
             None => inherit.cmd.clone(),
         };
         let mut env = inherit.env.clone();
         for (k, v) in raw.env.unwrap_or_default() {
-            let v = self.ex.string(v)?;
+            let v = self.ex.string("image.env", v)?;
             if !super::expand::is_arg_name(&k) {
                 return Err(invalid(
                     "image.env",
@@ -561,7 +563,7 @@ impl Lower<'_> {
         }
         let workdir = match raw.workdir {
             Some(w) => {
-                let w = self.ex.string(w)?;
+                let w = self.ex.string("image.workdir", w)?;
                 if !w.value.starts_with('/') && !self.ex.stood_in(w.at()) {
                     return Err(invalid(
                         "image.workdir",
@@ -576,7 +578,7 @@ impl Lower<'_> {
         };
         let user = match raw.user {
             Some(u) => {
-                let u = self.ex.string(u)?;
+                let u = self.ex.string("image.user", u)?;
                 let stand_in = Located::new(
                     super::user::User {
                         name: Some(u.value.clone()),
@@ -591,7 +593,7 @@ impl Lower<'_> {
         };
         let mut labels = inherit.labels.clone();
         for (k, v) in raw.labels.unwrap_or_default() {
-            let v = self.ex.string(v)?;
+            let v = self.ex.string("image.labels", v)?;
             if k.is_empty() {
                 return Err(invalid(
                     "image.labels",
@@ -606,7 +608,7 @@ impl Lower<'_> {
             Some(list) => list
                 .into_iter()
                 .map(|p| {
-                    let p = self.ex.string(p)?;
+                    let p = self.ex.string("image.expose", p)?;
                     let stand_in = p.clone();
                     self.lenient(p.at(), check_port(p), || stand_in)
                 })
@@ -623,7 +625,7 @@ impl Lower<'_> {
         };
         let stop_signal = match raw.stop_signal {
             Some(s) => {
-                let s = self.ex.string(s)?;
+                let s = self.ex.string("image.stop-signal", s)?;
                 self.lenient(s.at(), check_signal(&s), || ())?;
                 Some(s)
             }
@@ -633,7 +635,7 @@ impl Lower<'_> {
             Some(list) => list
                 .into_iter()
                 .map(|v| {
-                    let v = self.ex.string(v)?;
+                    let v = self.ex.string("image.volumes", v)?;
                     self.lenient(v.at(), check_absolute("image.volumes", &v), || ())?;
                     Ok(v)
                 })
@@ -698,7 +700,10 @@ impl Lower<'_> {
                     };
                     argv.push(
                         self.ex
-                            .string(Spanned::new(tspan.start..tspan.end, s))?
+                            .string(
+                                "image.healthcheck.test",
+                                Spanned::new(tspan.start..tspan.end, s),
+                            )?
                             .value,
                     );
                 }
@@ -712,7 +717,7 @@ impl Lower<'_> {
         let mut time = |key: &str, v: Option<Str>| -> Result<i64, SpecError> {
             match v {
                 Some(v) => {
-                    let v = self.ex.string(v)?;
+                    let v = self.ex.string(key, v)?;
                     let checked = duration(key, &v);
                     if self.ex.stood_in(v.at()) {
                         return Ok(checked.unwrap_or(0));
@@ -758,11 +763,11 @@ impl Lower<'_> {
     fn copy(&mut self, c: Spanned<RawCopy>) -> Result<Located<Copy>, SpecError> {
         let span: Span = c.span().into();
         let c = c.into_inner();
-        let src = self.ex.string(c.src)?;
+        let src = self.ex.string("image.copy.src", c.src)?;
         let src = self.lenient(src.at(), context_path("image.copy.src", &src), || {
             src.value.clone()
         })?;
-        let dest = self.ex.string(c.dest)?;
+        let dest = self.ex.string("image.copy.dest", c.dest)?;
         if !dest.value.starts_with('/') && !self.ex.stood_in(dest.at()) {
             return Err(invalid(
                 "image.copy.dest",
@@ -773,7 +778,7 @@ impl Lower<'_> {
         }
         let chown = match c.chown {
             Some(o) => {
-                let o = self.ex.string(o)?;
+                let o = self.ex.string("image.copy.chown", o)?;
                 self.lenient(o.at(), check_owner(&o), || ())?;
                 Some(o.value)
             }
