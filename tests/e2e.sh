@@ -12,6 +12,8 @@
 #   source_change         a source edit rebuilds the app only; the /nix cache is reused
 #   noop_rebuild          an unchanged rebuild is fully cached, same image ID
 #   spec_dockerignore     <spec>.dockerignore beside the spec wins over .dockerignore
+#   spec_in_subdir        -f sub/app.toml: the spec is left out of what nix sees by its path
+#                         (editing it keeps the nix step cached), a root app.toml stays in
 #   floor_forwards        the bench's floor image hands a Dockerfile to the engine's own frontend
 #   report_errors_warn    a package whose meta throws builds, with a warning carrying nix's error
 #   unknown_key           a bad spec key fails with its line in the output
@@ -104,6 +106,25 @@ spec_dockerignore() {
   build "$d" -t nixfe-e2e-di || { say "build with notes.txt failed"; return 1; }
   step_cached '\[nix\] build ' || { say "notes.txt reached nix: the nix step ran again"; return 1; }
   docker rmi -f nixfe-e2e-di >/dev/null 2>&1 || true
+}
+
+# BuildKit tells the frontend the spec's file name only: with the spec in
+# a subdirectory, a root file of the same name is the flake's, not the spec.
+spec_in_subdir() {
+  local d="$work/sub"
+  rm -rf "$d"; cp -r "$top/tests/fixtures/layered" "$d"
+  echo "sub $(date +%s%N)" >"$d/src/app-message"
+  mkdir -p "$d/sub"
+  mv "$d/Dockerfile" "$d/sub/app.toml"
+  echo "not the spec: a file of the flake's" >"$d/app.toml"
+  build "$d" -f "$d/sub/app.toml" -t nixfe-e2e-sub || { say "first build failed"; return 1; }
+  echo "# an edit of the spec" >>"$d/sub/app.toml"
+  build "$d" -f "$d/sub/app.toml" -t nixfe-e2e-sub || { say "build after the spec edit failed"; return 1; }
+  step_cached '\[nix\] build ' || { say "sub/app.toml reached nix: the nix step ran again"; return 1; }
+  echo "an edit of the flake's app.toml" >>"$d/app.toml"
+  build "$d" -f "$d/sub/app.toml" -t nixfe-e2e-sub || { say "build after the root app.toml edit failed"; return 1; }
+  ! step_cached '\[nix\] build ' || { say "the root app.toml did not reach nix: the nix step was cached"; return 1; }
+  docker rmi -f nixfe-e2e-sub >/dev/null 2>&1 || true
 }
 
 # The benchmark's floor: the frontend image with NIX_FRONTEND_FORWARD set
@@ -414,6 +435,6 @@ rc=0
 run_all e2e example_runs closure_is_exact source_change noop_rebuild unknown_key \
   app_change_layers layer_budget clean_builds_same_id source_date_epoch \
   valkyrie_like scratch_keys spec_errors subrequests build_warnings \
-  scratch_essentials healthcheck stop_signal nix_db spec_dockerignore floor_forwards report_errors_warn || rc=$?
+  scratch_essentials healthcheck stop_signal nix_db spec_dockerignore spec_in_subdir floor_forwards report_errors_warn || rc=$?
 docker rmi -f "$tag" nixfe-e2e-bad "$min_tag" >/dev/null 2>&1 || true
 exit $rc

@@ -247,6 +247,22 @@ impl Engine for Client {
         }
     }
 
+    async fn read_dir(&self, r#ref: &str, path: &str) -> Result<Vec<(String, bool)>, EngineError> {
+        let req = gw::ReadDirRequest {
+            r#ref: r#ref.to_owned(),
+            dir_path: path.to_owned(),
+            include_pattern: String::new(),
+        };
+        let resp: gw::ReadDirResponse = self
+            .call("/moby.buildkit.v1.frontend.LLBBridge/ReadDir", req)
+            .await?;
+        Ok(resp
+            .entries
+            .into_iter()
+            .map(|e| (e.path, e.mode & (1 << 31) != 0))
+            .collect())
+    }
+
     async fn resolve_image(&self, req: ResolveImage) -> Result<ImageMeta, EngineError> {
         let (resolver_type, session_id, store_id) = match req.oci {
             Some(o) => (1, o.session, o.store),

@@ -34,7 +34,7 @@ impl Kind {
         let name = result_name(def);
         if name.starts_with("[internal] load .dockerignore") {
             Self::Dockerignore
-        } else if name.starts_with("[internal] load ") {
+        } else if name.starts_with("[internal] load ") || name.starts_with("[internal] find ") {
             Self::Spec
         } else if name.starts_with("[context] fetch") || name.starts_with("[context] unpack") {
             Self::Context
@@ -82,6 +82,9 @@ pub struct Fake {
     /// The client's files: the spec (by file name) and `.dockerignore`;
     /// a fetched context's files by their path in it.
     pub client_files: BTreeMap<String, Vec<u8>>,
+    /// The spec's own local (buildx sends the spec's directory apart),
+    /// when it is not the context: the spec read comes from here.
+    pub spec_files: BTreeMap<String, Vec<u8>>,
     /// ResolveImageConfig answers by name; other names get a stand-in: no
     /// digest and an empty config.
     pub images: BTreeMap<String, Result<ImageMeta, EngineError>>,
@@ -109,6 +112,8 @@ pub struct Log {
     pub reads: Vec<(String, String)>,
     /// Every StatFile: ref and path.
     pub stats: Vec<(String, String)>,
+    /// Every ReadDir: ref and path.
+    pub dirs: Vec<(String, String)>,
     pub resolves: Vec<ResolveImage>,
     /// How many times the inputs were asked for.
     pub inputs_calls: usize,
@@ -133,6 +138,24 @@ impl Fake {
             .filter(|s| s.kind == kind)
             .map(|s| s.request.definition.clone())
             .collect()
+    }
+
+    /// Whether `ref` (a "spec-N") is the result of the spec's own read.
+    fn is_spec_read(&self, r#ref: &str) -> bool {
+        let Some(nth) = r#ref
+            .strip_prefix("spec-")
+            .and_then(|n| n.parse::<usize>().ok())
+        else {
+            return false;
+        };
+        let log = self.log.borrow();
+        log.solved
+            .iter()
+            .filter(|s| s.kind == Kind::Spec)
+            .nth(nth)
+            .is_some_and(|s| {
+                result_name(&s.request.definition).starts_with("[internal] load spec from")
+            })
     }
 
     fn not_found(what: &str) -> EngineError {
@@ -168,6 +191,9 @@ impl Engine for Fake {
         let path = path.trim_start_matches('/');
         let kind = r#ref.split('-').next().unwrap_or_default();
         let found = match kind {
+            "spec" if !self.spec_files.is_empty() && self.is_spec_read(r#ref) => {
+                self.spec_files.get(path).cloned()
+            }
             "spec" | "context" => self.client_files.get(path).cloned(),
             "dockerignore" => self.client_files.get(".dockerignore").cloned(),
             "nix" => match (&self.evaluated, r#ref == "nix-0", path) {
@@ -185,6 +211,33 @@ impl Engine for Fake {
             _ => None,
         };
         found.ok_or_else(|| Self::not_found(path))
+    }
+
+    async fn read_dir(&self, r#ref: &str, path: &str) -> Result<Vec<(String, bool)>, EngineError> {
+        self.log
+            .borrow_mut()
+            .dirs
+            .push((r#ref.to_owned(), path.to_owned()));
+        // The client's files under `path`: the fake's locals hold every
+        // client file, whatever their include patterns.
+        let dir = path.trim_matches('/');
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        let mut entries: Vec<(String, bool)> = self
+            .client_files
+            .keys()
+            .filter_map(|f| f.strip_prefix(&prefix))
+            .map(|rest| match rest.split_once('/') {
+                Some((d, _)) => (d.to_owned(), true),
+                None => (rest.to_owned(), false),
+            })
+            .collect();
+        entries.sort();
+        entries.dedup();
+        Ok(entries)
     }
 
     async fn is_dir(&self, r#ref: &str, path: &str) -> Result<bool, EngineError> {

@@ -176,6 +176,9 @@ pub trait Engine {
     async fn read_file(&self, r#ref: &str, path: &str) -> Result<Vec<u8>, EngineError>;
     /// Whether `path` exists in `ref` and is a directory.
     async fn is_dir(&self, r#ref: &str, path: &str) -> Result<bool, EngineError>;
+    /// The entries of the directory `path` of `ref`: name, and whether it
+    /// is a directory.
+    async fn read_dir(&self, r#ref: &str, path: &str) -> Result<Vec<(String, bool)>, EngineError>;
     async fn resolve_image(&self, req: ResolveImage) -> Result<ImageMeta, EngineError>;
     /// The definitions the client built for this build, by input name
     /// (`--build-context NAME=input:INPUT`; bake's `target:` contexts).

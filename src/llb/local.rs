@@ -47,6 +47,23 @@ pub fn context_file(local: &str, session: &str, path: &str) -> LocalRead {
     )
 }
 
+/// Every file of a local named `name`, at any depth, and the directories
+/// above them: where a spec read from another local is in this one.
+pub fn context_named(local: &str, session: &str, name: &str) -> LocalRead {
+    let pattern = format!("**/{name}");
+    read(
+        &Local {
+            name: local.to_owned(),
+            session: session.to_owned(),
+            shared_key: format!("{local}-{pattern}"),
+            include: vec![pattern.clone()],
+            exclude: Vec::new(),
+            follow: Vec::new(),
+        },
+        &format!("[internal] find {name} in the context"),
+    )
+}
+
 fn read(local: &Local, name: &str) -> LocalRead {
     let mut g = Graph::new();
     let src = g.local(local, name);

@@ -16,7 +16,7 @@ pub use context::{ContextSource, files as context_files, is_plain_path};
 pub use dump::dump;
 pub use graph::{Graph, Input, Lines, Output, digests, op_named, result_name};
 pub use image::{ImageGraph, LAYER_ARGV0, attestation_file, attestation_sbom, base_users, image};
-pub use local::{LocalRead, context_file, spec_file};
+pub use local::{LocalRead, context_file, context_named, spec_file};
 pub use nix::nix_build;
 pub use ops::platform;
 pub use ops::{Attrs, Exec, FileAction, Local, Mount, OciStore};

@@ -261,10 +261,10 @@ impl<E: Engine> Session<'_, E> {
         let prefetch = self.prefetch(target);
         let (
             ((((builder, builder_held), base), (overrides, override_sources)), dockerignore),
-            (prefetch, prefetched),
+            ((prefetch, prefetched), spec_paths),
         ) = try_join(
             try_join(try_join(try_join(builder, base), overrides), dockerignore),
-            prefetch,
+            try_join(prefetch, self.spec_paths()),
         )
         .await?;
         let (base, base_held) = base.unzip();
@@ -279,7 +279,7 @@ impl<E: Engine> Session<'_, E> {
         self.check_filter(target, &dockerignore)?;
         let (vcs_source, vcs_revision) = (self.vcs_source(), self.vcs_revision());
         let inputs = Inputs {
-            spec_filename: self.spec.name.clone(),
+            spec_paths: spec_paths.to_vec(),
             target: opts.target(),
             platform: platform.clone(),
             build_platform,

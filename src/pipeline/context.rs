@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use super::{Failure, Session, SpecFile};
 use crate::engine::{Engine, EngineError};
-use crate::llb::{ContextSource, Definition, Input, OciStore, is_plain_path};
+use crate::llb::{self, ContextSource, Definition, Input, OciStore, is_plain_path};
 use crate::options::Options;
 use crate::plan::{
     self, GitHead, ImageReplacement, InputSource, Override, Prefetch, Remote, packed_ref, redact,
@@ -349,6 +349,91 @@ impl<E: Engine> Session<'_, E> {
             });
         }
         Ok(self.inputs.get_or_try_init(|| self.engine.inputs()).await?)
+    }
+
+    /// The paths of the spec in the build context, to leave out of what
+    /// nix sees. BuildKit gives a frontend the spec's file name only
+    /// (buildx sends the spec's directory as a local of its own), so in a
+    /// local context the spec is the file of that name at the root when its
+    /// bytes are the spec's, else the files of that name and bytes below it
+    /// (`-f sub/app.toml`), else nowhere (a spec outside the context). A
+    /// fetched context's spec is read from it, by its path.
+    pub(super) async fn spec_paths(&self) -> Result<&[String], Failure> {
+        let paths = self
+            .spec_paths
+            .get_or_try_init(|| async {
+                let ContextSource::Local { name, session } = &self.context else {
+                    return Ok::<_, Failure>(vec![self.spec.name.clone()]);
+                };
+                let spec_local = self.opts.dockerfile_local();
+                if *name == spec_local {
+                    return Ok(vec![self.spec.name.clone()]);
+                }
+                let file = self
+                    .spec
+                    .name
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let failed = |e: EngineError| Failure::SpecRead {
+                    filename: self.spec.name.clone(),
+                    message: format!("looking for it in the build context: {}", e.message),
+                };
+                let spec = self.spec.text.as_bytes();
+                if self
+                    .local_file(name, session, &file)
+                    .await
+                    .map_err(failed)?
+                    .as_deref()
+                    == Some(spec)
+                {
+                    return Ok(vec![file]);
+                }
+                self.spec_copies(name, session, &file).await.map_err(failed)
+            })
+            .await?;
+        Ok(paths)
+    }
+
+    /// The files named `file` below the root of the local `name` whose
+    /// bytes are the spec's (only files of that name move).
+    async fn spec_copies(
+        &self,
+        name: &str,
+        session: &str,
+        file: &str,
+    ) -> Result<Vec<String>, EngineError> {
+        /// Directories looked into at most: the local holds only the
+        /// directories above files of that name.
+        const MAX_DIRS: usize = 10_000;
+        let read = llb::context_named(name, session, file);
+        let r = self.solve(read.definition, false).await?;
+        let spec = self.spec.text.as_bytes();
+        let (mut found, mut dirs, mut seen) = (Vec::new(), vec![String::new()], 0);
+        while let Some(dir) = dirs.pop() {
+            seen += 1;
+            if seen > MAX_DIRS {
+                break;
+            }
+            for (entry, is_dir) in self
+                .engine
+                .read_dir(&r, if dir.is_empty() { "/" } else { &dir })
+                .await?
+            {
+                let path = in_dir(&dir, &entry);
+                if is_dir {
+                    dirs.push(path);
+                } else if entry == file
+                    && !dir.is_empty()
+                    && self.read_optional(&r, &path).await?.as_deref() == Some(spec)
+                {
+                    found.push(path);
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
     }
 
     /// The top-level inputs in the flake's `flake.lock` (none without one).

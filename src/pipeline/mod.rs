@@ -55,6 +55,7 @@ pub async fn run<E: Engine>(engine: &E, opts: &Options, caps: &Caps) -> Outcome 
         trees: RefCell::default(),
         locks: RefCell::default(),
         inputs: OnceCell::new(),
+        spec_paths: OnceCell::new(),
     };
     let outcome = match opts.get("requestid").filter(|r| !r.is_empty()) {
         Some(request) => s.subrequest(request).await,
@@ -106,6 +107,8 @@ struct Session<'a, E> {
     locks: RefCell<BTreeMap<String, ReadOnce>>,
     /// The client's inputs, once asked for.
     inputs: OnceCell<BTreeMap<String, Definition>>,
+    /// Where the spec is in the build context, once looked up.
+    spec_paths: OnceCell<Vec<String>>,
 }
 
 impl<E: Engine> Session<'_, E> {

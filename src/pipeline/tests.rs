@@ -106,6 +106,43 @@ fn exit_75(vertex: Option<String>, argv0: &str) -> crate::engine::EngineError {
 }
 
 #[test]
+fn a_spec_in_a_subdirectory_is_left_out_by_its_path() {
+    // `-f sub/app.toml`: BuildKit names the spec `app.toml`, read from its
+    // own local; the context has an unrelated root `app.toml`.
+    let mut f = fake(SPEC);
+    f.spec_files = BTreeMap::from([("app.toml".to_owned(), SPEC.as_bytes().to_vec())]);
+    f.client_files = BTreeMap::from([
+        ("app.toml".to_owned(), b"not the spec".to_vec()),
+        ("sub/app.toml".to_owned(), SPEC.as_bytes().to_vec()),
+        ("sub/other/app.toml".to_owned(), b"another file".to_vec()),
+    ]);
+    let out = build(&f, &[("filename", "app.toml")]);
+    assert!(out.result.is_ok(), "{}", message(&out));
+    let exclude = &out.plan.unwrap().nix.context.exclude;
+    assert!(exclude.contains(&"sub/app.toml".to_owned()), "{exclude:?}");
+    assert!(!exclude.contains(&"app.toml".to_owned()), "{exclude:?}");
+    assert!(
+        !exclude.contains(&"sub/other/app.toml".to_owned()),
+        "{exclude:?}"
+    );
+    // The root file of that name is the spec: left out by its name, and
+    // nothing more is looked up.
+    let mut f = fake(SPEC);
+    f.spec_files = BTreeMap::from([("app.toml".to_owned(), SPEC.as_bytes().to_vec())]);
+    f.client_files = BTreeMap::from([("app.toml".to_owned(), SPEC.as_bytes().to_vec())]);
+    let out = build(&f, &[("filename", "app.toml")]);
+    assert!(
+        out.plan
+            .unwrap()
+            .nix
+            .context
+            .exclude
+            .contains(&"app.toml".to_owned())
+    );
+    assert!(f.log().dirs.is_empty());
+}
+
+#[test]
 fn a_build_returns_the_image_and_its_config() {
     let f = fake(SPEC);
     let out = build(&f, &[]);
@@ -115,8 +152,9 @@ fn a_build_returns_the_image_and_its_config() {
         serde_json::from_slice(&r.metadata["containerimage.config"]).unwrap();
     assert_eq!(config["config"]["Entrypoint"][0], format!("{APP}/bin/app"));
     // The round trips of a build: the spec, then the ignore files beside
-    // it and in the context side by side, the builder's config, the nix
-    // step and its report, the image. Nothing is looked up inside the
+    // it and in the context side by side, the builder's config, the spec's
+    // name at the context's root (where the spec is in the context), the
+    // nix step and its report, the image. Nothing is looked up inside the
     // builder (the store seed makes its own `/nix`).
     let log = f.log();
     let kinds: Vec<Kind> = log.solved.iter().map(|s| s.kind).collect();
@@ -126,6 +164,7 @@ fn a_build_returns_the_image_and_its_config() {
             Kind::Spec,
             Kind::Spec,
             Kind::Dockerignore,
+            Kind::Spec,
             Kind::Nix,
             Kind::Image
         ]

@@ -99,8 +99,9 @@ pub enum Origin {
 /// Everything besides the spec that the plan depends on.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Inputs {
-    /// The spec's file name in the context, kept out of what nix sees.
-    pub spec_filename: String,
+    /// Where the spec is in the context (none: outside it), kept out of
+    /// what nix sees.
+    pub spec_paths: Vec<String>,
     pub target: Option<String>,
     /// The platform the image is for.
     pub platform: Platform,

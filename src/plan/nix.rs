@@ -59,7 +59,7 @@ pub(super) fn plan(
     // The spec is packaging, not source: editing it must not rebuild with nix.
     // A zero-config spec is the flake itself and stays.
     if !spec.zero_config {
-        exclude.push(inputs.spec_filename.clone());
+        exclude.extend(inputs.spec_paths.iter().cloned());
     }
     // Nix never sees a checkout's `.git` (for a flake in a git repository it
     // takes the tracked files), and its index and logs differ per clone: two

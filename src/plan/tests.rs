@@ -2,7 +2,7 @@ use super::*;
 
 fn inputs() -> Inputs {
     Inputs {
-        spec_filename: "Dockerfile".into(),
+        spec_paths: vec!["Dockerfile".into()],
         target: None,
         platform: Platform::parse("linux/amd64").unwrap(),
         build_platform: Platform::parse("linux/amd64").unwrap(),
@@ -100,7 +100,7 @@ fn cache_id_follows_builder_namespace_and_platform() {
 fn zero_config_keeps_the_flake_in_the_context() {
     let spec = spec::parse("flake.nix", "# syntax=x\n", &BTreeMap::new()).unwrap();
     let mut i = inputs();
-    i.spec_filename = "flake.nix".into();
+    i.spec_paths = vec!["flake.nix".into()];
     let plan = build(&spec, &i).unwrap();
     assert_eq!(plan.nix.context.exclude, ["target", ".git"]);
     assert_eq!(plan.nix.installable, "path:/src#default");

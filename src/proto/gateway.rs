@@ -187,6 +187,22 @@ pub struct StatFileResponse {
     pub stat: Option<Stat>,
 }
 
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ReadDirRequest {
+    #[prost(string, tag = "1")]
+    pub r#ref: String,
+    #[prost(string, tag = "2")]
+    pub dir_path: String,
+    #[prost(string, tag = "3")]
+    pub include_pattern: String,
+}
+
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ReadDirResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub entries: Vec<Stat>,
+}
+
 /// fsutil's Stat; `mode` is a Go `os.FileMode` (directory = bit 31).
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Stat {
