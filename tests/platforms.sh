@@ -62,6 +62,18 @@ manifests() {
   jq -r '.manifests[] | "\(.platform.os)/\(.platform.architecture) \(.digest)"' "$work/manifest.json"
 }
 
+# index_of_two REPO TAG: an index of linux/amd64 and linux/arm64, each
+# manifest's config saying its architecture.
+index_of_two() {
+  local m p d arch
+  m=$(manifests "$1" "$2") || { say "no index in the registry"; return 1; }
+  [[ $(cut -d' ' -f1 <<<"$m" | sort | tr '\n' ' ') == "linux/amd64 linux/arm64 " ]] || { say "index: $m"; return 1; }
+  while read -r p d; do
+    arch=$(config_arch "$1" "$d") || { say "cannot read the config of $p"; return 1; }
+    [[ $arch == "${p#linux/}" ]] || { say "$p's config says $arch"; return 1; }
+  done <<<"$m"
+}
+
 arm64_alone() {
   build "$work/ma" --platform linux/arm64 "${args[@]}" -t nixfe-e2e-arm64 ||
     { unshared_store && { skip "$UNSHARED"; return; }; say "build failed"; return 1; }
@@ -102,13 +114,8 @@ push_two() {
 two_platforms() {
   multi_ok || skip "the $kind image store holds one platform per image" || return
   push_two 1 || { unshared_store && { skip "$UNSHARED"; return; }; say "build and push failed"; return 1; }
-  local m p d arch out
-  m=$(manifests nixfe-e2e/multi 1) || { say "no index in the registry"; return 1; }
-  [[ $(cut -d' ' -f1 <<<"$m" | sort | tr '\n' ' ') == "linux/amd64 linux/arm64 " ]] || { say "index: $m"; return 1; }
-  while read -r p d; do
-    arch=$(config_arch nixfe-e2e/multi "$d") || { say "cannot read the config of $p"; return 1; }
-    [[ $arch == "${p#linux/}" ]] || { say "$p's config says $arch"; return 1; }
-  done <<<"$m"
+  local p out
+  index_of_two nixfe-e2e/multi 1 || return 1
   docker rmi -f "$NIXFE_REGISTRY/nixfe-e2e/multi:1" >/dev/null 2>&1 || true
   for p in arm64:aarch64 amd64:x86_64; do
     out=$(docker run --rm --platform "linux/${p%%:*}" "$NIXFE_REGISTRY/nixfe-e2e/multi:1" 2>/dev/null) ||
@@ -196,13 +203,8 @@ cross_two_platforms() {
   # the x86_64 system's cross-compiled one.
   grep -q '\[nix\] build \.#app-arm64 (x86_64-linux)' "$work/last.log" || { say "no x86_64 nix step for app-arm64"; return 1; }
   ! grep -q '(aarch64-linux)' "$work/last.log" || { say "an aarch64-linux nix step ran"; return 1; }
-  local m p d arch out
-  m=$(manifests nixfe-e2e/cross 1) || { say "no index in the registry"; return 1; }
-  [[ $(cut -d' ' -f1 <<<"$m" | sort | tr '\n' ' ') == "linux/amd64 linux/arm64 " ]] || { say "index: $m"; return 1; }
-  while read -r p d; do
-    arch=$(config_arch nixfe-e2e/cross "$d") || { say "cannot read the config of $p"; return 1; }
-    [[ $arch == "${p#linux/}" ]] || { say "$p's config says $arch"; return 1; }
-  done <<<"$m"
+  local out
+  index_of_two nixfe-e2e/cross 1 || return 1
   docker rmi -f "$NIXFE_REGISTRY/nixfe-e2e/cross:1" >/dev/null 2>&1 || true
   # The arm64 program was compiled on x86_64 (its build's `uname -m`) and
   # runs as aarch64 (under qemu).
