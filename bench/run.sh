@@ -165,7 +165,8 @@ build() {
 }
 
 # ------------------------------------------------------------------ closure (the oracle: nix itself)
-t_start=$(date +%s)
+# Fractional: events of the setup above in the same second are not this run's.
+t_start=$(date +%s.%N)
 reset_ctx
 log "workload $workload: measuring its runtime closure with nix in local/nix:test"
 read -r closure_bytes app_bytes closure_paths < <(
