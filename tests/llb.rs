@@ -41,10 +41,15 @@ fn nix_step_has_locked_cache_seeded_from_builder() {
     assert!(text.contains("sharing=2"), "{text}");
     assert!(text.contains("selector=/nix"), "{text}");
     assert!(text.contains("mount /src bind ro"), "{text}");
+    // The root is read-only (no snapshot of it per run); /out is the one
+    // output, /tmp and the home are dropped.
     assert!(
-        text.contains("mount /out bind rw from scratch -> output 1"),
+        text.contains("mount /out bind rw from scratch -> output 0"),
         "{text}"
     );
+    assert!(text.contains("mount / bind ro from "), "{text}");
+    assert!(text.contains("mount /tmp bind rw from scratch\n"), "{text}");
+    assert!(text.contains("mount /root bind rw from scratch\n"), "{text}");
 }
 
 #[test]
@@ -88,7 +93,7 @@ fn nix_step_is_an_ancestor_of_the_image_through_the_outputs_layer() {
     let users: Vec<&str> = text
         .split("\n\n")
         .flat_map(|b| b.lines())
-        .filter(|l| l.contains(&format!("from {short}:1")))
+        .filter(|l| l.contains(&format!("from {short}:0")))
         .collect();
     assert_eq!(users.len(), 1, "one mount of the report: {text}");
     assert!(

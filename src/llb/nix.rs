@@ -105,7 +105,7 @@ pub(super) fn nix_outputs(g: &mut Graph, plan: &Plan, emit: &Emit) -> (Output, O
         }
         let name = format!("[nix] group {}/{n}: {}", k + 1, step.name);
         let out = g.exec(&exec, &name, emit.lines(plan.nix.flake.span));
-        groups.push(out[1].clone());
+        groups.push(out[0].clone());
     }
     let mut mounts = shared_mounts(g, plan, emit, &seed);
     mounts.extend(groups.iter().enumerate().map(|(b, o)| group_mount(b, o)));
@@ -127,9 +127,9 @@ pub(super) fn nix_outputs(g: &mut Graph, plan: &Plan, emit: &Emit) -> (Output, O
     );
     let out = g.exec(&exec, &name, emit.lines(plan.nix.flake.span));
     if emit.no_cache || emit.rerun_nix {
-        g.ignore_cache(&out[1].digest);
+        g.ignore_cache(&out[0].digest);
     }
-    (out[1].clone(), Some(first))
+    (out[0].clone(), Some(first))
 }
 
 /// In the environment of the steps that run again after the evaluation did.
@@ -188,16 +188,36 @@ fn shared_mounts(g: &mut Graph, plan: &Plan, emit: &Emit, seed: &Output) -> Vec<
     mounts
 }
 
-fn nix_exec(plan: &Plan, builder: &Output, args: Vec<String>, mounts: Vec<Mount>) -> Exec {
+/// The nix steps' writable places besides `/nix` and `/out`: `/tmp` and
+/// the home (the builder's `HOME`, else root's), empty and dropped after
+/// the step. On disk, not tmpfs: a derivation builds in `/tmp`.
+fn scratch_dirs(plan: &Plan) -> [Mount; 2] {
+    let home = plan
+        .nix
+        .builder_env
+        .iter()
+        .find_map(|e| e.strip_prefix("HOME="))
+        .filter(|h| h.starts_with('/') && *h != "/" && *h != "/tmp")
+        .unwrap_or("/root");
+    [
+        Mount::Discard {
+            dest: "/tmp".into(),
+        },
+        Mount::Discard { dest: home.into() },
+    ]
+}
+
+fn nix_exec(plan: &Plan, builder: &Output, args: Vec<String>, mut mounts: Vec<Mount>) -> Exec {
+    mounts.extend(scratch_dirs(plan));
     Exec {
         args,
         env: plan.nix.env.clone(),
         cwd: "/".into(),
         user: String::new(),
         root: builder.clone(),
-        // BuildKit mounts a root without an output read-only, and nix needs
-        // /tmp and a home; the root's output is simply not used.
-        root_output: true,
+        // Read-only: nix writes only to `/nix`, `/out` and the scratch
+        // directories, and no root snapshot is made per run.
+        root_output: false,
         mounts,
         network: ops::net_mode(&plan.network),
         hosts: plan.network.hosts.clone(),
@@ -262,7 +282,7 @@ fn first_step(g: &mut Graph, plan: &Plan, emit: &Emit, builder: &Output, seed: &
     // With a graph the first step's result stands: only the final one runs
     // again.
     if emit.no_cache || (emit.rerun_nix && emit.nix_graph.is_none()) {
-        g.ignore_cache(&out[1].digest);
+        g.ignore_cache(&out[0].digest);
     }
-    out[1].clone()
+    out[0].clone()
 }

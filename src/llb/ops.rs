@@ -157,6 +157,12 @@ impl Graph {
                     output: 0, // numbered below
                     ..Default::default()
                 },
+                Mount::Discard { dest } => pb::Mount {
+                    input: -1,
+                    dest: dest.clone(),
+                    output: -1,
+                    ..Default::default()
+                },
                 Mount::Secret { dest, id } => pb::Mount {
                     input: -1,
                     dest: dest.clone(),
@@ -377,6 +383,9 @@ pub enum Mount {
     },
     /// An empty writable directory that becomes an output.
     Scratch { dest: String },
+    /// An empty writable directory dropped after the step: no output, so
+    /// nothing of it is kept (`exec.mount.bind.readwrite-nooutput`).
+    Discard { dest: String },
     /// A `--secret` as a read-only file; nothing of it is in the LLB.
     Secret { dest: String, id: String },
     /// The client's `--ssh default` agent socket.
