@@ -49,7 +49,10 @@ fn nix_step_has_locked_cache_seeded_from_builder() {
     );
     assert!(text.contains("mount / bind ro from "), "{text}");
     assert!(text.contains("mount /tmp bind rw from scratch\n"), "{text}");
-    assert!(text.contains("mount /root bind rw from scratch\n"), "{text}");
+    assert!(
+        text.contains("mount /root bind rw from scratch\n"),
+        "{text}"
+    );
 }
 
 #[test]
