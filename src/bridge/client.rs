@@ -240,8 +240,7 @@ impl Engine for Client {
             .call::<_, gw::StatFileResponse>("/moby.buildkit.v1.frontend.LLBBridge/StatFile", req)
             .await
         {
-            // Go's os.FileMode marks directories with bit 31.
-            Ok(r) => Ok(r.stat.is_some_and(|s| s.mode & (1 << 31) != 0)),
+            Ok(r) => Ok(r.stat.is_some_and(|s| s.is_dir())),
             Err(e) if e.is_not_found() => Ok(false),
             Err(e) => Err(e),
         }
@@ -259,7 +258,10 @@ impl Engine for Client {
         Ok(resp
             .entries
             .into_iter()
-            .map(|e| (e.path, e.mode & (1 << 31) != 0))
+            .map(|e| {
+                let dir = e.is_dir();
+                (e.path, dir)
+            })
             .collect())
     }
 

@@ -212,6 +212,13 @@ pub struct Stat {
     pub mode: u32,
 }
 
+impl Stat {
+    /// Go's `os.FileMode` marks directories with bit 31.
+    pub fn is_dir(&self) -> bool {
+        self.mode & (1 << 31) != 0
+    }
+}
+
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ReturnRequest {
     #[prost(message, optional, tag = "1")]
