@@ -368,7 +368,8 @@ impl Lower<'_> {
             }
             toml::Value::Table(table) => {
                 let mut rule = RunOnRule::default();
-                let mut written: Vec<(Platform, String)> = Vec::new();
+                // The key each of `rule.platforms` was written as.
+                let mut keys: Vec<String> = Vec::new();
                 for (key, value) in table {
                     let toml::Value::String(value) = value else {
                         return Err(invalid(
@@ -391,15 +392,15 @@ impl Lower<'_> {
                             span,
                         )
                     })?;
-                    if let Some(first) = written.iter().find(|(p, _)| *p == platform) {
+                    if let Some(i) = rule.platforms.iter().position(|(p, _)| *p == platform) {
                         return Err(invalid(
                             KEY,
-                            format!("{:?} and {key:?} are both {platform}", first.1),
+                            format!("{:?} and {key:?} are both {platform}", keys[i]),
                             "give each platform once",
                             span,
                         ));
                     }
-                    written.push((platform.clone(), key));
+                    keys.push(key);
                     rule.platforms.push((platform, place));
                 }
                 Ok(rule)
