@@ -369,7 +369,6 @@ for variant in "${platforms[@]}"; do
   printf '# syntax=local/nix-frontend:dev\nflake = "%s"\nbuilder = "%s"\n%s' "$flake" "$builder" "$nix" >"$work/platform-$variant.toml"
   reset_ctx
   docker builder prune -af >/dev/null
-  pt=()
   # Cold once; the app change three times (three messages), reported as
   # the median: one app change is about a second, within this machine's
   # noise of a few tenths.
