@@ -143,6 +143,25 @@ fn a_spec_in_a_subdirectory_is_left_out_by_its_path() {
 }
 
 #[test]
+fn a_failed_look_for_the_spec_in_the_context_names_the_spec() {
+    // The third local read: the spec, its ignore file, then the spec's
+    // name at the context's root.
+    let mut f = fake(SPEC);
+    f.failing.push(Failing {
+        kind: Kind::Spec,
+        nth: 2,
+        error: Box::new(|_| crate::engine::EngineError::new(2, "session closed")),
+    });
+    let out = build(&f, &[]);
+    let m = message(&out);
+    assert!(
+        m.contains("Dockerfile")
+            && m.contains("looking for it in the build context: session closed"),
+        "{m}"
+    );
+}
+
+#[test]
 fn a_build_returns_the_image_and_its_config() {
     let f = fake(SPEC);
     let out = build(&f, &[]);
