@@ -221,7 +221,9 @@ start_engine() {
     # no network to reach anyway): containers only see their own bridge.
     # setsid: the daemon must outlive this script and its caller's job control;
     # it must not inherit the start lock either.
-    setsid env -i PATH="$path" HOME=/root TMPDIR="${TMPDIR:-/tmp}" \
+    # env -C /: its working directory must outlive the checkout it was started
+    # from (BuildKit runs git there: a deleted one fails every git context).
+    setsid env -i -C / PATH="$path" HOME=/root TMPDIR="${TMPDIR:-/tmp}" \
       "$dockerd" \
         --data-root "$d/data" \
         --exec-root "$d/exec" \
