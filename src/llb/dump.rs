@@ -80,12 +80,7 @@ pub fn dump(def: &pb::Definition) -> String {
                         .map_or("scratch", String::as_str);
                     let kind = if m.mount_type == pb::MountType::Cache as i32 {
                         let c = m.cache_opt.clone().unwrap_or_default();
-                        let content = if m.content_cache == pb::MountContentCache::Off as i32 {
-                            " content-key=off"
-                        } else {
-                            ""
-                        };
-                        format!("cache id={} sharing={}{content}", c.id, c.sharing)
+                        format!("cache id={} sharing={}", c.id, c.sharing)
                     } else if m.mount_type == pb::MountType::Secret as i32 {
                         format!("secret id={}", m.secret_opt.clone().unwrap_or_default().id)
                     } else if m.mount_type == pb::MountType::Ssh as i32 {
@@ -105,7 +100,16 @@ pub fn dump(def: &pb::Definition) -> String {
                     } else {
                         String::new()
                     };
-                    let _ = writeln!(s, "    mount {} {kind} from {from}{sel}{out}", m.dest);
+                    let content = if m.content_cache == pb::MountContentCache::Off as i32 {
+                        " content-key=off"
+                    } else {
+                        ""
+                    };
+                    let _ = writeln!(
+                        s,
+                        "    mount {} {kind} from {from}{sel}{content}{out}",
+                        m.dest
+                    );
                 }
             }
             Some(pb::op::Kind::File(f)) => {

@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 
 use super::graph::{Graph, Output};
-use super::nix::{builder, nix_outputs, nix_step, store_cache, store_seed};
+use super::nix::{builder, nix_outputs, nix_step, store_cache};
 use super::ops::{self, Attrs, Exec, FileAction, Mount};
 use super::{Emit, STORE_PATH_MISSING};
 use crate::plan::{
@@ -237,7 +237,6 @@ struct Layers<'a> {
     p: pb::Platform,
     np: pb::Platform,
     builder: Output,
-    seed: Output,
     /// The nix step's output: the markers of the installable's outputs.
     report: Output,
     outputs: &'a [String],
@@ -265,12 +264,16 @@ impl Layers<'_> {
     }
 
     /// A small exec that reads the store cache: a retry after the store
-    /// lost paths (`emit.attempt`) makes it a new vertex.
+    /// lost paths (`emit.attempt`) makes it a new vertex, and so does
+    /// `--no-cache` (never `ignore_cache`: see `Emit::rerun_env`).
     fn store_exec(&self, args: Vec<String>, mounts: Vec<Mount>) -> Exec {
         let mut exec = self.small_exec(args, mounts);
         if self.emit.attempt > 0 {
             exec.env
                 .push(format!("NIX_FRONTEND_ATTEMPT={}", self.emit.attempt));
+        }
+        if self.emit.no_cache {
+            exec.env.extend(self.emit.rerun_env());
         }
         exec
     }
@@ -328,7 +331,7 @@ impl Layers<'_> {
     /// output mounts its marker.
     fn store(&self, g: &mut Graph, paths: &[String], k: usize, n: usize) -> Output {
         let args = self.args(layer_script(), LAYER_ARGV0, paths.iter().cloned());
-        let mut mounts = vec![store_cache(self.plan, &self.seed, self.emit), scratch_out()];
+        let mut mounts = vec![store_cache(self.plan), scratch_out()];
         for out in paths.iter().filter(|p| self.outputs.contains(p)) {
             let name = out.rsplit('/').next().unwrap_or(out);
             mounts.push(Mount::Bind {
@@ -344,7 +347,7 @@ impl Layers<'_> {
 
     fn nix_db(&self, g: &mut Graph, paths: &[String]) -> Output {
         let args = self.args(nix_db_script(), LAYER_ARGV0, paths.iter().cloned());
-        let mounts = vec![store_cache(self.plan, &self.seed, self.emit), scratch_out()];
+        let mounts = vec![store_cache(self.plan), scratch_out()];
         g.exec(&self.store_exec(args, mounts), "[image] nix database", None)[0].clone()
     }
 }
@@ -368,7 +371,6 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
     let base = base_state(&mut g, plan, &p, emit);
     let report = nix_step(&mut g, plan, emit);
     let builder = builder(&mut g, plan, &np, emit);
-    let seed = store_seed(&mut g, &builder, &np);
     let layers = Layers {
         plan,
         emit,
@@ -376,7 +378,6 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
         p,
         np,
         builder,
-        seed,
         report,
         outputs: &image.outputs,
     };
@@ -407,7 +408,9 @@ pub fn image(plan: &Plan, image: &ImagePlan, emit: &Emit) -> ImageGraph {
             }
         };
         // The user files are made by FileOps alone: always the same bytes.
-        if emit.no_cache && !matches!(step, ImageStep::Users(_)) {
+        // The ops that mount the store run again by their environment
+        // instead (see `Emit::rerun_env`).
+        if emit.no_cache && matches!(step, ImageStep::Essential(_)) {
             g.ignore_cache(&out.digest);
         }
         parts.push(out);

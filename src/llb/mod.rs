@@ -40,6 +40,10 @@ pub struct Emit {
     pub spec_filename: String,
     pub spec_text: String,
     pub no_cache: bool,
+    /// The client session's id, new for every build: with `no_cache` or
+    /// `rerun_nix` it makes the ops that mount the store cache new vertices
+    /// (see [`Emit::rerun_env`]).
+    pub run_id: String,
     /// The engine's `mergeop` cap is enabled.
     pub mergeop: bool,
     /// The engine's `exec.mount.cache.content` cap is enabled: the store
@@ -74,6 +78,16 @@ pub enum ClientImage {
 }
 
 impl Emit {
+    /// The environment entry that makes an op mounting the store cache run
+    /// again: `--no-cache`, or the retry that runs nix again. Such ops are
+    /// never marked `ignore_cache`: BuildKit then prunes the op's cache
+    /// mounts before the solve (those without an input always, and those
+    /// with one since moby/buildkit#5306), which would empty the store.
+    pub fn rerun_env(&self) -> Option<String> {
+        (self.no_cache || self.rerun_nix)
+            .then(|| format!("NIX_FRONTEND_RUN={}.{}", self.run_id, self.attempt))
+    }
+
     /// The builder or base image `identifier` names.
     fn image(&self, g: &mut Graph, identifier: &str, p: &pb::Platform, name: &str) -> Output {
         match self.client_images.get(identifier) {

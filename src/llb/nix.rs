@@ -7,7 +7,7 @@ use super::graph::{Graph, Output};
 use super::ops::{self, Attrs, Exec, FileAction, Mount};
 use crate::plan::{
     CACHES_DIR, FETCHED_DIR, GRAPH_FILE, GROUPS_DIR, INPUTS_DIR, Mode, OUT_DIR, OUTPUTS_DIR, Plan,
-    SECRETS_DIR, SRC_DIR, SSH_SOCK,
+    SECRETS_DIR, SEED_DIR, SRC_DIR, SSH_SOCK,
 };
 use crate::proto::llb as pb;
 
@@ -27,9 +27,7 @@ pub(super) fn builder(g: &mut Graph, plan: &Plan, p: &pb::Platform, emit: &Emit)
 /// What a new store cache starts as: the builder with a `/nix` made where it
 /// has none (`mkdir -p` leaves an existing one as it is). Seeding from this
 /// rather than the builder itself needs no look into the image first, so a
-/// cached build asks BuildKit nothing before the nix step. It is never
-/// `--no-cache`d: BuildKit keys a cache mount by its seed's record too, so a
-/// rerun seed would start an empty store.
+/// cached build asks BuildKit nothing before the nix step.
 pub(super) fn store_seed(g: &mut Graph, builder: &Output, p: &pb::Platform) -> Output {
     let make = FileAction::Mkdir {
         path: "/nix".into(),
@@ -49,16 +47,27 @@ pub(super) fn store_seed(g: &mut Graph, builder: &Output, p: &pb::Platform) -> O
     )
 }
 
-/// The `/nix` store cache, seeded from `seed`'s `/nix` (see [`store_seed`]).
-/// On engines that can say so, the seed's key stays its op's own: else a
-/// fresh builder (CI) hashes the builder's whole `/nix` before the nix step
-/// can be matched.
-pub(super) fn store_cache(plan: &Plan, seed: &Output, emit: &Emit) -> Mount {
+/// The `/nix` store cache. It has no input, so BuildKit keys it by its id
+/// alone: with a seed as its input BuildKit would key it by the seed's
+/// record too, and a later solve that loaded the seed again would mount
+/// another, new store. A nix step fills a new one from [`seed_mount`].
+pub(super) fn store_cache(plan: &Plan) -> Mount {
     Mount::Cache {
         dest: "/nix".into(),
         id: plan.nix.cache.id.clone(),
-        seed: (seed.clone(), "/nix".to_owned()),
-        seed_content_key: !emit.content_cache_off,
+    }
+}
+
+/// The builder's `/nix` at `SEED_DIR`, for a nix step to fill a new store
+/// cache from. On engines that can say so its key is the seed op's own:
+/// else a fresh builder (CI) hashes the builder's whole `/nix` before the
+/// nix step can be matched.
+fn seed_mount(seed: &Output, emit: &Emit) -> Mount {
+    Mount::Seed {
+        dest: SEED_DIR.into(),
+        from: seed.clone(),
+        selector: "/nix".into(),
+        content_key: !emit.content_cache_off,
     }
 }
 
@@ -121,14 +130,12 @@ pub(super) fn nix_outputs(g: &mut Graph, plan: &Plan, emit: &Emit) -> (Output, O
     if emit.reevaluate {
         exec.env.push(REEVALUATED.into());
     }
+    exec.env.extend(emit.rerun_env());
     let name = format!(
         "[nix] build {} ({}) on {n} groups",
         plan.nix.flake.value, plan.system
     );
     let out = g.exec(&exec, &name, emit.lines(plan.nix.flake.span));
-    if emit.no_cache || emit.rerun_nix {
-        g.ignore_cache(&out[0].digest);
-    }
     (out[0].clone(), Some(first))
 }
 
@@ -149,11 +156,12 @@ fn group_mount(index: usize, from: &Output) -> Mount {
     }
 }
 
-/// What every nix step mounts: the store cache, `/out`, the binary caches,
-/// secrets and the ssh agent.
+/// What every nix step mounts: the store cache and its seed, `/out`, the
+/// binary caches, secrets and the ssh agent.
 fn shared_mounts(g: &mut Graph, plan: &Plan, emit: &Emit, seed: &Output) -> Vec<Mount> {
     let mut mounts = vec![
-        store_cache(plan, seed, emit),
+        store_cache(plan),
+        seed_mount(seed, emit),
         Mount::Scratch {
             dest: OUT_DIR.into(),
         },
@@ -276,13 +284,13 @@ fn first_step(g: &mut Graph, plan: &Plan, emit: &Emit, builder: &Output, seed: &
     } else {
         plan.nix.script.argv()
     };
-    let exec = nix_exec(plan, builder, argv, mounts);
+    let mut exec = nix_exec(plan, builder, argv, mounts);
+    // With a graph the first step's result stands on a retry: only the
+    // final one runs again.
+    if emit.no_cache || emit.nix_graph.is_none() {
+        exec.env.extend(emit.rerun_env());
+    }
     let name = format!("[nix] build {} ({})", plan.nix.flake.value, plan.system);
     let out = g.exec(&exec, &name, emit.lines(plan.nix.flake.span));
-    // With a graph the first step's result stands: only the final one runs
-    // again.
-    if emit.no_cache || (emit.rerun_nix && emit.nix_graph.is_none()) {
-        g.ignore_cache(&out[0].digest);
-    }
     out[0].clone()
 }

@@ -129,14 +129,26 @@ impl Graph {
                     readonly: true,
                     ..Default::default()
                 },
-                Mount::Cache {
+                Mount::Seed {
                     dest,
-                    id,
-                    seed: (seed, path),
-                    seed_content_key,
+                    from,
+                    selector,
+                    content_key,
                 } => pb::Mount {
-                    input: input_of(seed),
-                    selector: path.clone(),
+                    input: input_of(from),
+                    selector: selector.clone(),
+                    dest: dest.clone(),
+                    output: -1,
+                    readonly: true,
+                    content_cache: if *content_key {
+                        pb::MountContentCache::Default
+                    } else {
+                        pb::MountContentCache::Off
+                    } as i32,
+                    ..Default::default()
+                },
+                Mount::Cache { dest, id } => pb::Mount {
+                    input: -1,
                     dest: dest.clone(),
                     output: -1,
                     mount_type: pb::MountType::Cache as i32,
@@ -144,11 +156,6 @@ impl Graph {
                         id: id.clone(),
                         sharing: pb::CacheSharing::Locked as i32,
                     }),
-                    content_cache: if *seed_content_key {
-                        pb::MountContentCache::Default
-                    } else {
-                        pb::MountContentCache::Off
-                    } as i32,
                     ..Default::default()
                 },
                 Mount::Scratch { dest } => pb::Mount {
@@ -371,16 +378,20 @@ pub enum Mount {
         from: Output,
         selector: String,
     },
-    /// A persistent cache, `sharing=locked`, seeded from `(output, path)`.
-    Cache {
+    /// Read-only bind of `selector` inside `from`, keyed by `from`'s op
+    /// alone where the engine can say so (`content_key` false, BuildKit
+    /// v0.13+); else BuildKit hashes `selector` before it can match the exec
+    /// in a cache.
+    Seed {
         dest: String,
-        id: String,
-        seed: (Output, String),
-        /// `false`: the seed's input takes no content-based key from this
-        /// mount (BuildKit v0.13+); else BuildKit hashes the seed's `path`
-        /// before it can match the exec in a cache.
-        seed_content_key: bool,
+        from: Output,
+        selector: String,
+        content_key: bool,
     },
+    /// A persistent cache, `sharing=locked`, with no input: BuildKit keys
+    /// it by `id` alone, so every step and solve that names `id` mounts the
+    /// same directory. It starts empty.
+    Cache { dest: String, id: String },
     /// An empty writable directory that becomes an output.
     Scratch { dest: String },
     /// An empty writable directory dropped after the step: no output, so

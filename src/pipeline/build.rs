@@ -306,6 +306,7 @@ impl<E: Engine> Session<'_, E> {
             spec_filename: self.spec.name.clone(),
             spec_text: self.spec.text.clone(),
             no_cache: opts.no_cache(),
+            run_id: opts.session_id.clone(),
             mergeop: self.caps.llb("mergeop"),
             content_cache_off: self.caps.llb("exec.mount.cache.content"),
             attempt: 0,

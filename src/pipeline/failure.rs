@@ -84,7 +84,7 @@ pub enum Failure {
         span: Option<spec::Span>,
     },
     /// The layer ops found the paths the nix step had just built missing:
-    /// the engine mounted them another `/nix` store cache.
+    /// the store cache was emptied or replaced during the build.
     #[error(
         "`flake` {flake}: the image's layer ops do not see the /nix store cache the nix step built into, even after building again"
     )]
@@ -153,7 +153,7 @@ impl Failure {
                 "nix.ssh needs docker build --ssh default (with an ssh-agent running)".into()
             }
             Self::StoreUnshared { .. } => {
-                "BuildKit keys a cache mount by its seed's record, and gave this step another one; seen on Docker 26.1's containerd store (a builder from a registry, an emulated platform or several) and on Docker 28.5 after a builder change (README: Known problems); a build with another BUILDKIT_CACHE_MOUNT_NS starts a store of its own".into()
+                "the /nix store cache was emptied while this build ran: by `docker builder prune`, by BuildKit's garbage collection, or by another build of this store that marks its steps to ignore the cache (BuildKit then prunes the cache mount, as an older nix-frontend's --no-cache did); build again".into()
             }
             Self::NixBuild { .. } => {
                 "the nix log above says why; `nix flake show` lists the flake's attributes".into()

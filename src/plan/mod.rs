@@ -41,7 +41,7 @@ pub use remote::{
     GitHead, GitRemote, Named, Remote, RemoteError, git_identifier, packed_ref, redact,
 };
 pub use report::{Flake, LockedInput, Report, ReportError, StorePath, is_store_path};
-pub use script::{GROUP_ARGV0, GROUPS_DIR, Mode, NIX_ARGV0, ROOTS_DIR, Script};
+pub use script::{GROUP_ARGV0, GROUPS_DIR, Mode, NIX_ARGV0, ROOTS_DIR, SEED_DIR, Script};
 pub use users::UserFiles;
 
 use crate::oci::ImageConfig;

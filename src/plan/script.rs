@@ -24,6 +24,30 @@ pub const GROUP_ARGV0: &str = "nix-frontend-group";
 /// Where a step sees the group steps it builds on (see [`GROUP_SCRIPT`]).
 pub const GROUPS_DIR: &str = "/nix-frontend/groups";
 
+/// Where a nix step sees the builder's `/nix`, read-only: what a new store
+/// cache starts as (see `seed_store` in the scripts).
+pub const SEED_DIR: &str = "/nix-frontend/seed";
+
+/// A shell function: fills a new store cache (BuildKit gives an empty
+/// directory) with the builder's `/nix`, once. The marker is written last,
+/// so a seeding cut short is cleared and made again; the step holds the
+/// cache's lock (`sharing=locked`), so no other build sees it half made.
+macro_rules! seed_store {
+    () => {
+        r#"seed_store() {
+  [ -e /nix/.nix-frontend-seeded ] && return 0
+  for p in /nix/* /nix/.[!.]*; do
+    [ -e "$p" ] || [ -L "$p" ] || continue
+    rm -rf "$p"
+  done
+  cp -a /nix-frontend/seed/. /nix/
+  : > /nix/.nix-frontend-seeded
+}
+seed_store
+"#
+    };
+}
+
 /// A shell function: copies into `/nix/store` what each group below (in
 /// `GROUPS_DIR`, in order) holds and registers it from the group's database
 /// dump, so nix takes it as built.
@@ -51,6 +75,7 @@ macro_rules! import_groups {
 /// not from this builder) exits with `STORE_PATH_MISSING`.
 pub const GROUP_SCRIPT: &str = concat!(
     "set -eu\n",
+    seed_store!(),
     import_groups!(),
     r#"system=$1; shift
 for d; do
@@ -74,6 +99,7 @@ fi
 
 const SCRIPT: &str = concat!(
     "set -eu\n",
+    seed_store!(),
     import_groups!(),
     r#"installable=$1 system=$2 roots=$3 max=$4 verify=$5 mode=$6
 shift 6
@@ -240,6 +266,7 @@ impl Script {
         debug_assert!(SCRIPT.contains(OUT_DIR) && SCRIPT.contains(REPORT_FILE));
         debug_assert!(SCRIPT.contains(&format!("/out/{OUTPUTS_DIR}/")));
         debug_assert!(SCRIPT.contains(&format!("{GROUPS_DIR}/*/")));
+        debug_assert!(SCRIPT.contains(&format!("{SEED_DIR}/.")));
         vec![
             "/bin/sh".into(),
             "-c".into(),
@@ -310,7 +337,9 @@ mod tests {
     #[test]
     fn scripts_are_shell_text() {
         // Escapes the Rust source must not turn into other bytes.
-        assert!(SCRIPT.starts_with("set -eu\nimport_groups() {\n"));
+        assert!(SCRIPT.starts_with("set -eu\nseed_store() {\n"));
+        assert!(GROUP_SCRIPT.starts_with("set -eu\nseed_store() {\n"));
+        assert!(GROUP_SCRIPT.contains(&format!("{SEED_DIR}/.")));
         assert!(SCRIPT.contains("printf '}\\n'"));
         assert!(GROUP_SCRIPT.contains("exit 75;"));
         let argv = group_argv("x86_64-linux", &["/nix/store/a.drv".into()]);
