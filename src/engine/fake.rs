@@ -94,6 +94,9 @@ pub struct Fake {
     /// (the derivation graph, the evaluation's facts, the context's names)
     /// and no report.
     pub evaluated: Option<[Vec<u8>; 3]>,
+    /// Which nix solve (0 = the first) found the fresh store `evaluated`
+    /// describes.
+    pub evaluated_at: usize,
     /// Files of the base after `image.run`, by path; others do not exist.
     pub base_files: BTreeMap<String, Result<Vec<u8>, EngineError>>,
     pub failing: Vec<Failing>,
@@ -196,7 +199,11 @@ impl Engine for Fake {
             }
             "spec" | "context" => self.client_files.get(path).cloned(),
             "dockerignore" => self.client_files.get(".dockerignore").cloned(),
-            "nix" => match (&self.evaluated, r#ref == "nix-0", path) {
+            "nix" => match (
+                &self.evaluated,
+                r#ref == format!("nix-{}", self.evaluated_at),
+                path,
+            ) {
                 (Some(e), true, GRAPH_FILE) => Some(e[0].clone()),
                 (Some(e), true, FACTS_FILE) => Some(e[1].clone()),
                 (Some(e), true, NAMES_FILE) => Some(e[2].clone()),

@@ -54,6 +54,10 @@ pub struct Emit {
     pub attempt: u32,
     /// Run the nix step again even if BuildKit has it cached (that retry).
     pub rerun_nix: bool,
+    /// With `rerun_nix`: the retry began with no graph, so the first step
+    /// runs again, and keeps its new key once it gives a graph (the final
+    /// step reads the evaluation of that run, not of the cached one).
+    pub rerun_first: bool,
     /// The group steps and final step to build with, when the first nix
     /// step found a fresh store and only evaluated (see `plan::nix_graph`).
     pub nix_graph: Option<crate::plan::NixGraph>,

@@ -285,9 +285,9 @@ fn first_step(g: &mut Graph, plan: &Plan, emit: &Emit, builder: &Output, seed: &
         plan.nix.script.argv()
     };
     let mut exec = nix_exec(plan, builder, argv, mounts);
-    // With a graph the first step's result stands on a retry: only the
-    // final one runs again.
-    if emit.no_cache || emit.nix_graph.is_none() {
+    // Where the retry began with a graph, the first step's result stands:
+    // only the final one runs again.
+    if emit.no_cache || emit.rerun_first {
         exec.env.extend(emit.rerun_env());
     }
     let name = format!("[nix] build {} ({})", plan.nix.flake.value, plan.system);

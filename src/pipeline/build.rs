@@ -311,6 +311,7 @@ impl<E: Engine> Session<'_, E> {
             content_cache_off: self.caps.llb("exec.mount.cache.content"),
             attempt: 0,
             rerun_nix: false,
+            rerun_first: false,
             nix_graph: None,
             reevaluate: false,
             reevaluate_groups: false,
@@ -545,6 +546,7 @@ impl<E: Engine> Session<'_, E> {
                 .await;
                 let mut again = planned;
                 again.emit.rerun_nix = true;
+                again.emit.rerun_first = again.emit.nix_graph.is_none();
                 again.emit.attempt = 1;
                 let built = self.nix_step(&mut again).await?;
                 let image = plan::image(&again.plan, &built, base_users)?;

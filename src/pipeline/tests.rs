@@ -1233,6 +1233,45 @@ fn a_fresh_store_builds_the_graph_as_group_steps() {
     assert!(!dump(&single.solved_of(Kind::Nix)[0]).contains("[nix] group"));
 }
 
+/// The store pruned under a cached single nix step, and the rerun finds
+/// the store fresh: it evaluates, and the graph is built on that rerun's
+/// evaluation, not on the cached step (which holds a report, no graph).
+#[test]
+fn a_rerun_that_evaluates_builds_the_graph_on_its_own_evaluation() {
+    // The cached step's report names no program (`evaluated`'s is the final
+    // step's), so the spec does.
+    let mut f = evaluated(&format!("{SPEC}[image]\nentrypoint = [\"bin/tool\"]\n"));
+    f.evaluated_at = 1;
+    f.failing.push(Failing {
+        kind: Kind::Image,
+        nth: 0,
+        error: Box::new(|def| exit_75(op_named(def, "[image] layer 1/"), "nix-frontend-layer")),
+    });
+    let out = build(&f, &[]);
+    assert!(out.result.is_ok(), "{}", message(&out));
+    let nix = f.solved_of(Kind::Nix);
+    assert_eq!(nix.len(), 3, "the cached step, its rerun, then the graph");
+    // The first step's op: its line and details, up to the next op.
+    let first_step = |text: &str| {
+        let mut lines = text.lines().skip_while(|l| {
+            !(l.contains(" exec  \"[nix] build ") && l.contains("(x86_64-linux)\""))
+        });
+        let head = lines.next().unwrap_or_else(|| panic!("{text}"));
+        let rest: Vec<&str> = lines.take_while(|l| l.starts_with(' ')).collect();
+        format!("{head}\n{}", rest.join("\n"))
+    };
+    assert!(!first_step(&dump(&nix[0])).contains("NIX_FRONTEND_RUN="));
+    let rerun = first_step(&dump(&nix[1]));
+    assert!(rerun.contains("NIX_FRONTEND_RUN="), "{rerun}");
+    let graph = dump(&nix[2]);
+    assert!(graph.contains("[nix] group 1/1"), "{graph}");
+    assert_eq!(
+        first_step(&graph),
+        rerun,
+        "the graph reads the rerun's evaluation"
+    );
+}
+
 #[test]
 fn a_derivation_missing_from_the_store_evaluates_again() {
     let mut f = evaluated(SPEC);
