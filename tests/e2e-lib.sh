@@ -97,18 +97,6 @@ step_cached() {
 
 # skip REASON: the test does not apply to this engine (exit code 77).
 skip() { echo "$*" >"$work/skip"; return 77; }
-# unshared_store: the build in $work/last.log failed because a later solve
-# mounted another /nix store cache than the nix step's (every retry finds the
-# nix step's paths missing). Seen on Docker 26.1's containerd store from a
-# fresh store with the builder from the registry, building arm64 or both
-# platforms (amd64 alone builds); not on sid's Docker 28.5: skipped there
-# with this reason, never passed.
-UNSHARED="Docker 26.1's BuildKit mounts another /nix store cache in a later solve (registry builder, fresh store, arm64 or two platforms; issue 21)"
-unshared_store() {
-  [[ $kind == 26.1* ]] && grep -q "StoreCachePruned" "$work/last.log" &&
-    grep -q "is missing from the /nix store cache" "$work/last.log"
-}
-
 # run_all SUITE TEST…: runs the tests, prints "SUITE(KIND): N passed, N failed,
 # N skipped" and returns non-zero if any failed.
 # NIXFE_TESTS="a b" runs only those tests of the suite (the others are not

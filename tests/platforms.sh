@@ -76,7 +76,7 @@ index_of_two() {
 
 arm64_alone() {
   build "$work/ma" --platform linux/arm64 "${args[@]}" -t nixfe-e2e-arm64 ||
-    { unshared_store && { skip "$UNSHARED"; return; }; say "build failed"; return 1; }
+    { say "build failed"; return 1; }
   grep -q "\[nix\] build \.#default (aarch64-linux)" "$work/last.log" || { say "no aarch64 nix step"; return 1; }
   local arch out
   arch=$(docker image inspect -f '{{.Architecture}}' nixfe-e2e-arm64)
@@ -113,7 +113,7 @@ push_two() {
 
 two_platforms() {
   multi_ok || skip "the $kind image store holds one platform per image" || return
-  push_two 1 || { unshared_store && { skip "$UNSHARED"; return; }; say "build and push failed"; return 1; }
+  push_two 1 || { say "build and push failed"; return 1; }
   local p out
   index_of_two nixfe-e2e/multi 1 || return 1
   docker rmi -f "$NIXFE_REGISTRY/nixfe-e2e/multi:1" >/dev/null 2>&1 || true
@@ -128,12 +128,12 @@ two_platforms() {
 
 two_platforms_app_change() {
   multi_ok || skip "the $kind image store holds one platform per image" || return
-  push_two 2 || { unshared_store && { skip "$UNSHARED"; return; }; say "first build failed"; return 1; }
+  push_two 2 || { say "first build failed"; return 1; }
   local first second before after new layers
   first=$(registry_parts nixfe-e2e/multi 2) || return 1
   echo "multiarch changed $stamp" >"$work/ma/src/app-message"
   before=$(registry_blobs)
-  push_two 3 || { unshared_store && { skip "$UNSHARED"; return; }; say "second build failed"; return 1; }
+  push_two 3 || { say "second build failed"; return 1; }
   after=$(registry_blobs)
   second=$(registry_parts nixfe-e2e/multi 3) || return 1
   new=$(new_blobs "$before" "$after")
@@ -151,10 +151,10 @@ two_platforms_repro() {
   multi_ok || skip "the $kind image store holds one platform per image" || return
   local a b
   docker builder prune -af >/dev/null || { say "prune failed"; return 1; }
-  push_two r1 || { unshared_store && { skip "$UNSHARED"; return; }; say "first clean build failed"; return 1; }
+  push_two r1 || { say "first clean build failed"; return 1; }
   a=$(manifests nixfe-e2e/multi r1) || return 1
   docker builder prune -af >/dev/null || { say "prune failed"; return 1; }
-  push_two r2 || { unshared_store && { skip "$UNSHARED"; return; }; say "second clean build failed"; return 1; }
+  push_two r2 || { say "second clean build failed"; return 1; }
   grep -q "building '/nix/store/[a-z0-9]*-app.drv'" "$work/last.log" || { say "the second build was not from an empty cache"; return 1; }
   b=$(manifests nixfe-e2e/multi r2) || return 1
   [[ -n $a && $a == "$b" ]] || { say "manifests differ: [$a] [$b]"; return 1; }
